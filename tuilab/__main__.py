@@ -1,0 +1,5 @@
+import sys
+
+from tuilab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,10 @@
+"""`tuilab models …` verbs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("models", help="(not yet implemented)")
+    parser.set_defaults(func=lambda args: parser.print_help())

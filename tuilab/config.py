@@ -1,0 +1,234 @@
+"""Configs as dataclasses: defaults here, overridden from TOML files and `--set key=value`.
+
+Stdlib only (no torch): the UI, the store and the CLI all read these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+@dataclass
+class LabPaths:
+    """Where a lab lives: `models/` and `db/` under one home folder.
+
+    The home is `--home`, else `TUILAB_HOME`, else the working directory, so one
+    folder per experiment works without flags.
+    """
+
+    home: Path
+    db_override: Path | None = None
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike | None = None, db: str | os.PathLike | None = None) -> LabPaths:
+        chosen = home or os.environ.get("TUILAB_HOME") or os.getcwd()
+        return cls(Path(chosen).expanduser().resolve(), Path(db).expanduser().resolve() if db else None)
+
+    @property
+    def db(self) -> Path:
+        return self.db_override or self.home / "db" / "lab.db"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def runs(self) -> Path:
+        return self.models / "runs"
+
+
+@dataclass
+class SamplingConfig:
+    """How candidates and rollouts are sampled."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.8
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    batch_size: int = 8
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    # "all-linear" or a comma-separated list of module names.
+    target_modules: str = "all-linear"
+
+
+@dataclass
+class RewardConfig:
+    """Bradley–Terry reward-model training on the preference database."""
+
+    base_model: str = DEFAULT_MODEL
+    four_bit: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    learning_rate: float = 1e-4
+    epochs: int = 2
+    batch_size: int = 8
+    max_length: int = 512
+    # "skip" leaves ties out; "half" trains them toward σ(Δ) = 0.5.
+    ties: str = "skip"
+    # TRL's center_rewards_coefficient: η·(r_c + r_r)² keeps rewards near zero.
+    center_coef: float = 0.01
+    ensemble: int = 1
+    # Pairs whose prompt is in the held-out split are the eval set; when the
+    # database has none, this fraction of pairs is held out instead.
+    eval_fraction: float = 0.1
+    min_pairs: int = 16
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 100
+    eval_every_epoch: bool = True
+    name: str = ""
+
+
+@dataclass
+class PPOConfig:
+    """PPO with a LoRA policy on the shared base model; see training/ppo.py for each trick."""
+
+    base_model: str = DEFAULT_MODEL
+    four_bit: bool = False
+    reward_run: str = ""  # run id (or models/ path) of the reward model / ensemble
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    # Rollouts
+    batch_size: int = 8
+    max_new_tokens: int = 48
+    temperature: float = 0.9
+    total_updates: int = 30
+    prompt_split: str = "train"
+    prompt_limit: int = 0  # 0 = every prompt in the split
+    # Optimisation
+    learning_rate: float = 2e-4
+    ppo_epochs: int = 2
+    minibatch_size: int = 4
+    clip_range: float = 0.2
+    clip_range_value: float = 0.2
+    vf_coef: float = 0.1
+    max_grad_norm: float = 1.0
+    gamma: float = 1.0
+    lam: float = 0.95
+    adam_eps: float = 1e-5
+    lr_decay: bool = True
+    # Reward shaping
+    kl_coef: float = 0.05
+    adaptive_kl: bool = False
+    kl_target: float = 6.0
+    kl_horizon: int = 10000
+    missing_eos_penalty: float = -1.0
+    whiten_rewards: bool = False
+    ensemble_mode: str = "mean"  # mean | min | mean_minus_std
+    ensemble_lambda: float = 0.1
+    # Experiments
+    gold_scorer: str = ""  # "module:function" (text -> float) or a reward run id
+    sample_every: int = 1
+    checkpoint_every: int = 5
+    seed: int = 0
+    name: str = ""
+
+
+# ---------------------------------------------------------------- overrides
+
+
+class ConfigError(ValueError):
+    """A config file or `--set` that does not fit the dataclass; the message names the key."""
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    hint = annotation if isinstance(annotation, type) else None
+    if hint is None:
+        text = str(annotation)
+        for name, typ in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+            if text.startswith(name):
+                hint = typ
+                break
+    if hint is None:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        low = str(value).strip().lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    try:
+        if hint is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return hint(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}") from None
+
+
+def apply_overrides(cfg: Any, values: dict[str, Any], prefix: str = "") -> Any:
+    """Set fields (nested with dots or sub-tables) on a dataclass, checking names and types."""
+    hints = typing.get_type_hints(type(cfg))
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        full = f"{prefix}{head}"
+        if head not in names:
+            raise ConfigError(f"unknown setting {full!r}; known: {', '.join(sorted(names))}")
+        current = getattr(cfg, head)
+        if dataclasses.is_dataclass(current):
+            if rest:
+                apply_overrides(current, {rest: value}, prefix=f"{full}.")
+            elif isinstance(value, dict):
+                apply_overrides(current, value, prefix=f"{full}.")
+            else:
+                raise ConfigError(f"{full} is a section; set {full}.<name>=value")
+        elif rest:
+            raise ConfigError(f"{full} is not a section")
+        else:
+            setattr(cfg, head, _coerce(value, hints[head], full))
+    return cfg
+
+
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    """`["lora.r=16", "epochs=3"]` → `{"lora.r": "16", "epochs": "3"}`."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_config(cls: type, path: str | os.PathLike | None = None, sets: list[str] | None = None):
+    """Defaults, then a TOML file, then `--set` pairs (last wins)."""
+    cfg = cls()
+    if path:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+        apply_overrides(cfg, data)
+    if sets:
+        apply_overrides(cfg, parse_sets(sets))
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, data: dict[str, Any]):
+    """Rebuild a config saved with `to_dict` (unknown keys from older versions are an error)."""
+    return apply_overrides(cls(), data)

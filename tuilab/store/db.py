@@ -1,0 +1,100 @@
+"""Opening the lab database: WAL, foreign keys, numbered migrations, schema version check.
+
+One connection per thread (sqlite3's default): the UI, the label writer and each
+training job open their own with `open_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import sqlite_utils
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer tuilab; opening it could corrupt it."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, filename, sql) for every `NNN_name.sql`, in order."""
+    found = []
+    for entry in resources.files("tuilab.store").joinpath("migrations").iterdir():
+        m = re.match(r"^(\d+)_.*\.sql$", entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text()))
+    found.sort()
+    return found
+
+
+def schema_version() -> int:
+    """The newest schema this code knows."""
+    return migrations()[-1][0]
+
+
+def _connect(path: str | os.PathLike) -> sqlite3.Connection:
+    # isolation_level=None: we open transactions ourselves (BEGIN … COMMIT), so a
+    # write is on disk when the function that made it returns.
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def open_db(path: str | os.PathLike, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path`, in WAL mode, migrated to the newest schema."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _connect(path)
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL survives a process kill (only an OS crash can lose the last commit);
+        # FULL also survives power loss and is still cheap at labeling rates.
+        conn.execute("PRAGMA synchronous = FULL")
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    newest = schema_version()
+    if current > newest:
+        conn.close()
+        raise SchemaTooNew(
+            f"{path} has schema version {current}, but this tuilab knows only up to {newest}. "
+            "Upgrade tuilab (pip install -U tuilab) or open another database with --db."
+        )
+    if migrate and current < newest:
+        _migrate(conn, current)
+    return sqlite_utils.Database(conn)
+
+
+def _migrate(conn: sqlite3.Connection, current: int) -> None:
+    for version, name, sql in migrations():
+        if version <= current:
+            continue
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # executescript would COMMIT first; run statement by statement inside our transaction.
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise RuntimeError(f"migration {name} failed: {exc}") from exc
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration into statements (no semicolons inside our string literals or triggers)."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    parts = []
+    buf = ""
+    for line in lines:
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                parts.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        parts.append(buf.strip())
+    return parts

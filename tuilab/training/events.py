@@ -1,0 +1,121 @@
+"""What a training loop tells the world: plain dataclasses passed to `sink(event)`.
+
+The loops know nothing of Textual or SQLite. `jobs/` turns these into rows and
+UI messages; a test can collect them in a list.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Metrics:
+    """Scalar metrics at one step (names like `train/loss`, `eval/accuracy`, `objective/kl`)."""
+
+    step: int
+    values: dict[str, float]
+    total_steps: int | None = None
+
+
+@dataclass
+class SampleRow:
+    """One rollout (PPO) or one scored response, as the inspector shows it."""
+
+    prompt: str
+    response: str
+    score: float | None = None
+    prompt_id: int | None = None
+    ref_response: str | None = None
+    spread: float | None = None
+    gold: float | None = None
+    kl: float | None = None
+    length: int | None = None
+    eos: bool | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Samples:
+    step: int
+    rows: list[SampleRow]
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    path: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Warning:
+    """A run-level diagnostic in words (e.g. the length-bias warning)."""
+
+    step: int
+    code: str
+    message: str
+
+
+@dataclass
+class Finished:
+    metrics: dict[str, Any]
+    output_dir: str = ""
+
+
+@dataclass
+class Failed:
+    """The run stopped on an error; `summary` is one line for the screen, `error` the full text."""
+
+    summary: str
+    error: str
+    step: int | None = None
+
+
+@dataclass
+class Cancelled:
+    step: int
+
+
+Event = Metrics | Samples | Checkpoint | Warning | Finished | Failed | Cancelled
+Sink = Callable[[Event], None]
+
+
+class CancelledRun(Exception):
+    """Raised inside a loop by `RunControl.check()` when the user cancels."""
+
+
+class RunControl:
+    """Pause / resume / cancel, checked by the loop once per step (threading only, no UI)."""
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()  # wake a paused loop so it can see the cancel
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def check(self) -> None:
+        """Block while paused; raise CancelledRun once cancelled."""
+        self._running.wait()
+        if self._cancel.is_set():
+            raise CancelledRun()
