@@ -1,4 +1,4 @@
-"""`tuilab train …` verbs."""
+"""`tuilab train rm|ppo …`: the same jobs the UI runs, headless, with a rich progress bar."""
 
 from __future__ import annotations
 
@@ -6,5 +6,9 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("train", help="(not yet implemented)")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    from tuilab.cli import train_ppo, train_rm
+
+    parser = sub.add_parser("train", help="train a reward model or run PPO, headless")
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    train_rm.register(kinds)
+    train_ppo.register(kinds)

@@ -1,0 +1,10 @@
+"""`tuilab train ppo`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(kinds: argparse._SubParsersAction) -> None:
+    parser = kinds.add_parser("ppo", help="(not yet implemented)")
+    parser.set_defaults(func=lambda args: parser.print_help())
