@@ -1,0 +1,132 @@
+import pytest
+
+from tuilab.diagnostics.flags import FLAG_HELP, FLAGS, LONG_FACTOR, sample_flags
+from tuilab.diagnostics.monitor import (
+    EOS_DROP_WARN,
+    WINDOW,
+    HackingMonitor,
+)
+
+
+def test_every_flag_has_help():
+    assert set(FLAGS) == {"long", "repetitive", "no_eos", "uncertain", "overrated"}
+    assert all(len(text) > 20 for text in FLAG_HELP.values())
+
+
+def test_sample_flags_crafted():
+    flags = sample_flags(
+        lengths=[10, 16, 20, 10],
+        eos=[True, True, False, True],
+        tokens=[[1, 2, 3, 4], [5, 6, 7, 5, 6, 7, 5, 6, 7, 5, 6, 7], [8, 9], [1, 3, 5]],
+        baseline_length=10,
+    )
+    assert flags[0] == []
+    assert "long" in flags[1] and "repetitive" in flags[1]  # 16 > 1.5 × 10
+    assert flags[2] == ["long", "no_eos"]
+    assert flags[3] == []
+    # exactly LONG_FACTOR × baseline is not long
+    assert sample_flags(lengths=[15], eos=[True], baseline_length=15 / LONG_FACTOR) == [[]]
+
+
+def test_uncertain_and_overrated():
+    spreads = [0.1] * 9 + [0.9]
+    flags = sample_flags(lengths=[5] * 10, eos=[True] * 10, spreads=spreads)
+    assert [i for i, f in enumerate(flags) if "uncertain" in f] == [9]
+    scores = [0, 1, 2, 3, 4, 5, 6, 7]
+    gold = [7, 6, 5, 4, 3, 2, 1, 0]
+    flags = sample_flags(lengths=[5] * 8, eos=[True] * 8, scores=scores, gold=gold)
+    assert [i for i, f in enumerate(flags) if "overrated" in f] == [6, 7]
+    # a constant gold singles out nothing
+    flags = sample_flags(lengths=[5] * 8, eos=[True] * 8, scores=scores, gold=[1.0] * 8)
+    assert not any("overrated" in f for f in flags)
+
+
+def _observe(mon, step, *, lengths, scores, eos=None, spreads=None, gold=None):
+    toks = [list(range(n)) for n in lengths]
+    return mon.observe(step, scores=scores, lengths=lengths, eos=eos or [True] * len(lengths),
+                       tokens=toks, spreads=spreads, gold=gold)
+
+
+def test_monitor_quiet_on_a_stable_run():
+    mon = HackingMonitor()
+    for step in range(1, 12):
+        rep = _observe(mon, step, lengths=[10, 12, 11, 9, 10, 12, 11, 9], scores=[0.1, -0.2, 0.3, 0.0, 0.2, -0.1, 0.05, 0.1],
+                       spreads=[0.1] * 8, gold=[0.5] * 8)
+        assert rep.warnings == []
+    assert rep.metrics["diag/length_ratio"] == pytest.approx(1.0)
+
+
+def test_monitor_length_bias_and_growth_and_eos():
+    mon = HackingMonitor()
+    rep = _observe(mon, 1, lengths=[20] * 8, scores=[0.0] * 8)
+    assert rep.warnings == []
+    codes = []
+    for step in range(2, 2 + WINDOW):
+        lengths = [30 + 3 * i for i in range(8)]
+        rep = _observe(mon, step, lengths=lengths, scores=[0.1 * n for n in lengths], eos=[False] * 6 + [True] * 2)
+        codes += [c for c, _ in rep.warnings]
+    assert {"length_bias", "length_growth", "eos_falling"} <= set(codes)
+    assert codes.count("length_growth") == 1  # raised once, not every step
+    msg = dict((c, m) for c, m in mon_messages(mon))
+    assert "eos_falling" in msg
+
+
+def mon_messages(mon):
+    return [(c, m) for c, m in mon._conditions().items()]
+
+
+def test_monitor_warning_clears_and_reraises():
+    mon = HackingMonitor()
+    _observe(mon, 1, lengths=[10] * 8, scores=[0.0] * 8)
+    raised = []
+    for step in range(2, 2 + WINDOW):
+        raised += _observe(mon, step, lengths=[10] * 8, scores=[0.0] * 8, eos=[False] * 8).warnings
+    assert [c for c, _ in raised] == ["eos_falling"]
+    for step in range(2 + WINDOW, 2 + 2 * WINDOW):
+        assert _observe(mon, step, lengths=[10] * 8, scores=[0.0] * 8).warnings == []
+    assert "eos_falling" not in mon.active
+    raised = []
+    for step in range(2 + 2 * WINDOW, 2 + 3 * WINDOW):
+        raised += _observe(mon, step, lengths=[10] * 8, scores=[0.0] * 8, eos=[False] * 8).warnings
+    assert [c for c, _ in raised] == ["eos_falling"]
+    assert 1 - 0 >= EOS_DROP_WARN
+
+
+def test_monitor_spread_rising_and_gold_diverging():
+    mon = HackingMonitor()
+    codes = []
+    for step in range(1, 1 + 2 * WINDOW):
+        up = step / 10
+        rep = _observe(mon, step, lengths=[10] * 8, scores=[up] * 8, spreads=[0.1 * step] * 8,
+                       gold=[1.0 - up + 0.01 * i for i in range(8)])
+        codes += [c for c, _ in rep.warnings]
+    assert "spread_rising" in codes
+    assert "gold_diverging" in codes
+    text = dict(mon_messages(mon))["gold_diverging"]
+    assert "gold score fell" in text
+
+
+def test_monitor_repetition_warning():
+    mon = HackingMonitor()
+    mon.observe(1, scores=[0.0] * 4, lengths=[6] * 4, eos=[True] * 4, tokens=[[1, 2, 3, 4, 5, 6]] * 4)
+    rep = None
+    for step in range(2, 4):
+        rep = mon.observe(step, scores=[0.0] * 4, lengths=[12] * 4, eos=[True] * 4, tokens=[[7, 8, 9] * 4] * 4)
+    assert "repetition" in mon.active
+    assert rep.metrics["diag/repeated_3gram"] > 0.5
+
+
+def test_monitor_state_roundtrip_and_resume_replaces_steps():
+    mon = HackingMonitor()
+    for step in range(1, 4):
+        _observe(mon, step, lengths=[10 + step] * 8, scores=[0.0] * 8)
+    import json
+
+    state = json.loads(json.dumps(mon.state_dict()))  # survives JSON (checkpoint format)
+    other = HackingMonitor()
+    other.load_state_dict(state)
+    assert other.state_dict() == mon.state_dict()
+    # resuming from step 2 re-observes step 3: no duplicate in history
+    other.load_state_dict(state)
+    _observe(other, 3, lengths=[13] * 8, scores=[0.0] * 8)
+    assert [s["step"] for s in other.steps] == [1, 2, 3]

@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+
+from tuilab.diagnostics.repetition import distinct_n, ngrams, repeated_ngram_fraction
+from tuilab.diagnostics.stats import pearson, rankdata, slope, spearman
+
+
+def test_pearson_known_values():
+    assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
+    assert pearson([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx(-1.0)
+    x, y = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5]
+    assert pearson(x, y) == pytest.approx(np.corrcoef(x, y)[0, 1])
+
+
+def test_pearson_undefined_is_none():
+    assert pearson([1, 2], [3, 4]) is None
+    assert pearson([1, 1, 1], [1, 2, 3]) is None
+    assert pearson([1, 2, float("nan")], [1, 2, 3]) is None  # only two finite pairs left
+
+
+def test_spearman_monotone_nonlinear_is_one():
+    x = [1, 2, 3, 4, 5]
+    y = [math.exp(v) for v in x]
+    assert spearman(x, y) == pytest.approx(1.0)
+    assert pearson(x, y) < 0.95
+
+
+def test_rankdata_ties_average():
+    assert list(rankdata([10, 20, 20, 30])) == [1.0, 2.5, 2.5, 4.0]
+
+
+def test_slope():
+    assert slope([0, 1, 2], [1, 3, 5]) == pytest.approx(2.0)
+    assert slope([1, 1], [0, 5]) is None
+
+
+def test_length_mismatch_is_clear():
+    with pytest.raises(ValueError, match="differ in length"):
+        pearson([1, 2, 3], [1, 2])
+
+
+def test_ngrams_and_distinct():
+    assert ngrams([1, 2, 3], 2) == [(1, 2), (2, 3)]
+    assert distinct_n([[1, 2, 3], [1, 2, 4]], 2) == pytest.approx(3 / 4)
+    assert distinct_n([[1]], 2) is None
+    assert distinct_n(["the cat sat".split(), "the cat ran".split()], 1) == pytest.approx(4 / 6)
+
+
+def test_repeated_ngram_fraction():
+    assert repeated_ngram_fraction("the cat the cat the cat".split(), 2) == pytest.approx(3 / 5)
+    assert repeated_ngram_fraction([1, 2, 3, 4], 2) == 0.0
+    assert repeated_ngram_fraction([1], 3) == 0.0
+    with pytest.raises(ValueError):
+        repeated_ngram_fraction([1, 2], 0)
