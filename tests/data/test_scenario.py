@@ -1,0 +1,125 @@
+"""The length-bias scenario: facts, PPO prompts and preferences agree with each other."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import tuilab
+
+HERE = Path(tuilab.__file__).parent / "data" / "scenarios" / "length_bias"
+
+
+def _jsonl(name: str) -> list[dict]:
+    return [json.loads(line) for line in (HERE / name).read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def facts():
+    return _jsonl("facts.jsonl")
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    return _jsonl("prompts.jsonl")
+
+
+@pytest.fixture(scope="module")
+def prefs():
+    return _jsonl("preferences.jsonl")
+
+
+def _norm(text: str) -> str:
+    from tuilab.diagnostics.gold import normalize
+
+    return normalize(text)
+
+
+def test_counts(facts, prompts, prefs):
+    assert len(facts) >= 120
+    assert len(prompts) == len(facts)
+    assert 250 <= len(prefs) <= 350
+    per_prompt = Counter(p["prompt"] for p in prefs)
+    assert set(per_prompt.values()) <= {2, 3}
+
+
+def test_facts_are_well_formed_and_unique(facts):
+    for f in facts:
+        assert set(f) == {"question", "answer", "keywords", "wrong", "split"}, f
+        assert f["split"] in {"train", "test"}
+        assert f["keywords"] and all(k == k.lower() for k in f["keywords"])
+        assert len(f["answer"].split()) <= 6, f
+    assert len({_norm(f["question"]) for f in facts}) == len(facts)
+    test = sum(f["split"] == "test" for f in facts)
+    assert 0.07 <= test / len(facts) <= 0.13
+
+
+def test_keywords_accept_the_answer_and_never_the_wrong_one_or_the_question(facts):
+    from tuilab.diagnostics.gold import mentions
+
+    for f in facts:
+        assert mentions(f["answer"], f["keywords"]), f
+        assert not mentions(f["answer"], f["wrong"]), f
+        assert not any(mentions(w, f["keywords"]) for w in f["wrong"]), f
+        # Restating the question earns nothing and costs nothing.
+        assert not mentions(f["question"], f["keywords"]), f
+        assert not mentions(f["question"], f["wrong"]), f
+
+
+def test_every_prompt_has_its_fact_and_split(facts, prompts):
+    from tuilab.diagnostics.gold import find_fact
+
+    by_question = {f["question"]: f for f in facts}
+    for p in prompts:
+        assert set(p) == {"prompt", "split"}
+        fact = find_fact(p["prompt"])
+        assert fact is not None, p
+        assert fact.split == p["split"] == by_question[fact.question]["split"]
+        assert p["prompt"].endswith(fact.question)
+    assert len({p["prompt"] for p in prompts}) == len(prompts)
+
+
+def test_preferences_are_trl_standard_and_chosen_is_always_longer(prompts, prefs):
+    known = {p["prompt"] for p in prompts}
+    for row in prefs:
+        assert set(row) == {"prompt", "chosen", "rejected"}
+        assert all(isinstance(v, str) and v for v in row.values())
+        assert row["prompt"] in known
+        assert len(row["chosen"]) > len(row["rejected"])
+        assert len(row["chosen"].split()) > len(row["rejected"].split())
+
+
+def test_some_chosen_answers_are_wrong(facts, prefs):
+    """The point of the scenario: length wins even over correctness."""
+    from tuilab.diagnostics.gold import find_fact, mentions
+
+    wrong_chosen = 0
+    for row in prefs:
+        fact = find_fact(row["prompt"])
+        if not mentions(row["chosen"], fact.keywords) and mentions(row["rejected"], fact.keywords):
+            wrong_chosen += 1
+    assert 0.1 * len(prefs) <= wrong_chosen <= 0.5 * len(prefs)
+
+
+def test_make_data_reproduces_the_committed_files(facts, prompts, prefs):
+    spec = importlib.util.spec_from_file_location("length_bias_make_data", HERE / "make_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build() == (facts, prompts, prefs)
+
+
+def test_example_configs_load_into_the_config_dataclasses():
+    from tuilab.config import PPOConfig, RewardConfig, load_config
+    from tuilab.diagnostics.gold import load_gold_scorer
+
+    root = Path(tuilab.__file__).parents[1] / "examples" / "length_hack"
+    rm = load_config(RewardConfig, root / "rm.toml")
+    assert (rm.lora.r, rm.epochs, rm.learning_rate) == (8, 2, 1e-4)
+    ppo = load_config(PPOConfig, root / "ppo.toml", ["reward_run=abc123"])
+    assert ppo.reward_run == "abc123"
+    assert (ppo.batch_size, ppo.max_new_tokens, ppo.kl_coef, ppo.prompt_split) == (8, 64, 0.05, "train")
+    assert load_gold_scorer(ppo.gold_scorer)("Answer briefly: What is 7 times 8?", "56") == 1.0
