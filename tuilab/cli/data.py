@@ -1,10 +1,142 @@
-"""`tuilab data …` verbs."""
+"""`tuilab data …`: import prompts and preferences, export them, count what is stored."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sqlite3
+from pathlib import Path
+
+from tuilab.cli import CLIError, paths_from
+from tuilab.store.formats import EXPORT_FORMATS, FORMATS, SPLITS, FormatError, parse_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("data", help="(not yet implemented)")
+    parser = sub.add_parser(
+        "data",
+        help="import, export and count prompts and preferences",
+        description="Move prompts and preference data in and out of the lab database.",
+    )
+    actions = parser.add_subparsers(dest="data_action", metavar="ACTION")
     parser.set_defaults(func=lambda args: parser.print_help())
+
+    imp = actions.add_parser(
+        "import",
+        help="import prompts or preference pairs from a file",
+        description=(
+            "Import prompts (JSONL with prompt/messages, CSV with a prompt column, or text, one per line), "
+            "TRL preference pairs, Anthropic HH transcripts, or a tuilab comparisons dump. "
+            "The whole file is checked first: a bad line imports nothing."
+        ),
+    )
+    imp.add_argument("file", help="the file to read")
+    imp.add_argument(
+        "--format",
+        default="auto",
+        choices=("auto", *FORMATS),
+        help="the file's format (default: from the extension and the first record's keys)",
+    )
+    imp.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="put new prompts in this split (default: the file's, else ~10%% test)",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    imp.set_defaults(func=cmd_import)
+
+    exp = actions.add_parser(
+        "export",
+        help="write preference pairs or comparisons to a JSONL file",
+        description=(
+            "trl: TRL conversational pairs (ties, both-bad and skips left out, edits expanded) — "
+            "exactly what reward-model training uses; hh: Anthropic HH transcripts; "
+            "comparisons: every field of every comparison (re-imports losslessly); prompts: every prompt."
+        ),
+    )
+    exp.add_argument("file", help="the file to write (replaced if it exists)")
+    exp.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    exp.set_defaults(func=cmd_export)
+
+    stats = actions.add_parser("stats", help="count prompts, responses, comparisons and pairs")
+    stats.add_argument("--json", action="store_true", help="print the counts as JSON")
+    stats.set_defaults(func=cmd_stats)
+
+
+def _open(args: argparse.Namespace):
+    from tuilab.store.lab import open_lab_db
+
+    try:
+        return open_lab_db(paths_from(args))
+    except (sqlite3.Error, RuntimeError) as exc:
+        raise CLIError(f"cannot open the database: {exc}") from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tuilab.store.importing import import_parsed
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    try:
+        parsed = parse_file(path, args.format)  # before the database is touched
+    except FormatError as exc:
+        raise CLIError(f"{exc} (nothing imported)") from None
+    db = _open(args)
+    try:
+        report = import_parsed(db, parsed, split=args.split, dry_run=args.dry_run)
+    except (sqlite3.Error, ValueError) as exc:
+        raise CLIError(f"{path}: import failed, nothing imported: {exc}") from None
+    finally:
+        db.conn.close()
+    print(report.summary())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tuilab.store.exporting import export_file
+
+    db = _open(args)
+    try:
+        report = export_file(db, args.file, args.format)
+    except OSError as exc:
+        raise CLIError(f"{args.file}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        db.conn.close()
+    print(report.summary())
+    return 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return " · ".join(f"{k or '(none)'} {v}" for k, v in counts.items()) or "—"
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from tuilab.store.lab import data_stats
+
+    db = _open(args)
+    try:
+        stats = data_stats(db)
+    finally:
+        db.conn.close()
+    if args.json:
+        print(json.dumps(stats.to_dict(), indent=2))
+        return 0
+    groups = stats.near_duplicates
+    if groups:
+        shown = "; ".join(", ".join(map(str, ids)) for ids in groups[:5])
+        dupes = f"{len(groups)} groups equal but for case/spacing (prompt ids {shown}{'; …' if len(groups) > 5 else ''})"
+    else:
+        dupes = "none"
+    print(f"Database: {paths_from(args).db}")
+    for label, counts in (
+        ("Tables", stats.tables),
+        ("Prompts by split", stats.prompts_by_split),
+        ("Prompts by source", stats.prompts_by_source),
+        ("Responses by origin", stats.generations_by_origin),
+        ("Comparisons by decision", stats.comparisons_by_decision),
+        ("Comparisons by origin", stats.comparisons_by_origin),
+        ("Trainable pairs by split", stats.pairs_by_split),
+    ):
+        print(f"{label + ':':<26}{_counts(counts)}")
+    print(f"{'Near-duplicate prompts:':<26}{dupes}")
+    return 0

@@ -1,0 +1,150 @@
+"""Exporting the lab's data: TRL and HH preference pairs, a full comparisons dump, prompts.
+
+TRL and HH exports go through `preference_pairs`, so an exported file holds
+exactly the pairs the lab trains on. The `comparisons` dump carries every
+field and re-imports losslessly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from tuilab.store.formats import (
+    EXPORT_FORMATS,
+    ComparisonRecord,
+    GenRecord,
+    dumps_jsonl,
+    hh_can_render,
+    render_comparison,
+    render_hh,
+    render_prompt,
+    render_trl,
+)
+from tuilab.store.generations import get_generation
+from tuilab.store.pairs import preference_pairs
+
+
+@dataclass
+class ExportReport:
+    path: str
+    format: str
+    written: int
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        unit = {"prompts": "prompts", "comparisons": "comparisons"}.get(self.format, "pairs")
+        line = f"Wrote {self.written} {unit} to {self.path} ({self.format})"
+        gone = [f"{n} {why}" for why, n in self.left_out.items() if n]
+        if gone:
+            line += "; left out: " + ", ".join(gone)
+        return line
+
+
+def _left_out_decisions(db: sqlite_utils.Database) -> dict[str, int]:
+    counts = dict(
+        db.execute("SELECT decision, count(*) FROM comparisons GROUP BY decision").fetchall()
+    )
+    return {
+        "ties": counts.get("tie", 0),
+        "both-bad": counts.get("both_bad", 0),
+        "skips": counts.get("skip", 0),
+    }
+
+
+def trl_rows(db: sqlite_utils.Database) -> tuple[list[dict], dict[str, int]]:
+    """TRL conversational pairs with explicit prompts; ties, both-bad and skips left out, edits expanded."""
+    rows = [render_trl(p.messages, p.chosen, p.rejected, p.margin) for p in preference_pairs(db)]
+    return rows, _left_out_decisions(db)
+
+
+def hh_rows(db: sqlite_utils.Database) -> tuple[list[dict], dict[str, int]]:
+    """HH transcripts; prompts with system or tool turns cannot be written and are counted."""
+    rows, skipped = [], 0
+    for p in preference_pairs(db):
+        if not hh_can_render(p.messages):
+            skipped += 1
+            continue
+        row = render_hh(p.messages, p.chosen, p.rejected)
+        if p.margin is not None:
+            row["margin"] = p.margin
+        rows.append(row)
+    left_out = _left_out_decisions(db)
+    left_out["pairs with system/tool turns (HH has none)"] = skipped
+    return rows, left_out
+
+
+def _gen_record(db: sqlite_utils.Database, gid: int) -> GenRecord:
+    g = get_generation(db, gid)
+    return GenRecord(
+        text=g.text, model=g.model, adapter=g.adapter, origin=g.origin, n_tokens=g.n_tokens,
+        finished=g.finished, step=g.step, params=g.params, run_id=g.run_id,
+    )  # fmt: skip
+
+
+def comparison_rows(db: sqlite_utils.Database) -> tuple[list[dict], dict[str, int]]:
+    """Every comparison with every field, oldest first."""
+    rows = []
+    for (pid_messages, split, source, left, right, edited, decision, swapped, strength, margin,
+         rationale, seconds, annotator, origin, run_id, created_at) in db.execute(
+        "SELECT p.messages, p.split, p.source, c.left_id, c.right_id, c.edited_id, c.decision,"
+        " c.swapped, c.strength, c.margin, c.rationale, c.seconds, c.annotator, c.origin, c.run_id,"
+        " c.created_at FROM comparisons c JOIN prompts p ON p.id = c.prompt_id ORDER BY c.id"
+    ).fetchall():  # fmt: skip
+        record = ComparisonRecord(
+            line=0,
+            messages=json.loads(pid_messages),
+            left=_gen_record(db, left),
+            right=_gen_record(db, right),
+            decision=decision,
+            split=split,
+            prompt_source=source,
+            swapped=bool(swapped),
+            strength=strength,
+            margin=margin,
+            rationale=rationale,
+            edited=_gen_record(db, edited) if edited is not None else None,
+            seconds=seconds,
+            annotator=annotator,
+            origin=origin,
+            run_id=run_id,
+            created_at=created_at,
+        )
+        rows.append(render_comparison(record))
+    return rows, {}
+
+
+def prompt_rows(db: sqlite_utils.Database) -> tuple[list[dict], dict[str, int]]:
+    """Every prompt with its split, in id order (re-imports with `--format prompts`)."""
+    rows = [
+        render_prompt(json.loads(messages), split)
+        for messages, split in db.execute("SELECT messages, split FROM prompts ORDER BY id")
+    ]
+    return rows, {}
+
+
+def export_rows(db: sqlite_utils.Database, fmt: str) -> tuple[list[dict], dict[str, int]]:
+    """(JSON rows, {reason: count left out}) for one export format."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"cannot export {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    return {"trl": trl_rows, "hh": hh_rows, "comparisons": comparison_rows, "prompts": prompt_rows}[
+        fmt
+    ](db)
+
+
+def export_file(db: sqlite_utils.Database, path: str | Path, fmt: str) -> ExportReport:
+    """Write JSONL to `path` atomically (a temporary file renamed into place)."""
+    rows, left_out = export_rows(db, fmt)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(dumps_jsonl(rows), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportReport(str(path), fmt, len(rows), left_out)

@@ -1,0 +1,757 @@
+"""Data file formats: detect, parse and render. Pure functions over text, no database.
+
+Parsing reads a whole file into records before anything is written, so a bad
+line fails the import with `FILE:LINE: what was wrong` and nothing lands in
+the database. Formats:
+
+- `prompts`: JSONL (`prompt` string or `messages` list, optional `split`),
+  CSV with a prompt column, or plain text (one prompt per line);
+- `trl`: TRL preference pairs, standard (strings) or conversational (message
+  lists), explicit or implicit prompt, optional numeric `margin`;
+- `hh`: Anthropic HH-RLHF full transcripts (`\\n\\nHuman: … \\n\\nAssistant: …`);
+- `comparisons`: tuilab's own lossless dump of every comparison field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuilab.store.records import DECISIONS, Message
+
+FORMATS = ("prompts", "trl", "hh", "comparisons")
+EXPORT_FORMATS = ("trl", "hh", "comparisons", "prompts")
+ROLES = ("system", "user", "assistant", "tool")
+SPLITS = ("train", "test")
+PROMPT_COLUMNS = ("prompt", "text", "question", "instruction")
+JSON_EXTENSIONS = (".jsonl", ".json", ".ndjson")
+
+
+class FormatError(ValueError):
+    """A file that does not parse; `str()` is `FILE:LINE: message`."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class _Bad(ValueError):
+    """A problem inside one record; the caller adds file and line."""
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class PromptRecord:
+    line: int
+    messages: list[Message]
+    split: str | None = None
+
+
+@dataclass
+class PairRecord:
+    """One preference: `chosen` ≻ `rejected` for the conversation `messages`."""
+
+    line: int
+    messages: list[Message]
+    chosen: str
+    rejected: str
+    margin: float | None = None
+
+
+@dataclass
+class GenRecord:
+    """A response as dumped with a comparison: its text and where it came from."""
+
+    text: str
+    model: str = ""
+    adapter: str = ""
+    origin: str = "model"
+    n_tokens: int | None = None
+    finished: bool | None = None
+    step: int | None = None
+    params: dict = field(default_factory=dict)
+    run_id: str | None = None
+
+
+@dataclass
+class ComparisonRecord:
+    """Every field of one comparison, as the `comparisons` format carries it."""
+
+    line: int
+    messages: list[Message]
+    left: GenRecord
+    right: GenRecord
+    decision: str
+    split: str | None = None
+    prompt_source: str = ""
+    swapped: bool = False
+    strength: int = 1
+    margin: float | None = None
+    rationale: str = ""
+    edited: GenRecord | None = None
+    seconds: float | None = None
+    annotator: str = ""
+    origin: str = "human"
+    run_id: str | None = None
+    created_at: str | None = None
+
+
+Record = PromptRecord | PairRecord | ComparisonRecord
+
+
+@dataclass
+class ParsedFile:
+    path: str
+    format: str
+    records: list[Record]
+
+
+# ---------------------------------------------------------------- messages
+
+
+def check_messages(value: Any, what: str = "messages") -> list[Message]:
+    """A validated copy of a message list: dicts with string `role` and `content` only."""
+    if not isinstance(value, list):
+        raise _Bad(f"{what} must be a list of {{role, content}} messages, got {_kind(value)}")
+    if not value:
+        raise _Bad(f"{what} is an empty list")
+    out: list[Message] = []
+    for i, msg in enumerate(value):
+        if not isinstance(msg, dict):
+            raise _Bad(f"{what}[{i}] must be an object with role and content, got {_kind(msg)}")
+        for key in ("role", "content"):
+            if key not in msg:
+                raise _Bad(f"{what}[{i}] has no {key!r}")
+            if not isinstance(msg[key], str):
+                raise _Bad(f"{what}[{i}].{key} must be a string, got {_kind(msg[key])}")
+        if msg["role"] not in ROLES:
+            raise _Bad(f"{what}[{i}].role {msg['role']!r} is not one of {', '.join(ROLES)}")
+        out.append({"role": msg["role"], "content": msg["content"]})
+    return out
+
+
+def check_prompt_messages(value: Any, what: str = "prompt") -> list[Message]:
+    """Messages that end with the user turn a model should answer."""
+    msgs = check_messages(value, what)
+    if msgs[-1]["role"] != "user":
+        raise _Bad(f"{what} must end with a user message, not {msgs[-1]['role']!r}")
+    if not msgs[-1]["content"].strip():
+        raise _Bad(f"{what}: the last user message is empty")
+    return msgs
+
+
+def prompt_text(messages: list[Message]) -> str:
+    """The flat text shown and searched: the last user turn (or everything, if none)."""
+    for msg in reversed(messages):
+        if msg["role"] == "user":
+            return msg["content"]
+    return "\n".join(m["content"] for m in messages)
+
+
+def as_prompt_messages(item: str | list[Message]) -> list[Message]:
+    """A prompt given as text or as messages, validated (raises ValueError)."""
+    if isinstance(item, str):
+        if not item.strip():
+            raise _Bad("prompt is empty")
+        return [{"role": "user", "content": item}]
+    return check_prompt_messages(item)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_text(path: str | Path) -> str:
+    """The file as text (UTF-8, an optional BOM dropped); undecodable bytes name their line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FormatError(path, line, f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _json_lines(path: str, text: str) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line."""
+    rows = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise FormatError(path, n, f"bad JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise FormatError(path, n, f"expected a JSON object per line, got {_kind(obj)}")
+        rows.append((n, obj))
+    return rows
+
+
+def _first_json_object(text: str) -> dict | None:
+    for raw in text.splitlines():
+        if raw.strip():
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError:
+                return None
+            return obj if isinstance(obj, dict) else None
+    return None
+
+
+def detect_format(path: str | Path, text: str) -> str:
+    """The format from the extension and the first record's keys.
+
+    `.csv` and `.txt` are prompts; JSON lines are sniffed: `decision` with
+    `left`/`right` → comparisons; `chosen`/`rejected` strings holding
+    `\\n\\nHuman:` transcripts and no `prompt` → hh; other `chosen`/`rejected`
+    → trl; `prompt` or `messages` alone → prompts.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        return "prompts"
+    obj = _first_json_object(text)
+    if obj is None:
+        if suffix in JSON_EXTENSIONS:
+            # Let the JSON parser name the bad line.
+            _json_lines(str(path), text)
+            raise FormatError(path, None, "no records in the file")
+        return "prompts"  # plain text, one prompt per line
+    keys = set(obj)
+    if "decision" in keys and {"left", "right"} <= keys:
+        return "comparisons"
+    if {"chosen", "rejected"} <= keys:
+        chosen = obj["chosen"]
+        if "prompt" not in keys and isinstance(chosen, str) and _HH_MARK.search(chosen):
+            return "hh"
+        return "trl"
+    if "prompt" in keys or "messages" in keys:
+        return "prompts"
+    line = next(n for n, raw in enumerate(text.splitlines(), 1) if raw.strip())
+    raise FormatError(
+        path,
+        line,
+        f"cannot tell the format from the keys {sorted(keys)}; "
+        "name it with --format prompts|trl|hh|comparisons",
+    )
+
+
+def parse_file(path: str | Path, fmt: str = "auto", text: str | None = None) -> ParsedFile:
+    """Read and parse a whole file; raises FormatError naming the first bad line."""
+    path = Path(path)
+    if text is None:
+        text = read_text(path)
+    if fmt == "auto":
+        fmt = detect_format(path, text)
+    if fmt not in FORMATS:
+        raise FormatError(path, None, f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    parser = {
+        "prompts": parse_prompts,
+        "trl": parse_trl,
+        "hh": parse_hh,
+        "comparisons": parse_comparisons,
+    }[fmt]
+    records = parser(str(path), text)
+    if not records:
+        raise FormatError(path, None, "no records in the file")
+    return ParsedFile(str(path), fmt, records)
+
+
+# ---------------------------------------------------------------- prompts
+
+
+def parse_prompts(path: str, text: str) -> list[PromptRecord]:
+    """Prompts from CSV (by extension), JSON lines (if the first line is an object) or plain text."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return parse_prompts_csv(path, text, delimiter="\t" if suffix == ".tsv" else ",")
+    if suffix in JSON_EXTENSIONS or (suffix != ".txt" and _first_json_object(text) is not None):
+        return parse_prompts_jsonl(path, text)
+    return parse_prompts_text(path, text)
+
+
+def _split_value(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in SPLITS:
+        raise _Bad(f"split must be 'train' or 'test', got {value!r}")
+    return value
+
+
+def parse_prompts_jsonl(path: str, text: str) -> list[PromptRecord]:
+    out = []
+    for n, obj in _json_lines(path, text):
+        try:
+            if "prompt" in obj:
+                value = obj["prompt"]
+                if isinstance(value, str):
+                    messages = as_prompt_messages(value)
+                else:
+                    messages = check_prompt_messages(value, "prompt")
+            elif "messages" in obj:
+                messages = check_prompt_messages(obj["messages"], "messages")
+            else:
+                raise _Bad(
+                    f"no 'prompt' or 'messages' key (keys: {', '.join(sorted(obj)) or 'none'})"
+                )
+            out.append(PromptRecord(n, messages, _split_value(obj.get("split"))))
+        except _Bad as exc:
+            raise FormatError(path, n, str(exc)) from None
+    return out
+
+
+def parse_prompts_csv(path: str, text: str, delimiter: str = ",") -> list[PromptRecord]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    except csv.Error as exc:
+        raise FormatError(path, 1, f"bad CSV: {exc}") from None
+    names = [h.strip().lower() for h in header]
+    column = next((names.index(c) for c in PROMPT_COLUMNS if c in names), None)
+    if column is None:
+        raise FormatError(
+            path,
+            1,
+            f"no prompt column in the header {header}; name one of: {', '.join(PROMPT_COLUMNS)}",
+        )
+    split_col = names.index("split") if "split" in names else None
+    out = []
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise FormatError(path, start, f"bad CSV: {exc}") from None
+        n = start
+        start = reader.line_num + 1
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        try:
+            if column >= len(row):
+                raise _Bad(f"only {len(row)} columns; the prompt column is number {column + 1}")
+            messages = as_prompt_messages(row[column])
+            split = (
+                _split_value(row[split_col].strip())
+                if split_col is not None and split_col < len(row)
+                else None
+            )
+        except _Bad as exc:
+            raise FormatError(path, n, str(exc)) from None
+        out.append(PromptRecord(n, messages, split))
+    return out
+
+
+def parse_prompts_text(path: str, text: str) -> list[PromptRecord]:
+    """One prompt per line; blank lines ignored, surrounding spaces dropped."""
+    return [
+        PromptRecord(n, [{"role": "user", "content": raw.strip()}])
+        for n, raw in enumerate(text.splitlines(), 1)
+        if raw.strip()
+    ]
+
+
+def render_prompt(messages: list[Message], split: str) -> dict:
+    """A prompts-JSONL line: plain `prompt` text for a single user turn, else `messages`."""
+    if len(messages) == 1 and messages[0]["role"] == "user":
+        return {"prompt": messages[0]["content"], "split": split}
+    return {"messages": messages, "split": split}
+
+
+# ---------------------------------------------------------------- TRL
+
+
+def _response(value: Any, what: str) -> tuple[list[Message], str]:
+    """A TRL completion: a string, or a message list ending with the assistant's turn.
+
+    Returns (leading messages before that turn, the turn's text).
+    """
+    if isinstance(value, str):
+        text = value
+        lead: list[Message] = []
+    elif isinstance(value, list):
+        msgs = check_messages(value, what)
+        last = msgs[-1]
+        if last["role"] != "assistant":
+            raise _Bad(f"{what} must end with an assistant message, not {last['role']!r}")
+        lead, text = msgs[:-1], last["content"]
+    else:
+        raise _Bad(f"{what} must be a string or a list of messages, got {_kind(value)}")
+    if not text.strip():
+        raise _Bad(f"{what} is empty")
+    return lead, text
+
+
+def _margin(obj: dict) -> float | None:
+    if "margin" not in obj or obj["margin"] is None:
+        return None
+    value = obj["margin"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"margin must be a number, got {_kind(value)}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _Bad("margin must be finite")
+    return float(value)
+
+
+def split_shared_text(chosen: str, rejected: str) -> tuple[str, str, str]:
+    """Implicit-prompt strings: (prompt, chosen rest, rejected rest).
+
+    The prompt is the shared leading text, backed off to the last whitespace so
+    no word is cut (TRL's extract_prompt does the same when the split lands
+    right after a space: the space goes to the responses).
+    """
+    n = 0
+    limit = min(len(chosen), len(rejected))
+    while n < limit and chosen[n] == rejected[n]:
+        n += 1
+    cut = n
+    if n < len(chosen) or n < len(rejected):
+        back = max(chosen.rfind(" ", 0, n + 1), chosen.rfind("\n", 0, n + 1))
+        if 0 < back <= n:
+            cut = back
+    return chosen[:cut], chosen[cut:], rejected[cut:]
+
+
+def parse_trl_record(obj: dict) -> tuple[list[Message], str, str, float | None]:
+    """One TRL preference object → (prompt messages, chosen, rejected, margin). Raises _Bad."""
+    for key in ("chosen", "rejected"):
+        if key not in obj:
+            raise _Bad(f"no {key!r} key (keys: {', '.join(sorted(obj))})")
+    margin = _margin(obj)
+    chosen, rejected = obj["chosen"], obj["rejected"]
+    if "prompt" in obj and obj["prompt"] is not None:
+        prompt = obj["prompt"]
+        if isinstance(prompt, str):
+            messages = as_prompt_messages(prompt)
+        elif isinstance(prompt, list):
+            messages = check_messages(prompt, "prompt")
+        else:
+            raise _Bad(f"prompt must be a string or a list of messages, got {_kind(prompt)}")
+        c_lead, c_text = _response(chosen, "chosen")
+        r_lead, r_text = _response(rejected, "rejected")
+        if c_lead != r_lead:
+            raise _Bad("chosen and rejected differ before their last assistant message")
+        messages = messages + c_lead
+    elif isinstance(chosen, list) and isinstance(rejected, list):
+        # Implicit conversational: everything but the last assistant turn is the prompt.
+        c_lead, c_text = _response(chosen, "chosen")
+        r_lead, r_text = _response(rejected, "rejected")
+        if c_lead != r_lead:
+            raise _Bad(
+                "chosen and rejected differ before their last assistant message (implicit prompt)"
+            )
+        if not c_lead:
+            raise _Bad(
+                "implicit prompt is empty: chosen has only the assistant message; add a 'prompt'"
+            )
+        messages = c_lead
+    elif isinstance(chosen, str) and isinstance(rejected, str):
+        shared, c_text, r_text = split_shared_text(chosen, rejected)
+        if not shared.strip():
+            raise _Bad(
+                "chosen and rejected share no leading text, so there is no implicit prompt; add a 'prompt'"
+            )
+        messages = [{"role": "user", "content": shared}]
+        if not c_text.strip():
+            raise _Bad("chosen is empty after the shared prompt")
+        if not r_text.strip():
+            raise _Bad("rejected is empty after the shared prompt")
+    else:
+        raise _Bad(
+            f"chosen and rejected must both be strings or both message lists "
+            f"(got {_kind(chosen)} and {_kind(rejected)})"
+        )
+    messages = check_prompt_messages(messages, "prompt")
+    if c_text == r_text:
+        raise _Bad("chosen and rejected are the same text")
+    return messages, c_text, r_text, margin
+
+
+def parse_trl(path: str, text: str) -> list[PairRecord]:
+    out = []
+    for n, obj in _json_lines(path, text):
+        try:
+            messages, chosen, rejected, margin = parse_trl_record(obj)
+        except _Bad as exc:
+            raise FormatError(path, n, str(exc)) from None
+        out.append(PairRecord(n, messages, chosen, rejected, margin))
+    return out
+
+
+def render_trl(messages: list[Message], chosen: str, rejected: str, margin: float | None) -> dict:
+    """TRL conversational, explicit prompt: what RewardTrainer / DPOTrainer read."""
+    out: dict[str, Any] = {
+        "prompt": messages,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }
+    if margin is not None:
+        out["margin"] = margin
+    return out
+
+
+# ---------------------------------------------------------------- Anthropic HH
+
+_HH_MARK = re.compile(r"\n\n(Human|Assistant):")
+_HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
+_HH_ROLE = {"Human": "user", "Assistant": "assistant"}
+_HH_NAME = {"user": "Human", "assistant": "Assistant"}
+
+
+def parse_hh_transcript(text: str, what: str = "transcript") -> tuple[list[Message], str]:
+    """`\\n\\nHuman: …\\n\\nAssistant: …` → (messages before the last Assistant turn, its text)."""
+    last = text.rfind("\n\nAssistant:")
+    if last < 0:
+        raise _Bad(f"{what} has no '\\n\\nAssistant:' turn")
+    head = text[:last]
+    response = text[last + len("\n\nAssistant:") :]
+    if response.startswith(" "):
+        response = response[1:]
+    if not head.startswith("\n\n"):
+        head = "\n\n" + head.lstrip()
+    parts = _HH_TURN.split(head)
+    # parts = [before first marker, role, content, role, content, ...]
+    if parts[0].strip():
+        raise _Bad(f"{what} does not start with a '\\n\\nHuman:' turn")
+    messages = [
+        {"role": _HH_ROLE[parts[i]], "content": parts[i + 1]} for i in range(1, len(parts), 2)
+    ]
+    if not messages:
+        raise _Bad(f"{what} has no Human turn before the last Assistant turn")
+    if messages[-1]["role"] != "user":
+        raise _Bad(f"{what}: the turn before the last Assistant turn is not a Human turn")
+    return messages, response
+
+
+def render_hh_transcript(messages: list[Message], response: str) -> str:
+    turns = [f"\n\n{_HH_NAME[m['role']]}: {m['content']}" for m in messages]
+    return "".join(turns) + f"\n\nAssistant: {response}"
+
+
+def hh_can_render(messages: list[Message]) -> bool:
+    """HH has only Human and Assistant turns: no system or tool messages."""
+    return all(m["role"] in _HH_NAME for m in messages)
+
+
+def parse_hh(path: str, text: str) -> list[PairRecord]:
+    out = []
+    for n, obj in _json_lines(path, text):
+        try:
+            for key in ("chosen", "rejected"):
+                if key not in obj:
+                    raise _Bad(f"no {key!r} key (keys: {', '.join(sorted(obj))})")
+                if not isinstance(obj[key], str):
+                    raise _Bad(f"{key} must be a transcript string, got {_kind(obj[key])}")
+            c_msgs, chosen = parse_hh_transcript(obj["chosen"], "chosen")
+            r_msgs, rejected = parse_hh_transcript(obj["rejected"], "rejected")
+            if c_msgs != r_msgs:
+                raise _Bad("chosen and rejected transcripts differ before the last Assistant turn")
+            if not chosen.strip():
+                raise _Bad("chosen's last Assistant turn is empty")
+            if not rejected.strip():
+                raise _Bad("rejected's last Assistant turn is empty")
+            if chosen == rejected:
+                raise _Bad("chosen and rejected are the same text")
+            messages = check_prompt_messages(c_msgs, "prompt")
+            margin = _margin(obj)
+        except _Bad as exc:
+            raise FormatError(path, n, str(exc)) from None
+        out.append(PairRecord(n, messages, chosen, rejected, margin))
+    return out
+
+
+def render_hh(messages: list[Message], chosen: str, rejected: str) -> dict:
+    return {
+        "chosen": render_hh_transcript(messages, chosen),
+        "rejected": render_hh_transcript(messages, rejected),
+    }
+
+
+# ---------------------------------------------------------------- comparisons dump
+
+_GEN_KEYS = (
+    "text",
+    "model",
+    "adapter",
+    "origin",
+    "n_tokens",
+    "finished",
+    "step",
+    "params",
+    "run_id",
+)
+
+
+def render_generation(g: GenRecord) -> dict:
+    return {
+        "text": g.text,
+        "model": g.model,
+        "adapter": g.adapter,
+        "origin": g.origin,
+        "n_tokens": g.n_tokens,
+        "finished": g.finished,
+        "step": g.step,
+        "params": g.params,
+        "run_id": g.run_id,
+    }
+
+
+def render_comparison(c: ComparisonRecord) -> dict:
+    """One `comparisons` line: every field, ids left out (they are the database's business)."""
+    return {
+        "prompt": c.messages,
+        "split": c.split,
+        "prompt_source": c.prompt_source,
+        "left": render_generation(c.left),
+        "right": render_generation(c.right),
+        "decision": c.decision,
+        "swapped": c.swapped,
+        "strength": c.strength,
+        "margin": c.margin,
+        "rationale": c.rationale,
+        "edited": render_generation(c.edited) if c.edited is not None else None,
+        "seconds": c.seconds,
+        "annotator": c.annotator,
+        "origin": c.origin,
+        "run_id": c.run_id,
+        "created_at": c.created_at,
+    }
+
+
+def _typed(obj: dict, key: str, types: tuple, default: Any, what: str = "") -> Any:
+    if key not in obj or obj[key] is None:
+        if default is _REQUIRED:
+            raise _Bad(f"no {what}{key!r}")
+        return default
+    value = obj[key]
+    if isinstance(value, bool) and bool not in types:
+        raise _Bad(f"{what}{key} must be {_names(types)}, got a boolean")
+    if not isinstance(value, types):
+        raise _Bad(f"{what}{key} must be {_names(types)}, got {_kind(value)}")
+    return value
+
+
+_REQUIRED = object()
+
+
+def _generation(value: Any, what: str) -> GenRecord:
+    if isinstance(value, str):
+        value = {"text": value}
+    if not isinstance(value, dict):
+        raise _Bad(f"{what} must be an object with 'text', got {_kind(value)}")
+    unknown = set(value) - set(_GEN_KEYS)
+    if unknown:
+        raise _Bad(f"{what} has unknown keys: {', '.join(sorted(unknown))}")
+    text = _typed(value, "text", (str,), _REQUIRED, f"{what}.")
+    if not text.strip():
+        raise _Bad(f"{what}.text is empty")
+    return GenRecord(
+        text=text,
+        model=_typed(value, "model", (str,), "", f"{what}."),
+        adapter=_typed(value, "adapter", (str,), "", f"{what}."),
+        origin=_typed(value, "origin", (str,), "model", f"{what}."),
+        n_tokens=_typed(value, "n_tokens", (int,), None, f"{what}."),
+        finished=_typed(value, "finished", (bool,), None, f"{what}."),
+        step=_typed(value, "step", (int,), None, f"{what}."),
+        params=_typed(value, "params", (dict,), {}, f"{what}."),
+        run_id=_typed(value, "run_id", (str,), None, f"{what}."),
+    )
+
+
+def parse_comparison_record(n: int, obj: dict) -> ComparisonRecord:
+    prompt = obj.get("prompt")
+    if prompt is None:
+        raise _Bad("no 'prompt'")
+    messages = (
+        as_prompt_messages(prompt) if isinstance(prompt, str) else check_prompt_messages(prompt)
+    )
+    for key in ("left", "right", "decision"):
+        if key not in obj:
+            raise _Bad(f"no {key!r}")
+    decision = obj["decision"]
+    if decision not in DECISIONS:
+        raise _Bad(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    strength = _typed(obj, "strength", (int,), 1)
+    if strength not in (1, 2):
+        raise _Bad(f"strength must be 1 or 2, got {strength}")
+    seconds = _typed(obj, "seconds", (int, float), None)
+    margin = _margin(obj)
+    edited = obj.get("edited")
+    swapped = _typed(obj, "swapped", (bool, int), False)
+    if swapped not in (0, 1):
+        raise _Bad(f"swapped must be true or false, got {swapped!r}")
+    return ComparisonRecord(
+        line=n,
+        messages=messages,
+        left=_generation(obj["left"], "left"),
+        right=_generation(obj["right"], "right"),
+        decision=decision,
+        split=_split_value(obj.get("split")),
+        prompt_source=_typed(obj, "prompt_source", (str,), ""),
+        swapped=bool(swapped),
+        strength=strength,
+        margin=margin,
+        rationale=_typed(obj, "rationale", (str,), ""),
+        edited=_generation(edited, "edited") if edited is not None else None,
+        seconds=float(seconds) if seconds is not None else None,
+        annotator=_typed(obj, "annotator", (str,), ""),
+        origin=_typed(obj, "origin", (str,), "human"),
+        run_id=_typed(obj, "run_id", (str,), None),
+        created_at=_typed(obj, "created_at", (str,), None),
+    )
+
+
+def parse_comparisons(path: str, text: str) -> list[ComparisonRecord]:
+    out = []
+    for n, obj in _json_lines(path, text):
+        try:
+            out.append(parse_comparison_record(n, obj))
+        except _Bad as exc:
+            raise FormatError(path, n, str(exc)) from None
+    return out
+
+
+# ---------------------------------------------------------------- writing
+
+
+def dumps_jsonl(rows: list[dict]) -> str:
+    """JSON lines, UTF-8 kept readable; the same rows always give the same bytes."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string" if value else "an empty string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _names(types: tuple) -> str:
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true/false",
+        dict: "an object",
+    }
+    return " or ".join(names.get(t, t.__name__) for t in types)

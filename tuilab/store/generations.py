@@ -1,0 +1,136 @@
+"""Generations: one response to one prompt, with where it came from (model, adapter, run, step)."""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from tuilab.store.prompts import NotFound
+from tuilab.store.records import Generation
+
+ORIGINS = ("model", "import", "edit", "ppo", "hacked")
+
+
+def add_generation(
+    db: sqlite_utils.Database,
+    prompt_id: int,
+    text: str,
+    *,
+    model: str = "",
+    adapter: str = "",
+    origin: str = "model",
+    run_id: str | None = None,
+    step: int | None = None,
+    params: dict | None = None,
+    n_tokens: int | None = None,
+    finished: bool | None = None,
+    created_at: str | None = None,
+) -> int:
+    """Store a response and return its id (committed on return, or joins an open transaction)."""
+    if not isinstance(text, str):
+        raise TypeError(f"generation text must be a string, got {type(text).__name__}")
+    columns = [
+        "prompt_id",
+        "text",
+        "model",
+        "adapter",
+        "origin",
+        "run_id",
+        "step",
+        "params",
+        "n_tokens",
+        "finished",
+    ]
+    values = [
+        prompt_id,
+        text,
+        model,
+        adapter,
+        origin,
+        run_id,
+        step,
+        json.dumps(params or {}, ensure_ascii=False, sort_keys=True),
+        n_tokens,
+        None if finished is None else int(bool(finished)),
+    ]
+    if created_at is not None:
+        columns.append("created_at")
+        values.append(created_at)
+    marks = ", ".join("?" for _ in columns)
+    cur = db.execute(f"INSERT INTO generations ({', '.join(columns)}) VALUES ({marks})", values)
+    return cur.lastrowid
+
+
+_COLUMNS = "id, prompt_id, text, model, adapter, origin, run_id, step, params, n_tokens, finished"
+
+
+def _generation(row: tuple) -> Generation:
+    gid, pid, text, model, adapter, origin, run_id, step, params, n_tokens, finished = row
+    return Generation(
+        id=gid,
+        prompt_id=pid,
+        text=text,
+        model=model,
+        adapter=adapter,
+        origin=origin,
+        run_id=run_id,
+        step=step,
+        params=json.loads(params) if params else {},
+        n_tokens=n_tokens,
+        finished=None if finished is None else bool(finished),
+    )
+
+
+def get_generation(db: sqlite_utils.Database, gen_id: int) -> Generation:
+    row = db.execute(f"SELECT {_COLUMNS} FROM generations WHERE id = ?", [gen_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no generation with id {gen_id}")
+    return _generation(row)
+
+
+def list_generations(
+    db: sqlite_utils.Database, prompt_id: int, *, origin: str | None = None
+) -> list[Generation]:
+    """Every response stored for a prompt, oldest first."""
+    sql = f"SELECT {_COLUMNS} FROM generations WHERE prompt_id = ?"
+    params: list = [prompt_id]
+    if origin is not None:
+        sql += " AND origin = ?"
+        params.append(origin)
+    return [_generation(r) for r in db.execute(sql + " ORDER BY id", params).fetchall()]
+
+
+def find_generation(
+    db: sqlite_utils.Database,
+    prompt_id: int,
+    text: str,
+    *,
+    origin: str,
+    model: str = "",
+    adapter: str = "",
+    n_tokens: int | None = None,
+    finished: bool | None = None,
+    step: int | None = None,
+    params: dict | None = None,
+    run_id: str | None = None,
+) -> int | None:
+    """The id of a stored generation equal in every recorded field (imports reuse it rather than copy)."""
+    row = db.execute(
+        "SELECT id FROM generations WHERE prompt_id = ? AND text = ? AND origin = ? AND model = ? "
+        "AND adapter = ? AND n_tokens IS ? AND finished IS ? AND step IS ? AND params = ? AND run_id IS ? "
+        "ORDER BY id LIMIT 1",
+        [
+            prompt_id,
+            text,
+            origin,
+            model,
+            adapter,
+            n_tokens,
+            None if finished is None else int(bool(finished)),
+            step,
+            json.dumps(params or {}, ensure_ascii=False, sort_keys=True),
+            run_id,
+        ],
+    ).fetchone()
+    return row[0] if row else None

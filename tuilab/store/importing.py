@@ -1,0 +1,236 @@
+"""Importing data files: parse everything, then write it in one transaction.
+
+A bad line fails the whole import (`FILE:LINE: …`) before anything is
+written; a database error mid-write rolls everything back. Duplicates are
+counted and named by line, never doubled: prompts by the hash of their
+messages, preference pairs by (prompt, chosen, rejected), comparisons by
+(prompt, both texts, decision, edit, time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from tuilab.store.comparisons import record_comparison
+from tuilab.store.formats import (
+    SPLITS,
+    ComparisonRecord,
+    GenRecord,
+    PairRecord,
+    ParsedFile,
+    PromptRecord,
+    parse_file,
+)
+from tuilab.store.generations import add_generation, find_generation
+from tuilab.store.pairs import preference_pairs
+from tuilab.store.prompts import add_prompt_rows, find_prompt, transaction
+from tuilab.store.records import NewComparison
+
+SHOWN_LINES = 5
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, with `dry_run`, would do)."""
+
+    path: str
+    format: str
+    records: int
+    prompts_added: int = 0
+    prompts_existing: int = 0  # records whose prompt was already stored (normal for pairs)
+    comparisons_added: int = 0
+    generations_added: int = 0
+    generations_reused: int = 0
+    duplicates: int = 0  # records skipped: the same prompt / pair / comparison is already stored
+    duplicate_lines: list[int] = field(default_factory=list)
+    run_links_dropped: int = 0  # comparisons format: run ids this database does not have
+    dry_run: bool = False
+
+    @property
+    def kind(self) -> str:
+        return (
+            "prompts"
+            if self.format == "prompts"
+            else "pairs"
+            if self.format in ("trl", "hh")
+            else "comparisons"
+        )
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        name = Path(self.path).name
+        verb = "Would import" if self.dry_run else "Imported"
+        lines = [f"{verb} {name} ({self.format}, {self.records} records):"]
+        if self.format == "prompts":
+            lines.append(f"  {self.prompts_added} new prompts")
+        else:
+            lines.append(
+                f"  {self.comparisons_added} new {self.kind}, {self.prompts_added} new prompts "
+                f"({self.prompts_existing} records on prompts already stored), "
+                f"{self.generations_added} new responses"
+            )
+        if self.duplicates:
+            shown = ", ".join(str(n) for n in self.duplicate_lines[:SHOWN_LINES])
+            more = ", …" if len(self.duplicate_lines) > SHOWN_LINES else ""
+            lines.append(
+                f"  {self.duplicates} duplicate {self.kind} skipped (already stored or repeated), "
+                f"lines {shown}{more}"
+            )
+        if self.run_links_dropped:
+            lines.append(
+                f"  {self.run_links_dropped} links to runs this lab does not have were dropped"
+            )
+        return "\n".join(lines)
+
+
+class _DryRun(Exception):
+    pass
+
+
+def import_file(
+    db: sqlite_utils.Database,
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    split: str | None = None,
+    source: str | None = None,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Parse `path` (raises FormatError naming the line) and import it in one transaction.
+
+    `split` forces the split of new prompts (else the file's, else from the hash);
+    `source` labels new prompts (default `import:<file name>`).
+    """
+    parsed = parse_file(path, fmt)
+    return import_parsed(db, parsed, split=split, source=source, dry_run=dry_run)
+
+
+def import_parsed(
+    db: sqlite_utils.Database,
+    parsed: ParsedFile,
+    *,
+    split: str | None = None,
+    source: str | None = None,
+    dry_run: bool = False,
+) -> ImportReport:
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    report = ImportReport(parsed.path, parsed.format, len(parsed.records), dry_run=dry_run)
+    src = source if source is not None else f"import:{Path(parsed.path).name}"
+    writer = {"prompts": _prompts, "trl": _pairs, "hh": _pairs, "comparisons": _comparisons}[
+        parsed.format
+    ]
+    try:
+        with transaction(db):
+            writer(db, parsed.records, report, split, src)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return report
+
+
+def _prompts(db, records: list[PromptRecord], report: ImportReport, split, source) -> None:
+    result = add_prompt_rows(db, [(r.messages, split or r.split) for r in records], source=source)
+    report.prompts_added = len(result.added)
+    report.duplicates = report.prompts_existing = len(result.duplicates)
+    report.duplicate_lines = [records[i].line for i in result.duplicates]
+
+
+def _prompt_id(db, messages, split, source, report: ImportReport) -> int:
+    pid = find_prompt(db, messages)
+    if pid is not None:
+        report.prompts_existing += 1
+        return pid
+    report.prompts_added += 1
+    return add_prompt_rows(db, [(messages, split)], source=source).ids[0]
+
+
+def _gen_fields(g: GenRecord) -> dict:
+    return dict(
+        origin=g.origin, model=g.model, adapter=g.adapter, n_tokens=g.n_tokens,
+        finished=g.finished, step=g.step, params=g.params, run_id=g.run_id,
+    )  # fmt: skip
+
+
+def _generation(db, pid: int, g: GenRecord, report: ImportReport) -> int:
+    fields = _gen_fields(g)
+    gid = find_generation(db, pid, g.text, **fields)
+    if gid is not None:
+        report.generations_reused += 1
+        return gid
+    report.generations_added += 1
+    return add_generation(db, pid, g.text, **fields)
+
+
+def _pairs(db, records: list[PairRecord], report: ImportReport, split, source) -> None:
+    # A pair is known when the lab already trains on it, however it got there.
+    seen = {(p.prompt_id, p.chosen, p.rejected) for p in preference_pairs(db, ties="skip")}
+    for r in records:
+        pid = _prompt_id(db, r.messages, split, source, report)
+        key = (pid, r.chosen, r.rejected)
+        if key in seen:
+            report.duplicates += 1
+            report.duplicate_lines.append(r.line)
+            continue
+        seen.add(key)
+        chosen = _generation(db, pid, GenRecord(r.chosen, origin="import"), report)
+        rejected = _generation(db, pid, GenRecord(r.rejected, origin="import"), report)
+        c = NewComparison(
+            prompt_id=pid, left_id=chosen, right_id=rejected, decision="left",
+            swapped=False, margin=r.margin, origin="import",
+        )  # fmt: skip
+        record_comparison(db, c)
+        report.comparisons_added += 1
+
+
+def _comparison_keys(db) -> set[tuple]:
+    rows = db.execute(
+        "SELECT c.prompt_id, l.text, r.text, c.decision, e.text, c.created_at FROM comparisons c"
+        " JOIN generations l ON l.id = c.left_id JOIN generations r ON r.id = c.right_id"
+        " LEFT JOIN generations e ON e.id = c.edited_id"
+    ).fetchall()
+    return {tuple(row) for row in rows}
+
+
+def _comparisons(db, records: list[ComparisonRecord], report: ImportReport, split, source) -> None:
+    seen = _comparison_keys(db)
+    runs = {row[0] for row in db.execute("SELECT id FROM runs")}
+
+    def run_link(run_id: str | None) -> str | None:
+        if run_id is None or run_id in runs:
+            return run_id
+        report.run_links_dropped += 1
+        return None
+
+    for r in records:
+        pid = _prompt_id(db, r.messages, split or r.split, r.prompt_source or source, report)
+        edited_text = r.edited.text if r.edited else None
+        key = (pid, r.left.text, r.right.text, r.decision, edited_text, r.created_at)
+        if key in seen:
+            report.duplicates += 1
+            report.duplicate_lines.append(r.line)
+            continue
+        seen.add(key)
+        left_g, right_g, edited_g = (
+            None if g is None else GenRecord(**{**g.__dict__, "run_id": run_link(g.run_id)})
+            for g in (r.left, r.right, r.edited)
+        )
+        left = _generation(db, pid, left_g, report)
+        right = _generation(db, pid, right_g, report)
+        if right == left:
+            # Two sides equal in every field still need two rows.
+            right = add_generation(db, pid, right_g.text, **_gen_fields(right_g))
+            report.generations_reused -= 1
+            report.generations_added += 1
+        edited = _generation(db, pid, edited_g, report) if edited_g is not None else None
+        c = NewComparison(
+            prompt_id=pid, left_id=left, right_id=right, decision=r.decision, swapped=r.swapped,
+            strength=r.strength, margin=r.margin, rationale=r.rationale, edited_id=edited,
+            seconds=r.seconds, annotator=r.annotator, origin=r.origin, run_id=run_link(r.run_id),
+        )  # fmt: skip
+        record_comparison(db, c, created_at=r.created_at)
+        report.comparisons_added += 1
