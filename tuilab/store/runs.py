@@ -1,0 +1,248 @@
+"""Training runs, their metrics and checkpoints.
+
+Every function commits before it returns, unless called inside `batch(db)`,
+which wraps several writes in one transaction: the job runner flushes a
+quarter-second of metrics, checkpoints and a status change as one commit.
+Metrics are keyed (run, name, step), so a resumed run overwrites, never duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from tuilab.store.records import Run
+
+KINDS = ("rm", "ppo", "dpo")
+STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+FINAL_STATUSES = ("completed", "failed", "cancelled")
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+class RunNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no run {self.args[0]!r} in this lab"
+
+
+@contextmanager
+def batch(db: sqlite_utils.Database) -> Iterator[None]:
+    """One transaction around several writes (nested calls join the outer one)."""
+    conn: sqlite3.Connection = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def new_run_id(kind: str, now: datetime | None = None) -> str:
+    """`rm-20261129-0712-3fa2`: kind, local date and time, four random hex digits."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M")
+    return f"{kind}-{stamp}-{secrets.token_hex(2)}"
+
+
+def create_run(
+    db: sqlite_utils.Database,
+    kind: str,
+    config: dict,
+    *,
+    name: str = "",
+    parents: Iterable[str] = (),
+    output_dir: str = "",
+    total_steps: int | None = None,
+    run_id: str | None = None,
+) -> str:
+    """Insert a pending run; returns its id (a fresh one unless `run_id` is given)."""
+    if kind not in KINDS:
+        raise ValueError(f"run kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    with batch(db):
+        if run_id is None:
+            run_id = new_run_id(kind)
+            while db.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                run_id = new_run_id(kind)
+        db.conn.execute(
+            "INSERT INTO runs (id, kind, name, config, parents, output_dir, total_steps) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, kind, name, json.dumps(config, default=str), json.dumps(list(parents)), str(output_dir), total_steps),
+        )
+    return run_id
+
+
+def _row_to_run(row: sqlite3.Row | tuple, columns: list[str]) -> Run:
+    data = dict(zip(columns, row, strict=True))
+    return Run(
+        id=data["id"],
+        kind=data["kind"],
+        name=data["name"],
+        config=json.loads(data["config"] or "{}"),
+        status=data["status"],
+        parents=json.loads(data["parents"] or "[]"),
+        output_dir=data["output_dir"],
+        error=data["error"],
+        error_summary=data["error_summary"],
+        final_metrics=json.loads(data["final_metrics"] or "{}"),
+        total_steps=data["total_steps"],
+        created_at=data["created_at"],
+        started_at=data["started_at"],
+        finished_at=data["finished_at"],
+    )
+
+
+def _select(db: sqlite_utils.Database, where: str = "", params: tuple = ()) -> list[Run]:
+    cur = db.conn.execute(f"SELECT * FROM runs {where}", params)
+    columns = [c[0] for c in cur.description]
+    return [_row_to_run(row, columns) for row in cur.fetchall()]
+
+
+def get_run(db: sqlite_utils.Database, run_id: str) -> Run:
+    found = _select(db, "WHERE id = ?", (run_id,))
+    if not found:
+        raise RunNotFound(run_id)
+    return found[0]
+
+
+def list_runs(db: sqlite_utils.Database, kind: str | None = None) -> list[Run]:
+    """Newest first."""
+    if kind:
+        return _select(db, "WHERE kind = ? ORDER BY created_at DESC, rowid DESC", (kind,))
+    return _select(db, "ORDER BY created_at DESC, rowid DESC")
+
+
+def set_run_status(
+    db: sqlite_utils.Database,
+    run_id: str,
+    status: str,
+    *,
+    error: str = "",
+    error_summary: str = "",
+    final_metrics: dict | None = None,
+) -> None:
+    """Move a run to `status`; stamps started_at on the first "running" and finished_at on a final status."""
+    if status not in STATUSES:
+        raise ValueError(f"run status must be one of {', '.join(STATUSES)}; got {status!r}")
+    sets = ["status = ?"]
+    params: list[Any] = [status]
+    if status == "running":
+        sets.append(f"started_at = COALESCE(started_at, {NOW})")
+    if status in FINAL_STATUSES:
+        sets.append(f"finished_at = {NOW}")
+    if error or error_summary:
+        sets += ["error = ?", "error_summary = ?"]
+        params += [error, error_summary]
+    if final_metrics is not None:
+        sets.append("final_metrics = ?")
+        params.append(json.dumps(final_metrics, default=str))
+    with batch(db):
+        cur = db.conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
+        if cur.rowcount == 0:
+            raise RunNotFound(run_id)
+
+
+def update_run(db: sqlite_utils.Database, run_id: str, **fields: Any) -> None:
+    """Change other run fields (name, total_steps, output_dir, config, parents)."""
+    allowed = {"name", "total_steps", "output_dir", "config", "parents"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"update_run: cannot set {', '.join(sorted(unknown))}")
+    if not fields:
+        return
+    params = [json.dumps(v, default=str) if k in ("config", "parents") else v for k, v in fields.items()]
+    with batch(db):
+        db.conn.execute(
+            f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*params, run_id)
+        )
+
+
+def delete_run(db: sqlite_utils.Database, run_id: str) -> None:
+    """Remove a run with its metrics, samples and checkpoint rows (files on disk are left alone)."""
+    with batch(db):
+        db.conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+
+def write_metrics(db: sqlite_utils.Database, run_id: str, rows: Iterable[tuple[int, str, float]]) -> None:
+    """Upsert (step, name, value) rows: a step written twice keeps the newer value."""
+    rows = [(run_id, int(step), name, None if value is None else float(value)) for step, name, value in rows]
+    if not rows:
+        return
+    with batch(db):
+        db.conn.executemany(
+            "INSERT INTO metrics (run_id, step, name, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value",
+            rows,
+        )
+
+
+def read_metrics(
+    db: sqlite_utils.Database, run_id: str, names: Iterable[str] | None = None
+) -> dict[str, list[tuple[int, float]]]:
+    """{name: [(step, value), …]} in step order."""
+    sql = "SELECT name, step, value FROM metrics WHERE run_id = ?"
+    params: list[Any] = [run_id]
+    if names is not None:
+        names = list(names)
+        if not names:
+            return {}
+        sql += f" AND name IN ({', '.join('?' for _ in names)})"
+        params += names
+    out: dict[str, list[tuple[int, float]]] = {}
+    for name, step, value in db.conn.execute(sql + " ORDER BY name, step", params):
+        out.setdefault(name, []).append((step, value))
+    return out
+
+
+def metric_names(db: sqlite_utils.Database, run_id: str) -> list[str]:
+    return [r[0] for r in db.conn.execute("SELECT DISTINCT name FROM metrics WHERE run_id = ? ORDER BY name", (run_id,))]
+
+
+def add_checkpoint(
+    db: sqlite_utils.Database, run_id: str, step: int, path: str, metrics: dict | None = None
+) -> int:
+    with batch(db):
+        cur = db.conn.execute(
+            "INSERT INTO checkpoints (run_id, step, path, metrics) VALUES (?, ?, ?, ?)",
+            (run_id, int(step), str(path), json.dumps(metrics or {}, default=str)),
+        )
+    return int(cur.lastrowid)
+
+
+def list_checkpoints(db: sqlite_utils.Database, run_id: str) -> list[tuple[int, str, dict]]:
+    """(step, path, metrics) in step order."""
+    rows = db.conn.execute(
+        "SELECT step, path, metrics FROM checkpoints WHERE run_id = ? ORDER BY step, id", (run_id,)
+    )
+    return [(step, path, json.loads(metrics or "{}")) for step, path, metrics in rows]
+
+
+def latest_checkpoint(db: sqlite_utils.Database, run_id: str) -> tuple[int, str] | None:
+    row = db.conn.execute(
+        "SELECT step, path FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1", (run_id,)
+    ).fetchone()
+    return (int(row[0]), row[1]) if row else None
+
+
+def mark_interrupted(db: sqlite_utils.Database) -> list[str]:
+    """Runs left "running"/"paused" by a process that died: mark them failed. Returns their ids.
+
+    Call only when no other tuilab process is using this database (their live
+    runs look the same from here).
+    """
+    ids = [r[0] for r in db.conn.execute("SELECT id FROM runs WHERE status IN ('running', 'paused')")]
+    with batch(db):
+        for run_id in ids:
+            db.conn.execute(
+                f"UPDATE runs SET status = 'failed', finished_at = {NOW}, "
+                "error_summary = 'interrupted: the process ended while the run was active' WHERE id = ?",
+                (run_id,),
+            )
+    return ids
