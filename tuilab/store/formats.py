@@ -93,7 +93,7 @@ class ComparisonRecord:
     right: GenRecord
     decision: str
     split: str | None = None
-    prompt_source: str = ""
+    prompt_source: str | None = None  # None: not in the file (the importer names the source)
     swapped: bool = False
     strength: int = 1
     margin: float | None = None
@@ -294,8 +294,10 @@ def parse_prompts_jsonl(path: str, text: str) -> list[PromptRecord]:
                 value = obj["prompt"]
                 if isinstance(value, str):
                     messages = as_prompt_messages(value)
-                else:
+                elif isinstance(value, list):
                     messages = check_prompt_messages(value, "prompt")
+                else:
+                    raise _Bad(f"prompt must be a string or a list of messages, got {_kind(value)}")
             elif "messages" in obj:
                 messages = check_prompt_messages(obj["messages"], "messages")
             else:
@@ -341,7 +343,8 @@ def parse_prompts_csv(path: str, text: str, delimiter: str = ",") -> list[Prompt
         try:
             if column >= len(row):
                 raise _Bad(f"only {len(row)} columns; the prompt column is number {column + 1}")
-            messages = as_prompt_messages(row[column])
+            # Quoted cells keep the file's line endings; store plain newlines.
+            messages = as_prompt_messages(row[column].replace("\r\n", "\n"))
             split = (
                 _split_value(row[split_col].strip())
                 if split_col is not None and split_col < len(row)
@@ -698,7 +701,7 @@ def parse_comparison_record(n: int, obj: dict) -> ComparisonRecord:
         right=_generation(obj["right"], "right"),
         decision=decision,
         split=_split_value(obj.get("split")),
-        prompt_source=_typed(obj, "prompt_source", (str,), ""),
+        prompt_source=_typed(obj, "prompt_source", (str,), None),
         swapped=bool(swapped),
         strength=strength,
         margin=margin,

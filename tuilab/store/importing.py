@@ -63,27 +63,32 @@ class ImportReport:
         """A few lines for the terminal."""
         name = Path(self.path).name
         verb = "Would import" if self.dry_run else "Imported"
-        lines = [f"{verb} {name} ({self.format}, {self.records} records):"]
+        lines = [f"{verb} {name} ({self.format}, {_n(self.records, 'record')}):"]
         if self.format == "prompts":
-            lines.append(f"  {self.prompts_added} new prompts")
+            lines.append(f"  {_n(self.prompts_added, 'new prompt')}")
         else:
             lines.append(
-                f"  {self.comparisons_added} new {self.kind}, {self.prompts_added} new prompts "
-                f"({self.prompts_existing} records on prompts already stored), "
-                f"{self.generations_added} new responses"
+                f"  {_n(self.comparisons_added, 'new ' + self.kind[:-1])}, "
+                f"{_n(self.generations_added, 'new response')}; prompts: {self.prompts_added} new, "
+                f"{self.prompts_existing} already stored"
             )
         if self.duplicates:
             shown = ", ".join(str(n) for n in self.duplicate_lines[:SHOWN_LINES])
             more = ", …" if len(self.duplicate_lines) > SHOWN_LINES else ""
             lines.append(
-                f"  {self.duplicates} duplicate {self.kind} skipped (already stored or repeated), "
-                f"lines {shown}{more}"
+                f"  {_n(self.duplicates, 'duplicate ' + self.kind[:-1])} skipped "
+                f"(already stored or repeated in the file): line{'s' if self.duplicates > 1 else ''} "
+                f"{shown}{more}"
             )
         if self.run_links_dropped:
             lines.append(
                 f"  {self.run_links_dropped} links to runs this lab does not have were dropped"
             )
         return "\n".join(lines)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class _DryRun(Exception):
@@ -207,7 +212,7 @@ def _comparisons(db, records: list[ComparisonRecord], report: ImportReport, spli
         return None
 
     for r in records:
-        pid = _prompt_id(db, r.messages, split or r.split, r.prompt_source or source, report)
+        pid = _prompt_id(db, r.messages, split or r.split, source if r.prompt_source is None else r.prompt_source, report)
         edited_text = r.edited.text if r.edited else None
         key = (pid, r.left.text, r.right.text, r.decision, edited_text, r.created_at)
         if key in seen:
