@@ -212,7 +212,13 @@ def _comparisons(db, records: list[ComparisonRecord], report: ImportReport, spli
         return None
 
     for r in records:
-        pid = _prompt_id(db, r.messages, split or r.split, source if r.prompt_source is None else r.prompt_source, report)
+        pid = _prompt_id(
+            db,
+            r.messages,
+            split or r.split,
+            source if r.prompt_source is None else r.prompt_source,
+            report,
+        )
         edited_text = r.edited.text if r.edited else None
         key = (pid, r.left.text, r.right.text, r.decision, edited_text, r.created_at)
         if key in seen:
