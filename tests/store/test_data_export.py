@@ -161,3 +161,17 @@ def test_exported_text_is_readable_utf8(db, tmp_path):
     path = tmp_path / "p.jsonl"
     export_file(db, path, "prompts")
     assert "Écris un poème ☂" in path.read_text(encoding="utf-8")
+
+
+def test_odd_line_separators_inside_texts_survive(db, fresh_db, tmp_path):
+    pid = add_prompts(db, ["para\u2028graph\x0cfeed\x85next"]).added[0]
+    a, b = add_generation(db, pid, "line\u2029sep\r\nwindows"), add_generation(db, pid, "\x1cfs")
+    record_comparison(db, NewComparison(pid, a, b, "left"))
+    for fmt in ("prompts", "hh", "comparisons", "trl"):
+        first, second = tmp_path / f"1.{fmt}.jsonl", tmp_path / f"2.{fmt}.jsonl"
+        export_file(db, first, fmt)
+        other = fresh_db(f"{fmt}.db")
+        import_file(other, first, fmt=fmt)
+        export_file(other, second, fmt)
+        assert second.read_bytes() == first.read_bytes(), fmt
+    assert preference_pairs(other)[0].chosen == "line\u2029sep\r\nwindows"

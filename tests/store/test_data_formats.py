@@ -58,6 +58,7 @@ def test_detects_every_sample_file(data_dir, name, fmt):
 def test_detection_sniffs_json_without_a_known_extension(tmp_path):
     assert detect_format("x.data", jsonl({"chosen": "a b", "rejected": "a c"})) == "trl"
     assert detect_format("x.data", "just a prompt\nanother\n") == "prompts"
+    assert detect_format("x.data", "[INST] a prompt in brackets\n") == "prompts"
     # A prompt key beside transcripts makes it TRL, not HH.
     hh_like = {"prompt": "\n\nHuman: hi", "chosen": "\n\nHuman: hi\n\nAssistant: a", "rejected": "x"}
     assert detect_format("x.jsonl", jsonl(hh_like)) == "trl"
@@ -202,3 +203,9 @@ def test_empty_file_is_an_error(tmp_path):
 def test_unknown_format_name(tmp_path):
     with pytest.raises(FormatError, match="unknown format 'dpo'"):
         parse_file(write(tmp_path, "x.jsonl", jsonl({"prompt": "x"})), "dpo")
+
+
+def test_json_array_gets_a_way_out(tmp_path):
+    path = write(tmp_path, "pairs.json", '[\n  {"prompt": "x", "chosen": "a", "rejected": "b"}\n]\n')
+    with pytest.raises(FormatError, match=r"pairs\.json:1: a JSON array; .*jq -c"):
+        parse_file(path)

@@ -180,10 +180,24 @@ def read_text(path: str | Path) -> str:
         raise FormatError(path, line, f"not UTF-8 text (byte {exc.start})") from None
 
 
+def lines(text: str) -> list[str]:
+    """Split on newlines only: str.splitlines would also cut at U+2028, form feeds and the
+    like, which JSON strings written with ensure_ascii=False may hold raw."""
+    return text.replace("\r\n", "\n").split("\n")
+
+
 def _json_lines(path: str, text: str) -> list[tuple[int, dict]]:
     """(line number, object) for every non-blank line."""
+    if text.lstrip().startswith("["):
+        line = text[: len(text) - len(text.lstrip())].count("\n") + 1
+        raise FormatError(
+            path,
+            line,
+            "a JSON array; tuilab reads JSON Lines, one object per line "
+            f"(convert with: jq -c '.[]' {Path(path).name} > {Path(path).stem}.jsonl)",
+        )
     rows = []
-    for n, raw in enumerate(text.splitlines(), 1):
+    for n, raw in enumerate(lines(text), 1):
         if not raw.strip():
             continue
         try:
@@ -197,7 +211,7 @@ def _json_lines(path: str, text: str) -> list[tuple[int, dict]]:
 
 
 def _first_json_object(text: str) -> dict | None:
-    for raw in text.splitlines():
+    for raw in lines(text):
         if raw.strip():
             try:
                 obj = json.loads(raw)
@@ -235,7 +249,7 @@ def detect_format(path: str | Path, text: str) -> str:
         return "trl"
     if "prompt" in keys or "messages" in keys:
         return "prompts"
-    line = next(n for n, raw in enumerate(text.splitlines(), 1) if raw.strip())
+    line = next(n for n, raw in enumerate(lines(text), 1) if raw.strip())
     raise FormatError(
         path,
         line,
@@ -360,7 +374,7 @@ def parse_prompts_text(path: str, text: str) -> list[PromptRecord]:
     """One prompt per line; blank lines ignored, surrounding spaces dropped."""
     return [
         PromptRecord(n, [{"role": "user", "content": raw.strip()}])
-        for n, raw in enumerate(text.splitlines(), 1)
+        for n, raw in enumerate(lines(text), 1)
         if raw.strip()
     ]
 
