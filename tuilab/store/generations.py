@@ -9,8 +9,6 @@ import sqlite_utils
 from tuilab.store.prompts import NotFound
 from tuilab.store.records import Generation
 
-ORIGINS = ("model", "import", "edit", "ppo", "hacked")
-
 
 def add_generation(
     db: sqlite_utils.Database,
