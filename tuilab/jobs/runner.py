@@ -1,0 +1,286 @@
+"""Run one job synchronously in the calling thread: a run row, batched persistence, forwarded events.
+
+The App calls `run_job` inside its `@work(thread=True)` worker; the CLI calls it
+in its main thread. Either way the loop's events are collected and flushed
+about four times a second: one SQLite transaction (metrics, checkpoints,
+samples, status) on this thread's own connection, then one `forward(batch)`
+call (the App passes `lambda evs: self.post_message(...)`). Every exception
+inside the loop ends the run as failed with the reason on the run row; nothing
+is re-raised into the UI.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from tuilab.config import LabPaths, to_dict
+from tuilab.store import runs as runs_store
+from tuilab.store.db import open_db
+from tuilab.training.events import (
+    Cancelled,
+    CancelledRun,
+    Checkpoint,
+    Event,
+    Failed,
+    Finished,
+    Metrics,
+    RunControl,
+    Samples,
+    Sink,
+)
+from tuilab.training.events import Warning as RunWarning
+
+FLUSH_SECONDS = 0.25
+
+
+@dataclass
+class JobContext:
+    """What a job's loop gets: where to write, how to report, when to stop."""
+
+    run_id: str
+    output_dir: Path
+    paths: LabPaths
+    db: sqlite_utils.Database  # the runner's connection: use it from this thread only
+    sink: Sink
+    control: RunControl
+
+
+@dataclass
+class Job:
+    """A kind, a config, and the function that runs the loop.
+
+    `fn(ctx)` returns the final metrics (a JSON-able dict). The run id is fixed
+    at construction so the App can show and link it before the job starts.
+    """
+
+    kind: str
+    config: Any
+    fn: Callable[[JobContext], dict[str, Any] | None]
+    name: str = ""
+    parents: tuple[str, ...] = ()
+    run_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            self.run_id = runs_store.new_run_id(self.kind)
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # completed | failed | cancelled
+    output_dir: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error_summary: str = ""
+    error: str = ""
+    step: int | None = None
+    warnings: list[RunWarning] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+class _WatchedControl(RunControl):
+    """The caller's RunControl, plus a hook: a loop that blocks on pause gets its run marked paused."""
+
+    def __init__(self, inner: RunControl, on_pause: Callable[[], None], on_resume: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_pause = on_pause
+        self._on_resume = on_resume
+
+    def cancel(self) -> None:
+        self._inner.cancel()
+
+    def pause(self) -> None:
+        self._inner.pause()
+
+    def resume(self) -> None:
+        self._inner.resume()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._inner.cancelled
+
+    @property
+    def paused(self) -> bool:
+        return self._inner.paused
+
+    def check(self) -> None:
+        if self._inner.paused and not self._inner.cancelled:
+            self._on_pause()
+            try:
+                self._inner.check()
+            finally:
+                if not self._inner.cancelled:
+                    self._on_resume()
+        self._inner.check()
+
+
+class _Recorder:
+    """Collects events on the job's thread and flushes them in batches."""
+
+    def __init__(self, db: sqlite_utils.Database, run_id: str, forward: Callable[[list[Event]], None] | None):
+        self.db = db
+        self.run_id = run_id
+        self.forward = forward
+        self.buffer: list[Event] = []
+        self.status: str | None = None
+        self.total_steps: int | None = None
+        self.last_step: int | None = None
+        self.finished: Finished | None = None
+        self.warnings: list[RunWarning] = []
+        self.last_flush = time.monotonic()
+        self.forward_failed = False
+
+    def __call__(self, event: Event) -> None:
+        self.buffer.append(event)
+        if isinstance(event, Metrics):
+            self.last_step = event.step
+            if event.total_steps is not None and event.total_steps != self.total_steps:
+                self.total_steps = event.total_steps
+        elif isinstance(event, (Checkpoint, Samples)):
+            self.last_step = event.step
+        elif isinstance(event, RunWarning):
+            self.warnings.append(event)
+        elif isinstance(event, Finished):
+            self.finished = event
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self, *, status: str | None = None, **status_fields: Any) -> None:
+        """One transaction for everything buffered (and a status change), then one forward call."""
+        events, self.buffer = self.buffer, []
+        self.last_flush = time.monotonic()
+        status = status or self.status
+        self.status = None
+        metrics = [(e.step, name, value) for e in events if isinstance(e, Metrics) for name, value in e.values.items()]
+        with runs_store.batch(self.db):
+            runs_store.write_metrics(self.db, self.run_id, metrics)
+            for e in events:
+                if isinstance(e, Checkpoint):
+                    runs_store.add_checkpoint(self.db, self.run_id, e.step, e.path, e.metrics)
+                elif isinstance(e, Samples) and e.rows:
+                    from tuilab.store.samples import write_samples
+
+                    write_samples(self.db, self.run_id, e.step, e.rows)
+            if self.total_steps is not None:
+                runs_store.update_run(self.db, self.run_id, total_steps=self.total_steps)
+            if status:
+                runs_store.set_run_status(self.db, self.run_id, status, **status_fields)
+        if events and self.forward is not None and not self.forward_failed:
+            try:
+                self.forward(events)
+            except Exception:  # a closed UI must not kill the training
+                self.forward_failed = True
+                print("tuilab: forwarding run events failed; persisting only:", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+
+
+def _summary(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    message = text[-1] if text else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def run_job(
+    job: Job,
+    *,
+    paths: LabPaths,
+    control: RunControl | None = None,
+    forward: Callable[[list[Event]], None] | None = None,
+) -> RunOutcome:
+    """Run `job` to the end in this thread; never raises for what happens inside the loop.
+
+    The run row goes pending → running (↔ paused) → completed / failed /
+    cancelled. The last forwarded batch ends with `Finished`, `Failed` or
+    `Cancelled`.
+    """
+    control = control or RunControl()
+    db = open_db(paths.db)
+    run_id = job.run_id
+    output_dir = paths.runs / run_id
+    config = to_dict(job.config) if is_dataclass(job.config) else dict(job.config or {})
+    try:
+        existing = _get_or_none(db, run_id)
+        if existing is None:
+            runs_store.create_run(
+                db, job.kind, config, name=job.name, parents=job.parents, output_dir=str(output_dir), run_id=run_id
+            )
+        runs_store.set_run_status(db, run_id, "running")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        recorder = _Recorder(db, run_id, forward)
+
+        def on_pause() -> None:
+            recorder.flush(status="paused")
+
+        def on_resume() -> None:
+            recorder.flush(status="running")
+
+        ctx = JobContext(
+            run_id=run_id,
+            output_dir=output_dir,
+            paths=paths,
+            db=db,
+            sink=recorder,
+            control=_WatchedControl(control, on_pause, on_resume),
+        )
+        return _drive(job, ctx, recorder, output_dir)
+    finally:
+        db.conn.close()
+
+
+def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path) -> RunOutcome:
+    run_id = ctx.run_id
+    try:
+        result = job.fn(ctx)
+    except (CancelledRun, KeyboardInterrupt):
+        step = recorder.last_step
+        recorder.buffer.append(Cancelled(step=step or 0))
+        recorder.flush(status="cancelled", final_metrics=_with_warnings({}, recorder))
+        return RunOutcome(run_id, "cancelled", output_dir, step=step, warnings=recorder.warnings)
+    except BaseException as exc:  # every failure becomes a failed run
+        error = "".join(traceback.format_exception(exc))
+        summary = _summary(exc)
+        step = getattr(exc, "step", None)
+        if step is None:
+            step = recorder.last_step
+        recorder.buffer.append(Failed(summary=summary, error=error, step=step))
+        try:
+            recorder.flush(status="failed", error=error, error_summary=summary,
+                           final_metrics=_with_warnings({}, recorder))
+        except Exception:  # the database itself failed: still report to the caller
+            traceback.print_exc(file=sys.stderr)
+        if not isinstance(exc, Exception):  # SystemExit and friends keep their meaning
+            raise
+        return RunOutcome(run_id, "failed", output_dir, error_summary=summary, error=error, step=step,
+                          warnings=recorder.warnings)
+    metrics = dict(result or (recorder.finished.metrics if recorder.finished else {}))
+    metrics = _with_warnings(metrics, recorder)
+    if recorder.finished is None:
+        recorder.buffer.append(Finished(metrics=metrics, output_dir=str(output_dir)))
+    recorder.flush(status="completed", final_metrics=metrics)
+    return RunOutcome(run_id, "completed", output_dir, metrics=metrics, step=recorder.last_step,
+                      warnings=recorder.warnings)
+
+
+def _with_warnings(metrics: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
+    if recorder.warnings and "warnings" not in metrics:
+        metrics = dict(metrics)
+        metrics["warnings"] = [{"step": w.step, "code": w.code, "message": w.message} for w in recorder.warnings]
+    return metrics
+
+
+def _get_or_none(db: sqlite_utils.Database, run_id: str):
+    try:
+        return runs_store.get_run(db, run_id)
+    except runs_store.RunNotFound:
+        return None

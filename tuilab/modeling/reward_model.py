@@ -1,0 +1,369 @@
+"""Reward models as PEFT adapters plus scalar heads on one shared base model.
+
+A trained reward model (or ensemble) is a folder:
+
+    <run_dir>/reward.json            base model path, hidden size, members, normalisation stats
+    <run_dir>/reward-0/adapter_config.json, adapter_model.safetensors   (standard PEFT layout)
+    <run_dir>/reward-0/head.safetensors
+    <run_dir>/reward-1/...           (ensembles)
+
+`RewardModel.load` puts every member onto one base: a fresh one, a `LoadedModel`,
+or a PeftModel that already carries other adapters (PPO's "policy"), so the
+policy and its reward model share one copy of the base weights. Scoring reads
+the reward at the last real token of prompt + response + EOS, exactly what the
+trainer optimised (`chat.scored_ids`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuilab.config import LoraSettings
+from tuilab.modeling.chat import as_messages, scored_ids
+from tuilab.modeling.heads import ScalarHead
+from tuilab.modeling.loading import LoadedModel, load_model
+
+MANIFEST = "reward.json"
+FORMAT = "tuilab-reward/1"
+
+
+@dataclass
+class RewardScores:
+    """Per-response ensemble mean and std, and each member's reward (`members[k][i]`)."""
+
+    mean: list[float]
+    std: list[float]
+    members: list[list[float]]
+
+
+# ------------------------------------------------------------------ building blocks
+
+
+def lora_settings_config(settings: LoraSettings):
+    """A `peft.LoraConfig` for a reward adapter (task CAUSAL_LM so it can share a PeftModel with a policy)."""
+    from peft import LoraConfig
+
+    target: str | list[str] = settings.target_modules
+    if target != "all-linear":
+        target = [t.strip() for t in str(target).split(",") if t.strip()]
+    return LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=target,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def backbone_of(model: Any) -> torch.nn.Module:
+    """The transformer body (no LM head) of a causal LM or a PeftModel around one.
+
+    LoRA layers are injected in place, so calling the body runs the active adapter
+    while skipping the vocabulary projection a reward never needs.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    prefix = getattr(inner, "base_model_prefix", "")
+    body = getattr(inner, prefix, None) if prefix else None
+    return body if isinstance(body, torch.nn.Module) else inner
+
+
+def hidden_size_of(model: Any) -> int:
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = inner.config
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    return int(config.hidden_size)
+
+
+def pad_right(seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence: (input_ids [B, T], lengths [B]).
+
+    Right padding keeps each sequence's positions identical to the unpadded
+    one, and a causal model never looks forward, so no attention mask is needed.
+    """
+    longest = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), longest), pad_id, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    return ids.to(device), lengths.to(device)
+
+
+def last_token_hidden(body: torch.nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Hidden state [B, d] at each row's last real token (right-padded batch, no mask)."""
+    out = body(input_ids=input_ids, use_cache=False)
+    hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    return hidden[rows, lengths.to(hidden.device) - 1]
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indexes grouped into batches of similar length (longest first): little padding."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@contextmanager
+def adapter_active(peft_model: Any, name: str) -> Iterator[None]:
+    """Run one adapter for inference, then restore the previous adapter and every grad flag.
+
+    `PeftModel.set_adapter` also flips `requires_grad` on all adapters (it would
+    freeze PPO's policy adapter); this puts the flags back exactly as they were.
+    Dropout inside that adapter is switched off while it scores.
+    """
+    previous = peft_model.active_adapter
+    flags = [(p, p.requires_grad) for n, p in peft_model.named_parameters() if "lora_" in n]
+    dropouts = [
+        m for n, m in peft_model.named_modules() if n.endswith(f"lora_dropout.{name}") and m.training
+    ]
+    if previous == name:
+        for m in dropouts:
+            m.eval()
+        try:
+            yield
+        finally:
+            for m in dropouts:
+                m.train()
+        return
+    peft_model.set_adapter(name, inference_mode=True)
+    for m in dropouts:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in dropouts:
+            m.train()
+        if isinstance(previous, list):
+            previous = previous[0]
+        peft_model.set_adapter(previous)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+# ------------------------------------------------------------------ the model
+
+
+class RewardModel:
+    """One or more reward members (adapter + head) on one base model."""
+
+    def __init__(
+        self,
+        peft_model: Any,
+        tokenizer: Any,
+        heads: dict[str, ScalarHead],
+        *,
+        adapters: dict[str, str] | None = None,
+        norm: dict[str, dict[str, float]] | None = None,
+        manifest: dict[str, Any] | None = None,
+        batch_size: int = 16,
+    ) -> None:
+        self.model = peft_model
+        self.tokenizer = tokenizer
+        self.heads = heads
+        self.members = list(heads)
+        # member name in the manifest → adapter name on the PeftModel (differs on a name clash)
+        self.adapters = adapters or {m: m for m in self.members}
+        self.norm = norm or {}
+        self.manifest = manifest or {}
+        self.batch_size = batch_size
+        self.body = backbone_of(peft_model)
+
+    # -------------------------------------------------------------- loading
+
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | Path,
+        base: LoadedModel | Any | None = None,
+        four_bit: bool = False,
+        *,
+        tokenizer: Any = None,
+        device: str | None = None,
+        batch_size: int = 16,
+    ) -> RewardModel:
+        """Load every member under `run_dir` (a finished run or one of its checkpoints).
+
+        `base` may be None (the base named in reward.json is loaded), a
+        `LoadedModel`, or a PeftModel that already holds other adapters (PPO's
+        policy): the reward adapters are added beside them, frozen.
+        """
+        from peft import PeftModel
+
+        run_dir = Path(run_dir)
+        manifest_path = run_dir / MANIFEST
+        if not manifest_path.exists():
+            raise FileNotFoundError(
+                f"{run_dir}: not a reward model folder (no {MANIFEST}); pass a run's output folder "
+                "or one of its checkpoints"
+            )
+        manifest = json.loads(manifest_path.read_text())
+        members: list[str] = list(manifest["members"])
+        if not members:
+            raise ValueError(f"{manifest_path}: lists no trained members")
+        if base is None:
+            base_path = Path(manifest["base_model"])
+            if not base_path.exists():
+                raise FileNotFoundError(
+                    f"{run_dir}: its base model {base_path} is gone; load that model and pass it as base="
+                )
+            base = load_model(base_path, four_bit=four_bit, device=device)
+        if isinstance(base, LoadedModel):
+            model, tokenizer = base.model, tokenizer or base.tokenizer
+        else:
+            model = base
+        if tokenizer is None:
+            from transformers import AutoTokenizer
+
+            from tuilab.modeling.loading import prepare_tokenizer
+
+            tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(manifest["base_model"]))
+        expected = int(manifest.get("hidden_size", 0))
+        if expected and hidden_size_of(model) != expected:
+            raise ValueError(
+                f"{run_dir} was trained on a base with hidden size {expected}, "
+                f"but the given base has {hidden_size_of(model)}"
+            )
+        adapters: dict[str, str] = {}
+        peft_model = model if isinstance(model, PeftModel) else None
+        for member in members:
+            folder = run_dir / member
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(model, str(folder), adapter_name=member, is_trainable=False)
+                adapters[member] = member
+                continue
+            name = member
+            n = 1
+            while name in peft_model.peft_config:
+                name = f"{member}-{n}"
+                n += 1
+            previous_flags = [(p, p.requires_grad) for p in peft_model.parameters()]
+            peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+            for p, flag in previous_flags:
+                p.requires_grad_(flag)
+            adapters[member] = name
+        dev = next(backbone_of(peft_model).parameters()).device
+        heads = {m: ScalarHead.load(run_dir / m, device=dev) for m in members}
+        for head in heads.values():
+            head.requires_grad_(False)
+        return cls(
+            peft_model,
+            tokenizer,
+            heads,
+            adapters=adapters,
+            norm=manifest.get("norm", {}),
+            manifest=manifest,
+            batch_size=batch_size,
+        )
+
+    # -------------------------------------------------------------- scoring
+
+    def _device(self) -> torch.device:
+        return next(self.body.parameters()).device
+
+    def member_rewards(self, member: str, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Rewards [B] of one member for a right-padded batch (active adapter must be set by the caller)."""
+        hidden = last_token_hidden(self.body, input_ids, lengths)
+        return self.heads[member](hidden)
+
+    def score_ids(
+        self, id_lists: Sequence[Sequence[int]], *, normalize: bool = False, batch_size: int | None = None
+    ) -> torch.Tensor:
+        """Rewards [k, n] (float32, on the model's device) for token id lists that end in EOS.
+
+        Batched by similar length with right padding; each member runs under its own adapter.
+        `normalize` subtracts each member's training mean and divides by its std.
+        """
+        n = len(id_lists)
+        device = self._device()
+        out = torch.zeros(len(self.members), n, dtype=torch.float32, device=device)
+        if n == 0:
+            return out
+        if any(len(s) == 0 for s in id_lists):
+            raise ValueError("score_ids: an empty token list has no last token to score")
+        batches = length_batches([len(s) for s in id_lists], batch_size or self.batch_size)
+        pad_id = self.tokenizer.pad_token_id
+        padded = []
+        for idx in batches:
+            ids, lengths = pad_right([id_lists[i] for i in idx], pad_id, device)
+            padded.append((torch.as_tensor(idx, device=device), ids, lengths))
+        with torch.inference_mode():
+            for k, member in enumerate(self.members):
+                with adapter_active(self.model, self.adapters[member]):
+                    for idx, ids, lengths in padded:
+                        out[k, idx] = self.member_rewards(member, ids, lengths)
+                if normalize and member in self.norm:
+                    stats = self.norm[member]
+                    out[k] = (out[k] - stats.get("mean", 0.0)) / max(stats.get("std", 1.0), 1e-6)
+        return out
+
+    def encode(self, messages_list: Sequence[Any], responses: Sequence[str | Sequence[int]]) -> list[list[int]]:
+        if len(messages_list) != len(responses):
+            raise ValueError(f"score: {len(messages_list)} prompts but {len(responses)} responses")
+        return [scored_ids(self.tokenizer, as_messages(m), r) for m, r in zip(messages_list, responses, strict=True)]
+
+    def score(
+        self, messages_list: Sequence[Any], responses: Sequence[str | Sequence[int]], *, normalize: bool = False
+    ) -> RewardScores:
+        """Score responses to prompts (strings or message lists): ensemble mean, std and members."""
+        rewards = self.score_ids(self.encode(messages_list, responses), normalize=normalize).float().cpu()
+        k = rewards.shape[0]
+        std = rewards.std(dim=0, unbiased=False) if k > 1 else torch.zeros(rewards.shape[1])
+        return RewardScores(
+            mean=rewards.mean(dim=0).tolist(),
+            std=std.tolist(),
+            members=rewards.tolist(),
+        )
+
+    def __repr__(self) -> str:
+        return f"RewardModel(members={self.members}, base={self.manifest.get('base_model', '?')})"
+
+
+# ------------------------------------------------------------------ saving
+
+
+def write_manifest(
+    run_dir: str | Path,
+    *,
+    base_model: str | Path,
+    hidden_size: int,
+    members: list[str],
+    norm: dict[str, dict[str, float]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = {
+        "format": FORMAT,
+        "base_model": str(base_model),
+        "hidden_size": hidden_size,
+        "members": members,
+        "norm": {m: {k: (v if math.isfinite(v) else 0.0) for k, v in s.items()} for m, s in (norm or {}).items()},
+    }
+    data.update(extra or {})
+    path = run_dir / MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def save_member(peft_model: Any, head: ScalarHead, run_dir: str | Path, member: str) -> Path:
+    """Write one member: PEFT adapter files (standard layout) and head.safetensors under `run_dir/member/`.
+
+    The adapter on `peft_model` must be named `member`; PEFT writes non-default
+    adapters to a subfolder of that name.
+    """
+    run_dir = Path(run_dir)
+    peft_model.save_pretrained(str(run_dir), selected_adapters=[member])
+    folder = run_dir / member
+    head.save(folder)
+    return folder
