@@ -1,0 +1,83 @@
+"""UI test helpers: a lab with fixed prompts and the deterministic fake candidate source (no torch).
+
+(Named uniquely: test folders share one import namespace.)"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tuilab.config import LabPaths
+
+PROMPTS: list = [
+    "What is the capital of France?",
+    "Explain how a rainbow forms.",
+    "Write a haiku about autumn leaves.",
+    "Give me three tips for a good night's sleep.",
+    "Why do cats purr?",
+    "Summarise the plot of Hamlet in two sentences.",
+    [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "I want to learn Python."},
+        {"role": "assistant", "content": "Start with the official tutorial."},
+        {"role": "user", "content": "What should I build first?"},
+    ],
+    "How do I boil an egg?",
+    "What is a prime number?",
+    "Name a good book about the sea.",
+]
+
+FIXED_TIME = "2026-11-29T06:30:00.000Z"
+
+
+def make_lab(root: Path, prompts: list | None = None) -> LabPaths:
+    """A lab folder whose database holds `prompts` (all in the train split), nothing else."""
+    from tuilab.store.db import open_db
+    from tuilab.store.prompts import add_prompts
+
+    paths = LabPaths(Path(root) / "lab")
+    db = open_db(paths.db)
+    if prompts is None:
+        prompts = PROMPTS
+    if prompts:
+        add_prompts(db, prompts, source="test", split="train")
+    db.conn.close()
+    return paths
+
+
+def make_app(paths: LabPaths, source=None, **kwargs):
+    from tuilab.tui.app import TuilabApp
+    from tuilab.tui.candidates import FakeCandidateSource
+
+    kwargs.setdefault("seed", 0)
+    kwargs.setdefault("queue_size", 3)
+    return TuilabApp(paths, source=source or FakeCandidateSource(), **kwargs)
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until `condition()` holds (fails the test after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def ready(pilot, n: int = 1):
+    """Wait until a pair is on the label screen and `n` more wait in the queue."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.screen.current is not None and app.feeder.ready >= n)
+    return app.screen
+
+
+def rows(paths: LabPaths, sql: str, params=()) -> list[tuple]:
+    """Read through a fresh connection, as a process started after a kill -9 would."""
+    import sqlite3
+
+    conn = sqlite3.connect(paths.db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()

@@ -1,0 +1,355 @@
+"""The tuilab Textual app: modes (screens), the candidate worker, one error handler.
+
+`run_app(paths, model=...)` is what bare `tuilab` calls. The App owns everything
+that outlives a screen: the UI thread's database connection, the shared base
+model (`ModelHost`, loaded lazily in a worker), and the pair feeder's thread.
+Screens subscribe to `feed_signal` for the feeder's state and call the App for
+everything else.
+
+For `textual run` / `textual serve`, the class builds itself from the environment
+(`TUILAB_HOME` or the working directory): `textual run tuilab.tui.app:TuilabApp`,
+or `textual serve "python -m tuilab --home DIR"`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from tuilab.config import DEFAULT_MODEL, LabPaths
+from tuilab.tui.candidates import CandidateSource, ModelCandidateSource, ModelHost, SourceSpec
+from tuilab.tui.feeder import PairFeeder
+from tuilab.tui.messages import FeederUpdate, FeedState, PairReady, WorkerFailed
+from tuilab.tui.modes import LAB_MODES, screen_factory
+
+SourceFactory = Callable[[SourceSpec], CandidateSource]
+
+
+@dataclass
+class CandidateSettings:
+    """What the candidate settings panel edits."""
+
+    spec: SourceSpec = field(default_factory=SourceSpec)
+    queue_size: int = 4
+
+
+@dataclass
+class ErrorRecord:
+    where: str
+    summary: str
+    detail: str = ""
+
+
+def utc_now_iso() -> str:
+    """The store's timestamp format (`strftime('%Y-%m-%dT%H:%M:%fZ')`), for `label_stats(since=)`."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+class TuilabApp(App[int]):
+    """The lab. Every argument has a default, so `TuilabApp()` opens the lab in `$TUILAB_HOME` or `.`.
+
+    Args:
+        paths: where the lab lives (models/ and db/); default from `TUILAB_HOME` / cwd.
+        model: base model (name in models/, folder, or hub id) candidates are sampled from.
+        four_bit: load the base model in nf4.
+        db_path: a database file other than `paths.db`.
+        source: a fixed candidate source (tests inject `FakeCandidateSource`); settings
+            changes then only change the queue size unless `source_factory` is given.
+        source_factory: builds a source from a `SourceSpec` (the settings panel's result).
+        queue_size: ready pairs kept in advance.
+        seed: seeds prompt sampling and the side coin-flips (deterministic tests).
+        spec: the initial candidate settings.
+        annotator: stored with every comparison.
+        start_feeder: False leaves the generator off (screens that only read data).
+        mode: the first screen.
+    """
+
+    TITLE = "tuilab"
+    CSS_PATH = "app.tcss"
+    MODES = {m.name: screen_factory(m) for m in LAB_MODES}
+    DEFAULT_MODE = "label"
+    BINDINGS = [
+        *(Binding(m.key, f"switch_mode('{m.name}')", m.title, show=False, id=f"mode.{m.name}")
+          for m in LAB_MODES),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(
+        self,
+        paths: LabPaths | None = None,
+        *,
+        model: str = DEFAULT_MODEL,
+        four_bit: bool = False,
+        db_path: str | Path | None = None,
+        source: CandidateSource | None = None,
+        source_factory: SourceFactory | None = None,
+        queue_size: int = 4,
+        seed: int | None = None,
+        spec: SourceSpec | None = None,
+        annotator: str = "",
+        start_feeder: bool = True,
+        mode: str = "label",
+    ) -> None:
+        super().__init__()
+        paths = paths or LabPaths.resolve()
+        if db_path is not None:
+            paths = LabPaths(paths.home, Path(db_path))
+        self.paths = paths
+        self.model_name = model
+        self.four_bit = four_bit
+        self.annotator = annotator
+        self.seed = seed
+        self.settings = CandidateSettings(spec or SourceSpec(seed=seed), queue_size)
+        self._fixed_source = source
+        self._source_factory = source_factory
+        self.model_host: ModelHost | None = None
+        self.feeder: PairFeeder | None = None
+        self._feeder_worker: Worker | None = None
+        self._feeder_generation = 0
+        self._start_feeder = start_feeder
+        self._first_mode = mode
+        self.feed_state = FeedState(capacity=queue_size)
+        self.feed_signal: Signal[FeedState] = Signal(self, "feed")
+        self.markdown = False
+        self.session_started = utc_now_iso()
+        self.errors: list[ErrorRecord] = []
+        self._db: Any = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def db(self) -> Any:
+        """The UI thread's connection (workers open their own)."""
+        if self._db is None:
+            from tuilab.store.lab import open_lab_db
+
+            self._db = open_lab_db(self.paths)
+        return self._db
+
+    def on_mount(self) -> None:
+        self.db  # noqa: B018 - open (and migrate) before any worker opens its own connection
+        if self._first_mode != self.current_mode:
+            self.switch_mode(self._first_mode)
+        if self._start_feeder:
+            self.start_feeder()
+
+    def on_unmount(self) -> None:
+        self.stop_feeder()
+        if self.model_host is not None:
+            self.model_host.close()
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None
+
+    # ------------------------------------------------------------ candidates
+
+    def build_source(self, spec: SourceSpec) -> CandidateSource:
+        """The candidate source for `spec`: injected, from the factory, or the real model."""
+        if self._source_factory is not None:
+            return self._source_factory(spec)
+        if self._fixed_source is not None:
+            return self._fixed_source
+        if self.model_host is None:
+            self.model_host = ModelHost(self.paths.models, self.model_name, four_bit=self.four_bit)
+        return ModelCandidateSource(self.model_host, spec)
+
+    def start_feeder(self) -> None:
+        """(Re)start the generation worker with the current settings; ready pairs are dropped."""
+        self.stop_feeder()
+        self._feeder_generation += 1
+        try:
+            source = self.build_source(self.settings.spec)
+        except Exception as exc:  # noqa: BLE001 - a bad source is shown, the app stays up
+            self.feed_state = FeedState(
+                phase="failed",
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc)),
+                capacity=self.settings.queue_size,
+                generation=self._feeder_generation,
+            )
+            self.feed_signal.publish(self.feed_state)
+            return
+        self.feeder = PairFeeder(
+            self.paths.db,
+            source,
+            capacity=self.settings.queue_size,
+            post=self.post_message,
+            seed=self.seed,
+            generation=self._feeder_generation,
+        )
+        self.feed_state = self.feeder.state
+        self._feeder_worker = self.run_worker(
+            self.feeder.run,
+            name="candidates",
+            group="candidates",
+            description=self.feeder.state.source,
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+        )
+        self.feed_signal.publish(self.feed_state)
+
+    def stop_feeder(self) -> None:
+        if self.feeder is not None:
+            self.feeder.stop()
+        if self._feeder_worker is not None:
+            self._feeder_worker.cancel()
+            self._feeder_worker = None
+
+    def retry_candidates(self) -> None:
+        """After a failure: retry in the running worker, or start a new one."""
+        worker = self._feeder_worker
+        if self.feeder is not None and worker is not None and worker.state == WorkerState.RUNNING:
+            self.feeder.retry()
+        else:
+            self.start_feeder()
+
+    def apply_candidate_settings(self, settings: CandidateSettings) -> None:
+        settings.spec.check()
+        if settings.queue_size < 1:
+            raise ValueError("queue size must be at least 1")
+        self.settings = settings
+        self.start_feeder()
+        self.notify(f"Candidates: {self.feed_state.source or settings.spec.describe(self.model_name)}",
+                    title="Candidate source")
+
+    def on_feeder_update(self, message: FeederUpdate) -> None:
+        self._feed(message.state)
+
+    def on_pair_ready(self, message: PairReady) -> None:
+        self._feed(message.state)
+
+    def _feed(self, state: FeedState) -> None:
+        if state.generation != self._feeder_generation:
+            return  # a replaced feeder finishing up
+        was_failed = self.feed_state.phase == "failed"
+        self.feed_state = state
+        if state.phase == "failed" and not was_failed:
+            self.report_error("Candidate generation", state.error, state.traceback, notify=False)
+        self.feed_signal.publish(state)
+
+    # ------------------------------------------------------------ errors
+
+    def report_error(self, where: str, summary: str, detail: str = "", *, notify: bool = True) -> None:
+        """The one place errors from workers and actions end up: logged, kept, shown."""
+        self.errors.append(ErrorRecord(where, summary, detail))
+        self.log.error(f"{where}: {summary}\n{detail}")
+        if notify:
+            self.notify(summary, title=where, severity="error", timeout=10)
+
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        self.report_error(message.where, message.summary, message.detail)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            err = event.worker.error
+            detail = "".join(traceback.format_exception(err)) if isinstance(err, BaseException) else ""
+            self.report_error(event.worker.name or "worker", f"{type(err).__name__}: {err}", detail)
+
+    # ------------------------------------------------------------ commands
+
+    def action_help(self) -> None:
+        from tuilab.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_candidate_settings(self) -> None:
+        from tuilab.tui.screens.settings import SettingsScreen
+
+        def done(result: CandidateSettings | None) -> None:
+            if result is not None:
+                self.apply_candidate_settings(result)
+
+        self.push_screen(SettingsScreen(self.settings, self.paths.models, self.model_name), done)
+
+    def use_source(self, spec: SourceSpec) -> None:
+        """Switch the candidate source from the command palette."""
+        try:
+            self.apply_candidate_settings(CandidateSettings(spec, self.settings.queue_size))
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", title="Candidate source")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for m in LAB_MODES:
+            yield SystemCommand(f"Screen: {m.title} ({m.key.upper()})", m.description,
+                                lambda name=m.name: self.switch_mode(name))
+        yield SystemCommand("Candidates: settings…", "Choose how labeling pairs are generated",
+                            self.action_candidate_settings)
+        base = self.settings.spec
+        yield SystemCommand(
+            f"Candidates: two samples of {self.model_name}",
+            "Both sides sampled from the base model",
+            lambda: self.use_source(SourceSpec(mode="samples", temperature_a=base.temperature_a,
+                                               temperature_b=base.temperature_b, top_p=base.top_p,
+                                               max_new_tokens=base.max_new_tokens, seed=base.seed)),
+        )
+        from tuilab.tui.candidates import find_adapters
+
+        for adapter in find_adapters(self.paths.models):
+            yield SystemCommand(
+                f"Candidates: {self.model_name} vs {adapter.name}",
+                "Base model against a trained policy adapter",
+                lambda a=adapter.name: self.use_source(SourceSpec(
+                    mode="ab", adapter_b=a, temperature_a=base.temperature_a,
+                    temperature_b=base.temperature_a, top_p=base.top_p,
+                    max_new_tokens=base.max_new_tokens, seed=base.seed)),
+            )
+        yield SystemCommand("Candidates: retry generation", "Try the generator again after an error",
+                            self.retry_candidates)
+        yield SystemCommand("Toggle Markdown", "Show responses as rendered Markdown or plain text",
+                            self.toggle_markdown)
+
+    def toggle_markdown(self) -> None:
+        self.markdown = not self.markdown
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_markdown", None)
+            if callable(refresh):
+                refresh()
+        self.feed_signal.publish(self.feed_state)
+
+
+def _startup_checks(paths: LabPaths) -> str | None:
+    """Open the database once before the UI: a clear message instead of a crashed screen."""
+    from tuilab.store.lab import open_lab_db
+
+    try:
+        db = open_lab_db(paths)
+    except Exception as exc:  # noqa: BLE001 - SchemaTooNew, a locked or unreadable file, …
+        return f"cannot open the lab database {paths.db}: {exc}"
+    db.conn.close()
+    return None
+
+
+def run_app(paths: LabPaths, *, model: str = DEFAULT_MODEL, four_bit: bool = False, **kwargs: Any) -> int:
+    """Open the lab UI (bare `tuilab`); returns the process exit status."""
+    problem = _startup_checks(paths)
+    if problem:
+        print(f"tuilab: {problem}", file=sys.stderr)
+        return 1
+    try:
+        # Textual's stderr capture has fileno() == -1, which breaks spawning processes
+        # later (field notes); starting the resource tracker first avoids it.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    except Exception:  # noqa: BLE001 - only needed by jobs that spawn processes
+        pass
+    app = TuilabApp(paths, model=model, four_bit=four_bit, **kwargs)
+    result = app.run()
+    return int(result or app.return_code or 0)

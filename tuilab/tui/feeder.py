@@ -1,0 +1,294 @@
+"""The queue of ready labeling pairs, refilled by one background thread.
+
+The label screen never waits for a model: it `take()`s a pair that was generated,
+stored and randomised earlier. The feeder's thread samples prompts, asks the
+candidate source for both responses (batched), writes the two generations with its
+own database connection, flips a coin for the sides and queues the pair. The UI
+thread only takes pairs, puts an undone pair back, and asks for regenerations.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tuilab.store.records import Prompt
+from tuilab.tui.candidates import Candidate, CandidateSource, source_pairs
+from tuilab.tui.messages import FeederUpdate, FeedState, PairReady
+
+Post = Callable[[Any], Any]
+
+
+@dataclass
+class ReadyPair:
+    """A pair as it will be shown: both generations are already stored.
+
+    `swapped` is True when candidate A (the source's first) is shown on the right.
+    """
+
+    prompt: Prompt
+    left: Candidate
+    right: Candidate
+    left_id: int
+    right_id: int
+    swapped: bool
+    source: str = ""
+
+    @property
+    def a(self) -> Candidate:
+        return self.right if self.swapped else self.left
+
+    @property
+    def b(self) -> Candidate:
+        return self.left if self.swapped else self.right
+
+
+class PairFeeder:
+    """Keeps up to `capacity` pairs ready; `run()` is the body of the worker thread."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        source: CandidateSource,
+        *,
+        capacity: int = 4,
+        post: Post | None = None,
+        seed: int | None = None,
+        split: str = "train",
+        max_batch: int = 4,
+        generation: int = 0,
+        poll_s: float = 5.0,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError(f"queue size must be at least 1, got {capacity}")
+        self.db_path = Path(db_path)
+        self.source = source
+        self.capacity = capacity
+        self.split = split
+        self.max_batch = max(1, max_batch)
+        self.poll_s = poll_s
+        self._post = post or (lambda _m: None)
+        self._rng = random.Random(seed)
+        self._seeded = seed is not None
+        self._cond = threading.Condition()
+        self._ready: deque[ReadyPair] = deque()
+        self._priority: deque[Prompt] = deque()
+        self._recent: deque[int] = deque(maxlen=64)  # prompt ids handed out lately
+        self._stop = threading.Event()
+        self._halted = False  # after a failure: wait for retry()
+        self._sec_per_pair: float | None = None
+        self.state = FeedState(capacity=capacity, source=getattr(source, "label", ""), generation=generation)
+        if hasattr(source, "progress"):
+            source.progress = self._progress
+
+    # ------------------------------------------------------------ UI-thread API
+
+    def take(self, prompt_id: int | None = None) -> ReadyPair | None:
+        """The next ready pair (or the ready pair for `prompt_id`), without waiting."""
+        with self._cond:
+            pair = None
+            if prompt_id is None:
+                if self._ready:
+                    pair = self._ready.popleft()
+            else:
+                for candidate in self._ready:
+                    if candidate.prompt.id == prompt_id:
+                        pair = candidate
+                        self._ready.remove(candidate)
+                        break
+            if pair is not None:
+                self.state = replace(self.state, ready=len(self._ready))
+                self._cond.notify_all()
+            return pair
+
+    def put_front(self, pair: ReadyPair) -> None:
+        """Give back a pair that was on screen (undo brings an older one back)."""
+        with self._cond:
+            self._ready.appendleft(pair)
+            self.state = replace(self.state, ready=len(self._ready))
+
+    def regenerate(self, prompt: Prompt) -> None:
+        """Generate a fresh pair for `prompt` before anything else."""
+        with self._cond:
+            self._priority.append(prompt)
+            self._halted = False
+            self._cond.notify_all()
+
+    def retry(self) -> None:
+        """Try again after a failure (model error, no prompts)."""
+        with self._cond:
+            self._halted = False
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def ready(self) -> int:
+        with self._cond:
+            return len(self._ready)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # ------------------------------------------------------------ worker thread
+
+    def run(self, is_cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Refill the queue until stopped; errors are shown, never raised."""
+        from tuilab.store.db import open_db
+
+        db = None
+        try:
+            db = open_db(self.db_path)  # this thread's own connection
+            self._loop(db, is_cancelled)
+        except Exception as exc:  # noqa: BLE001 - anything here must reach the screen
+            self._fail(exc)
+        finally:
+            if db is not None:
+                db.conn.close()
+            if self.state.phase != "failed":
+                self._set(phase="stopped", detail="")
+
+    def _loop(self, db: Any, is_cancelled: Callable[[], bool]) -> None:
+        self._set(phase="idle", detail="")
+        while not self._stopping(is_cancelled):
+            with self._cond:
+                while True:
+                    if self._stopping(is_cancelled):
+                        return
+                    if self._priority:
+                        break
+                    if self._halted:
+                        if self.state.phase == "no_prompts":
+                            # Poll: prompts may be added from another terminal.
+                            self._cond.wait(self.poll_s)
+                            self._halted = False
+                            continue
+                        self._cond.wait(0.5)
+                    elif len(self._ready) < self.capacity:
+                        break
+                    else:
+                        self._cond.wait(0.5)
+                if self._priority:
+                    prompts = [self._priority.popleft()]
+                    priority = True
+                else:
+                    priority = False
+                    want = 1 if not self._ready else min(self.capacity - len(self._ready), self.max_batch)
+            if not priority:
+                prompts = self._next_prompts(db, want)
+                if not prompts:
+                    self._halted = True
+                    self._set(
+                        phase="no_prompts",
+                        error=f"No {self.split} prompts in the lab database {self.db_path}. "
+                        "Add some with `tuilab data import FILE` (JSONL, CSV or one prompt per line); "
+                        "they will appear here.",
+                    )
+                    continue
+            self._produce(db, prompts, priority, is_cancelled)
+
+    def _stopping(self, is_cancelled: Callable[[], bool]) -> bool:
+        return self._stop.is_set() or is_cancelled()
+
+    def _next_prompts(self, db: Any, n: int) -> list[Prompt]:
+        from tuilab.store.prompts import sample_prompts
+
+        with self._cond:
+            busy = {p.prompt.id for p in self._ready} | set(self._recent)
+        seed = self._rng.randrange(2**31) if self._seeded else None
+        chosen: list[Prompt] = []
+        for exclude_labeled in (True, False):
+            pool = sample_prompts(db, n + len(busy), split=self.split, seed=seed, exclude_labeled=exclude_labeled)
+            for p in pool:
+                if p.id not in busy and all(p.id != c.id for c in chosen):
+                    chosen.append(p)
+            if len(chosen) >= n:
+                break
+        if not chosen:
+            # Fewer prompts than the queue holds: repeat rather than starve.
+            with self._cond:
+                ready_ids = {p.prompt.id for p in self._ready}
+            pool = sample_prompts(db, n, split=self.split, seed=seed)
+            chosen = [p for p in pool if p.id not in ready_ids] or pool
+            self._recent.clear()
+        return chosen[:n]
+
+    def _produce(self, db: Any, prompts: list[Prompt], priority: bool, is_cancelled: Callable[[], bool]) -> None:
+        from tuilab.store.generations import add_generation
+        from tuilab.store.prompts import transaction
+
+        started = time.monotonic()
+        eta = self._sec_per_pair * len(prompts) if self._sec_per_pair else None
+        what = "regenerating this pair" if priority else f"generating {len(prompts)} pair{'s' * (len(prompts) > 1)}"
+        self._set(phase="generating", detail=what, error="", traceback="", eta_s=eta, started_at=started)
+        try:
+            results = source_pairs(self.source, prompts)
+        except Exception as exc:  # noqa: BLE001 - a model error is shown, the app stays up
+            if priority:
+                with self._cond:
+                    self._priority.extendleft(prompts)
+            self._fail(exc)
+            return
+        elapsed = time.monotonic() - started
+        per_pair = elapsed / max(len(prompts), 1)
+        self._sec_per_pair = per_pair if self._sec_per_pair is None else 0.5 * self._sec_per_pair + 0.5 * per_pair
+        for prompt, (a, b) in zip(prompts, results, strict=True):
+            if self._stopping(is_cancelled):
+                return
+            with transaction(db):  # both sides or neither
+                a_id = self._store(db, add_generation, prompt, a)
+                b_id = self._store(db, add_generation, prompt, b)
+            swapped = self._rng.random() < 0.5
+            left, right, left_id, right_id = (b, a, b_id, a_id) if swapped else (a, b, a_id, b_id)
+            pair = ReadyPair(prompt, left, right, left_id, right_id, swapped, self.state.source)
+            with self._cond:
+                if priority:
+                    self._ready.appendleft(pair)
+                else:
+                    self._ready.append(pair)
+                self._recent.append(prompt.id)
+                ready = len(self._ready)
+            self.state = replace(self.state, ready=ready, phase="idle", detail="", eta_s=None, started_at=None)
+            self._post(PairReady(self.state, prompt.id))
+
+    @staticmethod
+    def _store(db: Any, add_generation: Callable, prompt: Prompt, c: Candidate) -> int:
+        return add_generation(
+            db,
+            prompt.id,
+            c.text,
+            model=c.model,
+            adapter=c.adapter,
+            origin="model",
+            params=dict(c.params),
+            n_tokens=c.n_tokens,
+            finished=c.finished,
+        )
+
+    def _progress(self, text: str) -> None:
+        phase = "loading" if text.startswith(("loading", "importing")) else "generating"
+        self._set(phase=phase, detail=text)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._halted = True
+        summary = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        self._set(phase="failed", error=summary, traceback="".join(traceback.format_exception(exc)),
+                  eta_s=None, started_at=None)
+
+    def _set(self, **changes: Any) -> None:
+        with self._cond:
+            changes.setdefault("ready", len(self._ready))
+            self.state = replace(self.state, **changes)
+            state = self.state
+        self._post(FeederUpdate(state))

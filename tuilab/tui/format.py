@@ -1,0 +1,107 @@
+"""Pure text formatting for the screens: prompts, stats, decisions, model reveals.
+
+No widgets here, so the wording can be tested without running an app.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from tuilab.store.records import LabelStats, Message, Prompt
+from tuilab.tui.candidates import Candidate
+
+DECISION_LABELS = {
+    "left": "left better",
+    "right": "right better",
+    "tie": "tie",
+    "both_bad": "both bad",
+    "skip": "skipped",
+}
+
+DECISION_SHORT = {"left": "L", "right": "R", "tie": "tie", "both_bad": "bad", "skip": "skip"}
+
+
+def decision_label(decision: str, strength: int = 1, edited: bool = False) -> str:
+    label = DECISION_LABELS.get(decision, decision)
+    if strength >= 2 and decision in ("left", "right"):
+        label = label.replace("better", "much better")
+    if edited:
+        label += ", edited"
+    return label
+
+
+def prompt_text(prompt: Prompt | None, messages: list[Message] | None = None) -> Text:
+    """The prompt as shown: plain for one user turn, a chat transcript for several."""
+    msgs = messages if messages is not None else (prompt.messages if prompt else [])
+    if not msgs:
+        return Text(prompt.text if prompt else "")
+    if len(msgs) == 1 and msgs[0].get("role", "user") == "user":
+        return Text(msgs[0].get("content", ""))
+    out = Text()
+    colours = {"system": "magenta", "user": "cyan", "assistant": "green"}
+    for i, m in enumerate(msgs):
+        role = m.get("role", "user")
+        if i:
+            out.append("\n")
+        out.append(f"{role}: ", style=f"bold {colours.get(role, 'white')}")
+        out.append(m.get("content", ""), style="italic" if role == "system" else "")
+        out.append("\n")
+    return out
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def stats_text(stats: LabelStats, *, wide: bool = True) -> Text:
+    """The stats strip: counts, position bias, length bias, time to decide.
+
+    A bias is highlighted once there are enough decisions to mean something (≥ 10
+    strict picks) and it is far from 50 %.
+    """
+    by = stats.by_decision or {}
+    strict = by.get("left", 0) + by.get("right", 0)
+    out = Text()
+    out.append("labeled ", style="dim")
+    out.append(f"{stats.session}", style="bold")
+    out.append(" session · ", style="dim")
+    out.append(f"{stats.total}", style="bold")
+    out.append(" total", style="dim")
+    out.append(" │ ", style="dim")
+    counts = [f"{DECISION_SHORT[d]} {by.get(d, 0)}" for d in ("left", "right", "tie", "both_bad", "skip")]
+    out.append("  ".join(counts) if wide else " ".join(counts))
+    out.append(" │ ", style="dim")
+    out.append("left picks " if wide else "left ", style="dim")
+    out.append(pct(stats.left_share), style=_bias_style(stats.left_share, strict, 0.15))
+    out.append(" · ", style="dim")
+    out.append("longer picked " if wide else "longer ", style="dim")
+    out.append(pct(stats.longer_share), style=_bias_style(stats.longer_share, strict, 0.15))
+    out.append(" │ ", style="dim")
+    out.append("median " if wide else "med ", style="dim")
+    out.append("–" if stats.median_seconds is None else f"{stats.median_seconds:.1f}s")
+    return out
+
+
+def _bias_style(share: float | None, n: int, tolerance: float) -> str:
+    if share is None or n < 10:
+        return ""
+    return "bold red" if abs(share - 0.5) > tolerance else "green"
+
+
+def candidate_origin(c: Candidate) -> str:
+    """Which model produced a candidate, for the reveal after a decision."""
+    who = f"{c.model} + {c.adapter}" if c.adapter else c.model or "?"
+    bits = []
+    if "temperature" in c.params:
+        bits.append(f"T {c.params['temperature']:g}")
+    if c.params.get("seed") is not None:
+        bits.append(f"seed {c.params['seed']}")
+    if c.params.get("side"):
+        bits.insert(0, str(c.params["side"]))
+    return f"{who} ({', '.join(bits)})" if bits else who
+
+
+def tokens_label(c: Candidate) -> str:
+    n = "?" if c.n_tokens is None else str(c.n_tokens)
+    tail = "" if c.finished is not False else " · cut off"
+    return f"{n} tokens{tail}"

@@ -1,0 +1,459 @@
+"""The labeling screen: a prompt, two responses, one key per decision.
+
+Nothing lost: a decision is committed (`record_comparison` returns after COMMIT)
+before the next pair is shown. Never wait: the next pair comes from the feeder's
+queue, with no model call on this thread. Biases visible: sides are randomised
+per pair and recorded, the models are revealed only after the decision, and the
+stats strip shows position and length bias.
+
+Time to decide counts only while the pair is on screen and no dialog is open.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Header
+
+from tuilab.store.records import NewComparison
+from tuilab.tui.feeder import ReadyPair
+from tuilab.tui.format import candidate_origin, decision_label
+from tuilab.tui.messages import FeedState
+from tuilab.tui.widgets import (
+    ErrorPanel,
+    PromptView,
+    ResponsePane,
+    StatsStrip,
+    StatusLine,
+    WaitingPanel,
+)
+
+if TYPE_CHECKING:
+    from tuilab.tui.app import TuilabApp
+    from tuilab.tui.screens.editor import EditResult
+
+
+@dataclass
+class Done:
+    """A decision made in this session (what undo takes back)."""
+
+    pair: ReadyPair
+    comparison_id: int
+    decision: str
+    strength: int
+    note: str
+    seconds: float
+    edited_id: int | None = None
+
+
+class LabelScreen(Screen):
+    """Compare two responses; every key is one decision or one edit of the last one."""
+
+    HELP_TITLE = "Label"
+
+    HELP = """\
+### Decide (committed before the next pair appears)
+
+| key | |
+|---|---|
+| `1` or `←` | left is better |
+| `2` or `→` | right is better |
+| `!` / `@` (shift+1 / shift+2), shift+`←` / shift+`→` | left / right is **much** better (strength 2, TRL margin) |
+| `t` | tie |
+| `b` | both bad |
+| `s` | skip (recorded, never trained on) |
+| `e` | edit: rewrite a response; the edit is preferred over both. `ctrl+t` in the editor starts from the other side, `ctrl+s` saves, `esc` cancels (nothing recorded) |
+
+### Fix
+
+| key | |
+|---|---|
+| `u` | undo the last decision (repeat to go further back): deletes it and shows that pair again |
+| `n` | note: on the pair on screen (saved with the decision), or on the last decision when none is shown |
+| `N` | note on the last decision |
+| `r` | regenerate this pair (after an error: retry) |
+| `esc` | stop waiting for a regeneration, show the next pair |
+
+### View
+
+| key | |
+|---|---|
+| `tab` / `shift+tab` | move focus: prompt, left, right |
+| `↑` `↓` `pgup` `pgdn` | scroll the focused text |
+| `m` | plain text / rendered Markdown |
+| `c` | candidate source: two samples, or model A vs model B; queue size |
+
+Which model wrote each side is hidden until you decide; it is shown on the status line afterwards.
+Sides are shuffled per pair and the shuffle is recorded. Time to decide counts only while
+the pair is on screen and no dialog is open.
+"""
+
+    BINDINGS = [
+        Binding("1", "decide('left')", "Left", key_display="1/←"),
+        Binding("left", "decide('left')", "Left", show=False, priority=True),
+        Binding("2", "decide('right')", "Right", key_display="2/→"),
+        Binding("right", "decide('right')", "Right", show=False, priority=True),
+        Binding("exclamation_mark", "decide('left', 2)", "Left ≫", show=False, key_display="!"),
+        Binding("shift+left", "decide('left', 2)", "Left ≫", show=False, priority=True),
+        Binding("at,quotation_mark", "decide('right', 2)", "Right ≫", show=False, key_display="@"),
+        Binding("shift+right", "decide('right', 2)", "Right ≫", show=False, priority=True),
+        Binding("t", "decide('tie')", "Tie"),
+        Binding("b", "decide('both_bad')", "Both bad"),
+        Binding("s", "decide('skip')", "Skip"),
+        Binding("u", "undo", "Undo"),
+        Binding("e", "edit", "Edit"),
+        Binding("n", "note", "Note"),
+        Binding("N", "note_last", "Note on last", show=False),
+        Binding("r", "regenerate", "Regen", show=False),
+        Binding("m", "toggle_markdown", "Markdown", show=False),
+        Binding("c", "app.candidate_settings", "Source", show=False),
+        Binding("escape", "stop_waiting", "Next pair", show=False),
+    ]
+
+    class PairShown(Message):
+        """Posted after a pair has been rendered (the latency bench listens for it)."""
+
+        def __init__(self, pair: ReadyPair) -> None:
+            super().__init__()
+            self.pair = pair
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: ReadyPair | None = None
+        self.history: list[Done] = []
+        self.pending_note = ""
+        self.awaiting_prompt: int | None = None
+        self._shown_at = 0.0
+        self._suspended_at: float | None = None
+        self.clock = time.monotonic  # replaceable in tests
+
+    @property
+    def lab(self) -> TuilabApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield PromptView(id="prompt")
+        with ContentSwitcher(initial="waiting", id="body"):
+            with Horizontal(id="pair"):
+                yield ResponsePane("left", "1 ←", id="left")
+                yield ResponsePane("right", "2 →", id="right")
+            yield WaitingPanel(id="waiting")
+            yield ErrorPanel(id="error")
+        yield StatusLine(id="status")
+        yield StatsStrip(id="stats")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Label"
+        self.lab.feed_signal.subscribe(self, self._on_feed)
+        self.query_one("#status", StatusLine).set_state(self.lab.feed_state)
+        self._show_next()
+        self.refresh_stats()
+        self.query_one("#left", ResponsePane).focus()
+
+    def on_screen_suspend(self) -> None:
+        if self._suspended_at is None:
+            self._suspended_at = self.clock()
+
+    def on_screen_resume(self) -> None:
+        self._resume_clock()
+        self.refresh_stats()
+        self._on_feed(self.lab.feed_state)
+
+    def _resume_clock(self) -> None:
+        """Time to decide does not run while a dialog or another screen is in front."""
+        if self._suspended_at is not None:
+            self._shown_at += self.clock() - self._suspended_at
+            self._suspended_at = None
+
+    def seconds_on_screen(self) -> float:
+        if self._suspended_at is not None and self.is_active:
+            self._resume_clock()  # a key can arrive before the resume event is handled
+        end = self._suspended_at if self._suspended_at is not None else self.clock()
+        return max(0.0, end - self._shown_at)
+
+    # ------------------------------------------------------------ feeder
+
+    def _on_feed(self, state: FeedState) -> None:
+        self.query_one("#status", StatusLine).set_state(state)
+        if self.current is None:
+            self._show_next()
+
+    def _show_next(self) -> None:
+        """Show the next ready pair, or say why there is none."""
+        if self.current is not None:
+            return
+        feeder = self.lab.feeder
+        pair = feeder.take(self.awaiting_prompt) if feeder is not None else None
+        if pair is not None:
+            self.awaiting_prompt = None
+            self._display(pair)
+            return
+        state = self.lab.feed_state
+        switcher = self.query_one("#body", ContentSwitcher)
+        waiting = self.query_one("#waiting", WaitingPanel)
+        if state.phase in ("failed", "no_prompts"):
+            waiting.stop()
+            self._show_error(state)
+            switcher.current = "error"
+            return
+        if self.awaiting_prompt is None:
+            self.query_one("#prompt", PromptView).show(None)
+        title = "Regenerating this pair…" if self.awaiting_prompt is not None else "Generating candidates…"
+        switcher.current = "waiting"
+        waiting.show_state(state, title)
+
+    def _show_error(self, state: FeedState) -> None:
+        panel = self.query_one("#error", ErrorPanel)
+        if state.phase == "no_prompts":
+            panel.show_error(
+                "No prompts to label",
+                state.error,
+                "Checked again every few seconds. Meanwhile: F2 browses the data, ? shows the keys.",
+            )
+        else:
+            panel.show_error(
+                "Candidate generation failed",
+                state.error or "unknown error",
+                "r retries · c chooses another candidate source · F2 browses the data · "
+                "the rest of the lab keeps working.",
+                state.traceback,
+            )
+
+    def _display(self, pair: ReadyPair, note: str = "") -> None:
+        self.current = pair
+        self.pending_note = note
+        self._shown_at = self.clock()
+        if self._suspended_at is not None:
+            self._suspended_at = self._shown_at
+        markdown = self.lab.markdown
+        self.query_one("#prompt", PromptView).show(pair.prompt)
+        self.query_one("#left", ResponsePane).show(pair.left, markdown)
+        self.query_one("#right", ResponsePane).show(pair.right, markdown)
+        self.query_one("#waiting", WaitingPanel).stop()
+        self.query_one("#body", ContentSwitcher).current = "pair"
+        if note:
+            self._say(Text(f"✎ note: {note}", style="italic"))
+        self.call_after_refresh(lambda: self.post_message(self.PairShown(pair)))
+
+    def refresh_markdown(self) -> None:
+        if self.current is not None:
+            self.query_one("#left", ResponsePane).show(self.current.left, self.lab.markdown)
+            self.query_one("#right", ResponsePane).show(self.current.right, self.lab.markdown)
+
+    def refresh_stats(self) -> None:
+        from tuilab.store.comparisons import label_stats
+
+        try:
+            stats = label_stats(self.lab.db, since=self.lab.session_started)
+        except Exception as exc:  # noqa: BLE001 - stats are nice to have; never block labeling
+            self.lab.report_error("Label stats", f"{type(exc).__name__}: {exc}", notify=False)
+            return
+        self.query_one("#stats", StatsStrip).set_stats(stats)
+
+    def _say(self, message: Text | str) -> None:
+        self.query_one("#status", StatusLine).set_message(message)
+
+    def _nothing_on_screen(self) -> None:
+        state = self.lab.feed_state
+        if state.phase == "failed":
+            msg = "No pair on screen: generation failed (r retries)."
+        elif self.awaiting_prompt is not None:
+            msg = "Still regenerating this pair (esc shows the next one instead)."
+        else:
+            msg = "No pair on screen yet: still generating."
+        self.notify(msg, severity="warning", timeout=3)
+
+    # ------------------------------------------------------------ decisions
+
+    def action_decide(self, decision: str, strength: int = 1) -> None:
+        self.decide(decision, strength)
+
+    def decide(self, decision: str, strength: int = 1, edited_id: int | None = None) -> int | None:
+        """Record a decision on the pair on screen; returns the comparison id once committed."""
+        from tuilab.store.comparisons import record_comparison
+
+        pair = self.current
+        if pair is None:
+            self._nothing_on_screen()
+            return None
+        seconds = round(self.seconds_on_screen(), 3)
+        if decision not in ("left", "right"):
+            strength = 1
+        comparison = NewComparison(
+            prompt_id=pair.prompt.id,
+            left_id=pair.left_id,
+            right_id=pair.right_id,
+            decision=decision,
+            swapped=pair.swapped,
+            strength=strength,
+            rationale=self.pending_note,
+            edited_id=edited_id,
+            seconds=seconds,
+            annotator=self.lab.annotator,
+            origin="human",
+        )
+        try:
+            cid = record_comparison(self.lab.db, comparison)
+        except Exception as exc:  # noqa: BLE001 - the pair stays on screen: nothing is lost
+            self.lab.report_error("Saving the decision", f"{type(exc).__name__}: {exc} — the pair stays on screen")
+            return None
+        self.history.append(Done(pair, cid, decision, strength, self.pending_note, seconds, edited_id))
+        self.current = None
+        self.pending_note = ""
+        self._show_next()
+        self._reveal(cid, pair, decision, strength, edited_id is not None)
+        self.call_after_refresh(self.refresh_stats)
+        return cid
+
+    def _reveal(self, cid: int, pair: ReadyPair, decision: str, strength: int, edited: bool) -> None:
+        """After the decision, and only then: which model wrote each side."""
+        label = decision_label(decision, strength, edited)
+        line = Text()
+        line.append(f"#{cid} {label}", style="bold")
+        line.append(" · left: ", style="dim")
+        line.append(candidate_origin(pair.left))
+        line.append(" · right: ", style="dim")
+        line.append(candidate_origin(pair.right))
+        self._say(line)
+        self.notify(
+            f"left: {candidate_origin(pair.left)}\nright: {candidate_origin(pair.right)}",
+            title=f"#{cid} {label}",
+            timeout=2.5,
+        )
+
+    def action_undo(self) -> None:
+        from tuilab.store.comparisons import delete_comparison
+
+        if not self.history:
+            self.notify("Nothing to undo: no decision left in this session.", severity="warning", timeout=3)
+            return
+        done = self.history[-1]
+        try:
+            delete_comparison(self.lab.db, done.comparison_id)
+        except Exception as exc:  # noqa: BLE001
+            self.lab.report_error("Undo", f"{type(exc).__name__}: {exc}")
+            return
+        self.history.pop()
+        if self.current is not None and self.lab.feeder is not None:
+            self.lab.feeder.put_front(self.current)
+        self.current = None
+        self.awaiting_prompt = None
+        self._display(done.pair, note=done.note)
+        self._say(Text(f"undone: #{done.comparison_id} {decision_label(done.decision, done.strength)}"
+                       f" — the pair is back ({len(self.history)} more to undo)", style="yellow"))
+        self.call_after_refresh(self.refresh_stats)
+
+    # ------------------------------------------------------------ edit, notes, regenerate
+
+    def action_edit(self) -> None:
+        from tuilab.tui.screens.editor import EditScreen
+
+        pair = self.current
+        if pair is None:
+            self._nothing_on_screen()
+            return
+        self.app.push_screen(EditScreen(pair.left.text, pair.right.text, base="left"), self._edited)
+
+    def _edited(self, result: EditResult | None) -> None:
+        from tuilab.store.generations import add_generation
+
+        pair = self.current
+        if result is None or pair is None:
+            self.notify("Edit cancelled: nothing recorded.", timeout=3)
+            return
+        base_text, base_id = (pair.left.text, pair.left_id) if result.base == "left" else (pair.right.text, pair.right_id)
+        if result.text.strip() == base_text.strip():
+            self.notify(f"Text unchanged: recorded as {result.base} better, without an edit.", timeout=3)
+            self.decide(result.base)
+            return
+        try:
+            gen_id = add_generation(
+                self.lab.db,
+                pair.prompt.id,
+                result.text,
+                origin="edit",
+                params={"based_on": base_id, "side": result.base},
+                finished=True,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self.lab.report_error("Saving the edit", f"{type(exc).__name__}: {exc} — the pair stays on screen")
+            return
+        self.decide(result.base, edited_id=gen_id)
+
+    def action_note(self) -> None:
+        from tuilab.tui.screens.note import NoteScreen
+
+        if self.current is None:
+            self.action_note_last()
+            return
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            self.pending_note = text
+            self._say(Text(f"✎ note: {text}" if text else "note cleared", style="italic"))
+
+        self.app.push_screen(NoteScreen(self.pending_note, "Note on this pair (saved with your decision)"), done)
+
+    def action_note_last(self) -> None:
+        from tuilab.store.comparisons import update_comparison
+        from tuilab.tui.screens.note import NoteScreen
+
+        if not self.history:
+            self.notify("No decision yet in this session to add a note to.", severity="warning", timeout=3)
+            return
+        last = self.history[-1]
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                update_comparison(self.lab.db, last.comparison_id, rationale=text)
+            except Exception as exc:  # noqa: BLE001
+                self.lab.report_error("Saving the note", f"{type(exc).__name__}: {exc}")
+                return
+            last.note = text
+            self._say(Text(f"✎ note saved on #{last.comparison_id}", style="italic"))
+
+        self.app.push_screen(NoteScreen(last.note, f"Note on decision #{last.comparison_id}"), done)
+
+    def action_regenerate(self) -> None:
+        state = self.lab.feed_state
+        if self.current is None:
+            if state.phase in ("failed", "no_prompts") or self.lab.feeder is None:
+                self.notify("Retrying candidate generation…", timeout=2)
+                self.lab.retry_candidates()
+                self._show_next()
+            else:
+                self._nothing_on_screen()
+            return
+        if self.lab.feeder is None:
+            return
+        prompt = self.current.prompt
+        self.current = None
+        self.awaiting_prompt = prompt.id
+        self.lab.feeder.regenerate(prompt)
+        self._say(Text(f"regenerating prompt #{prompt.id} (the old pair stays stored, unlabeled)", style="dim"))
+        self._show_next()
+
+    def action_stop_waiting(self) -> None:
+        if self.awaiting_prompt is None:
+            return
+        self.awaiting_prompt = None
+        self._show_next()
+
+    def action_toggle_markdown(self) -> None:
+        self.lab.toggle_markdown()
+        self.notify("Markdown rendered" if self.lab.markdown else "Plain text", timeout=1.5)

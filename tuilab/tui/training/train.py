@@ -1,0 +1,297 @@
+"""The train screen: reward-model and PPO config forms, start / pause / cancel, live charts.
+
+The screen never runs training itself: Start hands the config to the App
+(`TrainingHost.start_training`), which owns the thread. A 0.4 s timer redraws
+from the watched run's `LiveRun` only when its version moved, so the screen
+costs nothing while nothing changes and input is never queued behind drawing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, ProgressBar, Select, Static, TabbedContent, TabPane
+
+from tuilab.tui.training.charts import SQRT_KL, STEP
+from tuilab.tui.training.forms import ConfigForm, FormErrors, ppo_form, rm_form
+from tuilab.tui.training.host import JobBusy
+from tuilab.tui.training.live import LiveRun
+from tuilab.tui.training.widgets import ChartPanel, WarningsView, metrics_line, run_line
+
+TICK_SECONDS = 0.4  # ≥ 2 redraws a second, and only of what changed
+
+
+def reward_run_choices(db: Any) -> list[tuple[str, str]]:
+    """Completed reward-model runs, newest first, labelled with their eval accuracy."""
+    from tuilab.store.runs import list_runs
+
+    out = []
+    for run in list_runs(db, "rm"):
+        if run.status != "completed":
+            continue
+        acc = run.final_metrics.get("eval/accuracy")
+        label = run.id + (f" {run.name}" if run.name else "")
+        if isinstance(acc, int | float):
+            label += f" (acc {acc:.2f})"
+        out.append((label, run.id))
+    return out
+
+
+def usable_pair_count(db: Any, ties: str) -> int:
+    from tuilab.store.pairs import preference_pairs
+
+    return len(preference_pairs(db, ties=ties))
+
+
+class TrainScreen(Screen):
+    """Configure and start a job; watch it learn."""
+
+    HELP = """\
+## Train
+
+Left: the **reward model** and **PPO** settings (Tab moves between fields, Esc leaves them).
+Right: the run being trained (or the last one), its progress and live charts.
+
+- `s` start the job of the open tab · `p` pause / resume · `x` cancel (a checkpoint is kept)
+- `k` PPO charts against step or √KL (Gao et al.) · `f` hide / show the form
+- `i` inspect the PPO run's samples · `r` the runs screen
+
+Curves are drawn dim as measured, bright as a 5-point moving average.
+"""
+
+    AUTO_FOCUS = None  # keys work at once; Tab enters the form
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("p", "pause", "Pause/resume"),
+        Binding("x", "cancel", "Cancel run"),
+        Binding("k", "toggle_axis", "x: step/√KL"),
+        Binding("f", "toggle_form", "Form"),
+        Binding("i", "inspect", "Inspect"),
+        Binding("r", "runs", "Runs", show=False),
+        Binding("escape", "leave_form", "Leave form", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    TrainScreen #train-body { height: 1fr; }
+    TrainScreen #train-left { width: 40; border-right: vkey $panel-lighten-2; }
+    TrainScreen #train-left.-hidden { display: none; }
+    TrainScreen #train-tabs { height: 1fr; }
+    TrainScreen #train-tabs TabPane { padding: 0 0 0 1; }
+    TrainScreen #form-errors { color: $error; height: auto; max-height: 6; padding: 0 1; }
+    TrainScreen #train-buttons { height: 1; margin: 1 0 0 1; }
+    TrainScreen #train-buttons Button { margin-right: 1; min-width: 10; }
+    TrainScreen #train-right { width: 1fr; padding: 0 0 0 1; }
+    TrainScreen #run-line { height: 1; }
+    TrainScreen #run-metrics { height: auto; max-height: 3; }
+    TrainScreen #run-progress { height: 1; }
+    TrainScreen #run-progress Bar { width: 1fr; }
+    TrainScreen #run-error { color: $error; height: auto; max-height: 4; display: none; }
+    TrainScreen #run-error.-shown { display: block; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.x_mode = STEP
+        self._db_run: str | None = None  # the latest run in the database, shown before any job starts here
+        self._drawn: tuple | None = None
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-body"):
+            with Vertical(id="train-left"):
+                with TabbedContent(id="train-tabs"):
+                    with TabPane("Reward model", id="tab-rm"):
+                        yield rm_form()
+                    with TabPane("PPO", id="tab-ppo"):
+                        yield ppo_form()
+                yield Static("", id="form-errors", markup=False)
+                with Horizontal(id="train-buttons"):
+                    yield Button("Start", id="btn-start", variant="success", compact=True, action="screen.start")
+                    yield Button("Pause", id="btn-pause", variant="warning", compact=True, action="screen.pause")
+                    yield Button("Cancel", id="btn-cancel", variant="error", compact=True, action="screen.cancel")
+            with Vertical(id="train-right"):
+                yield Static("", id="run-line", markup=False)
+                yield ProgressBar(id="run-progress", show_eta=False, show_percentage=True)
+                yield Static("", id="run-metrics", markup=False)
+                yield Static("", id="run-error", markup=False)
+                yield ChartPanel("rm", id="train-charts")
+                yield WarningsView(id="train-warnings")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load_choices()
+        self._pick_db_run()
+        self.set_interval(TICK_SECONDS, self.tick)
+        self.call_after_refresh(self.tick)
+
+    def on_screen_resume(self) -> None:
+        self._load_choices()
+        self._pick_db_run()
+        self._drawn = None
+        self.call_after_refresh(self.tick)
+
+    def _load_choices(self) -> None:
+        form = self.query_one("#ppo-form", ConfigForm)
+        choices = reward_run_choices(self.app.db)
+        current = form.values().get("reward_run") or None
+        form.set_choices("reward_run", choices, current or (choices[0][1] if choices else None))
+
+    def _pick_db_run(self) -> None:
+        from tuilab.store.runs import list_runs
+
+        if self.app.training.last is None:
+            runs = list_runs(self.app.db)
+            self._db_run = runs[0].id if runs else None
+
+    # ------------------------------------------------------------ the watched run
+
+    def watched(self) -> LiveRun | None:
+        state = self.app.training
+        run_id = state.active or state.last or self._db_run
+        if run_id is None:
+            return None
+        try:
+            return self.app.live_run(run_id)
+        except KeyError:
+            return None
+
+    async def tick(self) -> None:
+        """Redraw what changed: header and progress each tick (cheap), charts only on new data."""
+        live = self.watched()
+        self.query_one("#run-line", Static).update(run_line(live))
+        self._buttons(live)
+        if live is None:
+            self.query_one("#run-progress", ProgressBar).update(total=None, progress=0)
+            return
+        charts = self.query_one("#train-charts", ChartPanel)
+        if charts.kind != live.kind:
+            await charts.set_kind(live.kind)
+            self._drawn = None
+        key = (live.run_id, live.version, self.x_mode)
+        if key != self._drawn:
+            self._drawn = key
+            bar = self.query_one("#run-progress", ProgressBar)
+            if live.total_steps:
+                bar.update(total=live.total_steps, progress=live.step or 0)
+            else:
+                bar.update(total=None if live.is_active else 1, progress=0 if live.is_active else 1)
+            self.query_one("#run-metrics", Static).update(metrics_line(live.kind, live.final_metrics, limit=5))
+            err = self.query_one("#run-error", Static)
+            if live.status == "failed":
+                err.update(Text.assemble(("failed: ", "bold"), live.error_summary or "unknown error",
+                                         ("   (runs screen: e shows the traceback)", "dim")))
+            err.set_class(live.status == "failed", "-shown")
+            self.query_one("#train-warnings", WarningsView).set_warnings(live.warnings)
+        charts.show([("", live)], self.x_mode if live.kind == "ppo" else STEP)
+
+    def _buttons(self, live: LiveRun | None) -> None:
+        running = live is not None and live.is_active and self.app.training.active == live.run_id
+        self.query_one("#btn-start", Button).disabled = running
+        pause = self.query_one("#btn-pause", Button)
+        pause.disabled = not running
+        pause.label = "Resume" if running and live is not None and live.status == "paused" else "Pause"
+        self.query_one("#btn-cancel", Button).disabled = not running or bool(live and live.pending_action)
+
+    # ------------------------------------------------------------ actions
+
+    def _say(self, message: str | Text = "") -> None:
+        self.query_one("#form-errors", Static).update(message)
+
+    def action_start(self) -> None:
+        tabs = self.query_one("#train-tabs", TabbedContent)
+        kind = "ppo" if tabs.active == "tab-ppo" else "rm"
+        form = self.query_one(f"#{kind}-form", ConfigForm)
+        try:
+            cfg = form.config()
+        except FormErrors as exc:
+            self._say("\n".join(msg for _, msg in exc.errors))
+            return
+        problem = self._preflight(kind, cfg)
+        if problem:
+            self._say(problem)
+            return
+        try:
+            run_id = self.app.start_training(kind, cfg, name=cfg.name)
+        except JobBusy as exc:
+            self._say(str(exc))
+            return
+        self._say(Text(f"started {run_id}", style="green"))
+        self._drawn = None
+        if self.size.width < 100:
+            self.query_one("#train-left").add_class("-hidden")
+        self.call_after_refresh(self.tick)
+
+    def _preflight(self, kind: str, cfg: Any) -> str:
+        """Refusals that need no model: too few pairs, no reward run."""
+        if kind == "rm":
+            have = usable_pair_count(self.app.db, cfg.ties)
+            if have < cfg.min_pairs:
+                return (f"only {have} usable preference pairs (ties {cfg.ties}); training needs at least "
+                        f"{cfg.min_pairs}. Label more on the Label screen or import some (tuilab data import).")
+            return ""
+        if not cfg.reward_run:
+            return "pick a reward run: PPO needs a completed reward-model run (train one on the Reward model tab)"
+        return ""
+
+    def action_pause(self) -> None:
+        try:
+            paused = self.app.pause_training()
+        except JobBusy as exc:
+            self._say(str(exc))
+            return
+        self._say("paused: the loop stops at its next step" if paused else "resumed")
+        self.call_after_refresh(self.tick)
+
+    def action_cancel(self) -> None:
+        try:
+            run_id = self.app.cancel_training()
+        except JobBusy as exc:
+            self._say(str(exc))
+            return
+        self._say(f"cancelling {run_id}: it stops at its next step and keeps a checkpoint")
+        self.call_after_refresh(self.tick)
+
+    def action_toggle_axis(self) -> None:
+        self.x_mode = SQRT_KL if self.x_mode == STEP else STEP
+        live = self.watched()
+        if live is not None and live.kind != "ppo":
+            self._say("the √KL axis is for PPO runs (Gao et al.); reward-model charts stay on steps")
+        self._drawn = None
+        self.call_after_refresh(self.tick)
+
+    def action_toggle_form(self) -> None:
+        self.query_one("#train-left").toggle_class("-hidden")
+
+    def action_leave_form(self) -> None:
+        self.set_focus(None)
+
+    def action_inspect(self) -> None:
+        live = self.watched()
+        self.app.open_inspector(live.run_id if live is not None and live.kind == "ppo" else None)
+
+    def action_runs(self) -> None:
+        live = self.watched()
+        if live is not None:
+            self.app.open_run(live.run_id)
+        else:
+            self.app.switch_mode("runs")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """Picking a reward run fills in its base model (PPO must use the reward model's base)."""
+        if event.select.id != "ppo-reward-run" or event.value is Select.NULL:
+            return
+        from tuilab.store.runs import RunNotFound, get_run
+
+        try:
+            run = get_run(self.app.db, str(event.value))
+        except RunNotFound:
+            return
+        base = run.config.get("base_model")
+        if base:
+            self.query_one("#ppo-form", ConfigForm).set_value("base_model", base)
