@@ -1,0 +1,203 @@
+"""PPO samples: every rollout a run produced, sortable for the inspector, and "mark hacked".
+
+Marking a sample hacked turns what the researcher saw into training data: the
+reference policy's answer and the hacked answer become generations, and a
+comparison (origin "hacked") prefers the reference, so the next reward model
+learns not to pay for that behaviour.
+
+`write_samples` joins an open transaction (the job runner writes a flush of
+metrics and samples as one commit); alone, it commits before returning.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from tuilab.store.comparisons import record_comparison
+from tuilab.store.generations import add_generation
+from tuilab.store.prompts import NotFound, transaction
+from tuilab.store.records import NewComparison
+
+# Sort keys the inspector offers → SQL expression.
+ORDER_KEYS = {
+    "score": "score",
+    "kl": "kl",
+    "length": "length",
+    "spread": "spread",
+    "gold": "gold",
+    "flags": "json_array_length(flags)",
+    "step": "step",
+    "id": "id",
+}
+
+_COLUMNS = ("id, run_id, step, prompt_id, prompt, response, ref_response, score, spread, gold, kl, "
+            "length, eos, flags, hacked, created_at")
+
+
+@dataclass
+class StoredSample:
+    id: int
+    run_id: str
+    step: int
+    prompt: str
+    response: str
+    prompt_id: int | None = None
+    ref_response: str | None = None
+    score: float | None = None
+    spread: float | None = None
+    gold: float | None = None
+    kl: float | None = None
+    length: int | None = None
+    eos: bool | None = None
+    flags: list[str] = field(default_factory=list)
+    hacked: bool = False
+    created_at: str = ""
+
+
+def _sample(row: tuple) -> StoredSample:
+    (sid, run_id, step, prompt_id, prompt, response, ref, score, spread, gold, kl, length, eos, flags,
+     hacked, created) = row
+    return StoredSample(id=sid, run_id=run_id, step=step, prompt=prompt, response=response, prompt_id=prompt_id,
+                        ref_response=ref, score=score, spread=spread, gold=gold, kl=kl, length=length,
+                        eos=None if eos is None else bool(eos), flags=json.loads(flags or "[]"),
+                        hacked=bool(hacked), created_at=created)
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def write_samples(db: sqlite_utils.Database, run_id: str, step: int, rows: Iterable) -> None:
+    """Store one step's samples (`SampleRow`s), replacing any earlier rows of that step.
+
+    A resumed run re-runs the steps after its checkpoint; replacing keeps one
+    set of samples per step, as the metrics' upsert keeps one value.
+    """
+    rows = list(rows)
+    values = []
+    for r in rows:
+        prompt_id = r.prompt_id
+        values.append((
+            run_id, int(step), prompt_id, r.prompt, r.response, r.ref_response, _num(r.score), _num(r.spread),
+            _num(r.gold), _num(r.kl), r.length, None if r.eos is None else int(bool(r.eos)),
+            json.dumps(list(r.flags or [])),
+        ))
+    with transaction(db):
+        db.conn.execute("DELETE FROM samples WHERE run_id = ? AND step = ?", (run_id, int(step)))
+        # A prompt deleted since the rollout keeps its text here; only the link is dropped.
+        known = {r[0] for r in db.conn.execute(
+            f"SELECT id FROM prompts WHERE id IN ({', '.join('?' for _ in values) or 'NULL'})",
+            [v[2] for v in values])} if values else set()
+        values = [v if v[2] in known else (v[0], v[1], None, *v[3:]) for v in values]
+        db.conn.executemany(
+            "INSERT INTO samples (run_id, step, prompt_id, prompt, response, ref_response, score, spread, gold, "
+            "kl, length, eos, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+
+
+def list_samples(
+    db: sqlite_utils.Database,
+    run_id: str,
+    *,
+    step: int | None = None,
+    order_by: str = "score",
+    descending: bool = True,
+    limit: int = 200,
+    offset: int = 0,
+    flag: str | None = None,
+    hacked: bool | None = None,
+) -> list[StoredSample]:
+    """A run's samples, sorted by score, kl, length, spread, gold, flags (count), step or id.
+
+    Missing values (no gold scorer, a single reward model) sort last either way;
+    ties break by step then id, so paging is stable.
+    """
+    if order_by not in ORDER_KEYS:
+        raise ValueError(f"order_by must be one of {', '.join(ORDER_KEYS)}; got {order_by!r}")
+    expr = ORDER_KEYS[order_by]
+    direction = "DESC" if descending else "ASC"
+    where = ["run_id = ?"]
+    params: list = [run_id]
+    if step is not None:
+        where.append("step = ?")
+        params.append(int(step))
+    if flag:
+        where.append("EXISTS (SELECT 1 FROM json_each(samples.flags) WHERE json_each.value = ?)")
+        params.append(flag)
+    if hacked is not None:
+        where.append("hacked = ?")
+        params.append(int(hacked))
+    sql = (f"SELECT {_COLUMNS} FROM samples WHERE {' AND '.join(where)} "
+           f"ORDER BY ({expr}) IS NULL, {expr} {direction}, step {direction}, id {direction} LIMIT ? OFFSET ?")
+    return [_sample(r) for r in db.conn.execute(sql, (*params, int(limit), int(offset)))]
+
+
+def count_samples(db: sqlite_utils.Database, run_id: str, *, step: int | None = None) -> int:
+    sql, params = "SELECT COUNT(*) FROM samples WHERE run_id = ?", [run_id]
+    if step is not None:
+        sql += " AND step = ?"
+        params.append(int(step))
+    return int(db.conn.execute(sql, params).fetchone()[0])
+
+
+def sample_steps(db: sqlite_utils.Database, run_id: str) -> list[int]:
+    return [r[0] for r in db.conn.execute("SELECT DISTINCT step FROM samples WHERE run_id = ? ORDER BY step", (run_id,))]
+
+
+def get_sample(db: sqlite_utils.Database, sample_id: int) -> StoredSample:
+    row = db.conn.execute(f"SELECT {_COLUMNS} FROM samples WHERE id = ?", (sample_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no sample {sample_id}")
+    return _sample(row)
+
+
+def mark_hacked(db: sqlite_utils.Database, sample_id: int, *, note: str = "") -> int:
+    """Record "the reference answer is better than this hacked one"; returns the comparison id.
+
+    Both answers are stored as generations (origin "ppo", with the run and
+    step; the hacked one with adapter "policy", the reference with none), and
+    a comparison with origin "hacked" shows the reference on the left and
+    prefers it (decision "left"), the note as its rationale. The sample is
+    flagged hacked. Marking the same sample twice records nothing new and
+    returns the first comparison.
+    """
+    s = get_sample(db, sample_id)
+    if s.prompt_id is None:
+        raise ValueError(f"sample {sample_id}: its prompt was deleted, so no comparison can be recorded")
+    if not s.ref_response:
+        raise ValueError(
+            f"sample {sample_id} (step {s.step}) has no reference response to prefer; reference answers "
+            "are sampled every `sample_every` steps, so pick a sample from a step that has one"
+        )
+    with transaction(db):
+        existing = db.conn.execute(
+            "SELECT c.id FROM comparisons c JOIN generations g ON g.id = c.right_id WHERE c.origin = 'hacked' "
+            "AND json_extract(g.params, '$.sample_id') = ? ORDER BY c.id LIMIT 1",
+            (s.id,),
+        ).fetchone()
+        if existing:
+            return int(existing[0])
+        ref_id = add_generation(db, s.prompt_id, s.ref_response, adapter="", origin="ppo", run_id=s.run_id,
+                                step=s.step, params={"role": "reference", "sample_id": s.id})
+        hacked_id = add_generation(db, s.prompt_id, s.response, adapter="policy", origin="ppo", run_id=s.run_id,
+                                   step=s.step, n_tokens=s.length, finished=s.eos,
+                                   params={"role": "hacked", "sample_id": s.id})
+        cid = record_comparison(db, NewComparison(
+            prompt_id=s.prompt_id, left_id=ref_id, right_id=hacked_id, decision="left", rationale=note,
+            origin="hacked", run_id=s.run_id, annotator="",
+        ))
+        db.conn.execute("UPDATE samples SET hacked = 1 WHERE id = ?", (sample_id,))
+    return int(cid)
+
+
+def hacked_count(db: sqlite_utils.Database, run_id: str) -> int:
+    """Samples of this run marked hacked."""
+    return int(db.conn.execute("SELECT COUNT(*) FROM samples WHERE run_id = ? AND hacked = 1", (run_id,)).fetchone()[0])
