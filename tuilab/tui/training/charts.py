@@ -140,16 +140,29 @@ def nice_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
     """
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or max_ticks < 1:
         return [lo] if math.isfinite(lo) else []
-    raw = (hi - lo) / max_ticks
+    raw = (hi - lo) / max(max_ticks, 2)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    ticks = []
-    t = first
-    while t <= hi + 1e-9 * step and len(ticks) <= max_ticks:
-        ticks.append(round(t, 10) + 0.0)
-        t += step
-    return ticks
+    steps = [m * mag for m in (0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10)]
+    best: list[float] = []
+    for step in steps:
+        if step < raw * 0.999:
+            continue
+        first = math.ceil(lo / step - 1e-9) * step
+        ticks = []
+        t = first
+        while t <= hi + 1e-9 * step:
+            ticks.append(round(t, 10) + 0.0)
+            t += step
+        if len(ticks) <= max_ticks:
+            best = ticks
+            break
+    if len(best) < 2:  # a short chart still gets two labels: the coarsest step giving two or three
+        for step in reversed(steps):
+            first = math.ceil(lo / step - 1e-9) * step
+            ticks = [round(first + i * step, 10) + 0.0 for i in range(int((hi - first) / step + 1e-9) + 1)]
+            if 2 <= len(ticks) <= max(3, max_ticks):
+                return ticks
+    return best
 
 
 def padded_limits(curves: Sequence[Curve]) -> tuple[float, float] | None:

@@ -27,17 +27,22 @@ class FieldSpec:
     help: str = ""
     choices: tuple[tuple[str, str], ...] = ()  # (label, value) for "choice"
     optional: bool = False  # an empty text means "leave the default"
+    short: str = ""  # label on a narrow screen
+
+    @property
+    def short_label(self) -> str:
+        return self.short or self.label
 
 
 RM_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("base_model", "base model", help="a name in models/, a folder, or a hub id"),
     FieldSpec("four_bit", "4-bit", "bool", help="load the base model in nf4 (bitsandbytes)"),
     FieldSpec("lora.r", "LoRA r", "int", help="rank of the LoRA adapter"),
-    FieldSpec("learning_rate", "learning rate", "float"),
+    FieldSpec("learning_rate", "learning rate", "float", short="lr"),
     FieldSpec("epochs", "epochs", "int"),
     FieldSpec("batch_size", "batch size", "int", help="pairs per step"),
     FieldSpec("ensemble", "ensemble k", "int", help="members trained on bootstrap resamples (k > 1)"),
-    FieldSpec("eval_fraction", "eval fraction", "float",
+    FieldSpec("eval_fraction", "eval fraction", "float", short="eval frac",
               help="pairs on test-split prompts are held out; without any, this fraction is"),
     FieldSpec("ties", "ties", "choice", help="skip ties, or train them toward 0.5",
               choices=(("skip", "skip"), ("half (σ→0.5)", "half"))),
@@ -50,9 +55,9 @@ PPO_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("kl_coef", "β (KL coef)", "float", help="weight of the KL penalty to the reference"),
     FieldSpec("adaptive_kl", "adaptive KL", "bool", help="adjust β toward the KL target (Ziegler et al.)"),
     FieldSpec("kl_target", "KL target", "float"),
-    FieldSpec("learning_rate", "learning rate", "float"),
+    FieldSpec("learning_rate", "learning rate", "float", short="lr"),
     FieldSpec("batch_size", "batch", "int", help="rollouts per update"),
-    FieldSpec("max_new_tokens", "max new tokens", "int"),
+    FieldSpec("max_new_tokens", "max new tokens", "int", short="max tokens"),
     FieldSpec("total_updates", "updates", "int"),
     FieldSpec("ensemble_mode", "ensemble", "choice", help="how reward members combine",
               choices=(("mean", "mean"), ("worst case (min)", "min"), ("mean − λ·std", "mean_minus_std"))),
@@ -114,6 +119,10 @@ def build_config(cls: type, base: Any | None, values: dict[str, Any], specs: Seq
     return cfg
 
 
+def on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
 def _widget_id(prefix: str, key: str) -> str:
     return f"{prefix}-{key.replace('.', '-').replace('_', '-')}"
 
@@ -143,9 +152,10 @@ class ConfigForm(VerticalScroll):
             wid = _widget_id(self.prefix, spec.key)
             value = get_key(self.base, spec.key)
             with Horizontal(classes="form-row", id=f"{wid}-row"):
-                yield Label(spec.label)
+                yield Label(spec.label, classes="form-label")
                 if spec.kind == "bool":
-                    yield Checkbox("", bool(value), id=wid, compact=True, tooltip=spec.help or None)
+                    yield Checkbox(on_off(bool(value)), bool(value), id=wid, compact=True,
+                                   tooltip=spec.help or None)
                 elif spec.kind == "choice":
                     options = list(spec.choices)
                     current = fmt_value(value)
@@ -156,6 +166,15 @@ class ConfigForm(VerticalScroll):
                 else:
                     yield Input(fmt_value(value), id=wid, compact=True, tooltip=spec.help or None,
                                 placeholder=spec.help if spec.optional else "")
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < 36
+        for spec, label in zip(self.specs, self.query(".form-label").results(Label), strict=False):
+            label.update(spec.short_label if narrow else spec.label)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        """A compact checkbox shows the same glyph either way: say it in words."""
+        event.checkbox.label = on_off(event.value)
 
     # ------------------------------------------------------------ values
 

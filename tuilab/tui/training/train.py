@@ -80,6 +80,9 @@ Curves are drawn dim as measured, bright as a 5-point moving average.
     TrainScreen #train-body { height: 1fr; }
     TrainScreen #train-left { width: 40; border-right: vkey $panel-lighten-2; }
     TrainScreen #train-left.-hidden { display: none; }
+    TrainScreen.-narrow #train-left { width: 31; }
+    TrainScreen.-narrow ConfigForm > .form-row > Label { width: 12; }
+    TrainScreen.-narrow #train-buttons Button { min-width: 8; }
     TrainScreen #train-tabs { height: 1fr; }
     TrainScreen #train-tabs TabPane { padding: 0 0 0 1; }
     TrainScreen #form-errors { color: $error; height: auto; max-height: 6; padding: 0 1; }
@@ -88,7 +91,7 @@ Curves are drawn dim as measured, bright as a 5-point moving average.
     TrainScreen #train-right { width: 1fr; padding: 0 0 0 1; }
     TrainScreen #run-line { height: 1; }
     TrainScreen #run-metrics { height: auto; max-height: 3; }
-    TrainScreen #run-progress { height: 1; }
+    TrainScreen #run-progress { height: 1; width: 1fr; }
     TrainScreen #run-progress Bar { width: 1fr; }
     TrainScreen #run-error { color: $error; height: auto; max-height: 4; display: none; }
     TrainScreen #run-error.-shown { display: block; }
@@ -129,6 +132,9 @@ Curves are drawn dim as measured, bright as a 5-point moving average.
         self._pick_db_run()
         self.set_interval(TICK_SECONDS, self.tick)
         self.call_after_refresh(self.tick)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 100, "-narrow")
 
     def on_screen_resume(self) -> None:
         self._load_choices()

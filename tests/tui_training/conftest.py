@@ -1,0 +1,23 @@
+"""Fixtures for the training screens: a lab folder with pairs, runs written straight into its database."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A lab home and its open database (closed after the test)."""
+    from tuilab.config import LabPaths
+    from tuilab.store.db import open_db
+
+    home = tmp_path / "lab"
+    paths = LabPaths(home)
+    db = open_db(paths.db)
+    yield home, db
+    db.conn.close()

@@ -1,0 +1,129 @@
+"""The train screen with real jobs on the tiny model: start, watch points arrive, cancel, fail."""
+
+from __future__ import annotations
+
+from helpers import LabApp, add_pairs, wait_for, write_rm_run
+
+from tuilab.store.db import open_db
+from tuilab.store.runs import get_run, list_runs
+from tuilab.tui.training.charts import MetricChart
+from tuilab.tui.training.forms import ConfigForm
+from tuilab.tui.training.train import TrainScreen
+
+
+def _fill(screen: TrainScreen, **values) -> None:
+    form = screen.query_one("#rm-form", ConfigForm)
+    for key, value in values.items():
+        form.set_value(key, value)
+
+
+async def test_rm_job_charts_then_cancel(lab, tiny_model_dir):
+    home, db = lab
+    add_pairs(db, 24)
+    app = LabApp(home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        # Many epochs of tiny steps: the run is still going when we cancel it.
+        _fill(screen, base_model=str(tiny_model_dir), epochs="400", batch_size="2")
+        await pilot.press("s")
+        run_id = app.training.active
+        assert run_id is not None and run_id.startswith("rm-")
+        loss = screen.query_one("#chart-loss", MetricChart)
+        await wait_for(pilot, lambda: loss.point_count > 0)
+        assert app.live_run(run_id).values("train/loss")
+        assert str(screen.query_one("#btn-pause").label) == "Pause"
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.live_run(run_id).status == "cancelled")
+        await pilot.pause(0.5)
+        assert app.training.active is None
+        assert not screen.query_one("#btn-start").disabled
+    check = open_db(home / "db" / "lab.db")
+    try:
+        assert get_run(check, run_id).status == "cancelled"
+    finally:
+        check.conn.close()
+
+
+async def test_pause_then_resume_then_cancel(lab, tiny_model_dir):
+    home, db = lab
+    add_pairs(db, 24)
+    app = LabApp(home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        _fill(screen, base_model=str(tiny_model_dir), epochs="400", batch_size="2")
+        await pilot.press("s")
+        run_id = app.training.active
+        live = app.live_run(run_id)
+        await wait_for(pilot, lambda: bool(live.values("train/loss")))
+        await pilot.press("p")
+        assert live.status == "paused"
+        await wait_for(pilot, lambda: get_run(db, run_id).status == "paused")
+        await pilot.pause(0.1)
+        assert str(screen.query_one("#btn-pause").label) == "Resume"
+        await pilot.press("p")
+        await wait_for(pilot, lambda: get_run(db, run_id).status == "running")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: live.status == "cancelled")
+    assert get_run(db, run_id).status == "cancelled"
+
+
+async def test_bad_base_model_fails_and_app_stays_up(lab):
+    home, db = lab
+    add_pairs(db, 24)
+    app = LabApp(home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        _fill(screen, base_model=str(home / "no-such-model"))
+        await pilot.press("s")
+        run_id = app.training.last
+        await wait_for(pilot, lambda: app.live_run(run_id).status == "failed")
+        await pilot.pause(0.6)
+        error = str(screen.query_one("#run-error").render())
+        assert "failed" in error and "no-such-model" in error
+        assert app.is_running
+        # The app still works: the form still starts jobs (this one is refused in words).
+        _fill(screen, epochs="zero")
+        await pilot.press("s")
+        assert "epochs" in str(screen.query_one("#form-errors").render())
+    run = get_run(db, run_id)
+    assert run.status == "failed" and "no-such-model" in run.error_summary
+
+
+async def test_too_few_pairs_is_refused_in_words(lab):
+    home, db = lab
+    add_pairs(db, 3)
+    app = LabApp(home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("s")
+        text = str(app.screen.query_one("#form-errors").render())
+        assert "only 3 usable preference pairs" in text
+    assert list_runs(db) == []
+
+
+async def test_bad_field_is_named_and_kept(lab):
+    home, db = lab
+    add_pairs(db, 20)
+    app = LabApp(home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        _fill(screen, learning_rate="fast", batch_size="2.5")
+        await pilot.press("s")
+        text = str(screen.query_one("#form-errors").render())
+        assert "learning rate: expected a number, got 'fast'" in text
+        assert "batch size: expected a whole number" in text
+        assert screen.query_one("#rm-learning-rate-row").has_class("-invalid")
+        assert screen.query_one("#rm-form", ConfigForm).values()["learning_rate"] == "fast"
+    assert list_runs(db) == []
+
+
+async def test_opens_on_the_latest_run_from_the_database(lab):
+    home, db = lab
+    write_rm_run(db)
+    app = LabApp(home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.5)
+        screen = app.screen
+        assert "rm-20261129-0627-3fa2" in str(screen.query_one("#run-line").render())
+        assert screen.query_one("#chart-accuracy", MetricChart).point_count > 0
+        assert "length bias" in str(screen.query_one("#train-warnings").render())
