@@ -1,0 +1,265 @@
+"""The PPO loop on a tiny real model: learning, events, checkpoints and resume, reward models, gold."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tuilab.config import PPOConfig
+from tuilab.modeling.loading import load_model
+from tuilab.store.records import Prompt
+from tuilab.training.events import Checkpoint, Finished, Metrics, RunControl, Samples
+from tuilab.training.events import Warning as RunWarning
+from tuilab.training.ppo import batch_indices, find_latest_checkpoint, train_ppo
+
+TARGET = set(range(100, 120))  # the rule rewards these token ids
+
+REQUIRED = {
+    "objective/scores", "objective/scores_std", "objective/rlhf_reward", "objective/kl", "objective/kl_k3",
+    "objective/entropy", "objective/beta", "objective/non_score_reward", "policy/clipfrac_avg",
+    "policy/approxkl_avg", "loss/policy_avg", "loss/value_avg", "val/explained_variance",
+    "response/length_mean", "response/eos_rate", "time/rollout_s", "time/update_s", "lr",
+    "diag/length_ratio", "diag/distinct_2",
+}
+
+
+def save_expressive_model(path):
+    """The tiny chat model with 10× embeddings (tied with the LM head): its logits can move far enough
+    for a rule reward to be learnable in a few dozen LoRA steps (the stock one is nearly uniform)."""
+    from tiny import build_model, build_tokenizer
+
+    tok = build_tokenizer()
+    model = build_model(tok)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_expressive_model(tmp_path_factory.mktemp("ppo") / "tiny-expressive")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models are latency-bound: one intra-op thread is faster and immune to a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def prompts(n=16):
+    return [Prompt(id=i + 1, messages=[{"role": "user", "content": f"question {i} yes no"}], text=f"question {i}")
+            for i in range(n)]
+
+
+def rule(scored, responses, texts):
+    """Share of response tokens in TARGET."""
+    return [sum(t in TARGET for t in r) / max(len(r), 1) for r in responses]
+
+
+def cfg(**kw) -> PPOConfig:
+    base = dict(batch_size=8, minibatch_size=4, max_new_tokens=8, total_updates=4, learning_rate=1e-2,
+                checkpoint_every=0, sample_every=1, temperature=1.0, kl_coef=0.0, missing_eos_penalty=0.0)
+    base.update(kw)
+    return PPOConfig(**base)
+
+
+def run(model_dir, tmp_path, c, *, reward=rule, control=None, resume_from=None, gold=None, sink=None):
+    events = []
+    base = load_model(model_dir)
+
+    def collect(e):
+        events.append(e)
+        if sink:
+            sink(e)
+
+    out = train_ppo(c, prompts(), base=base, reward=reward, output_dir=tmp_path, sink=collect,
+                    control=control, resume_from=resume_from, gold=gold)
+    return out, events, base
+
+
+def metrics_by_step(events):
+    return {e.step: e.values for e in events if isinstance(e, Metrics)}
+
+
+def test_rule_reward_rises(model_dir, tmp_path):
+    out, events, _ = run(model_dir, tmp_path, cfg(total_updates=30, sample_every=0))
+    scores = [m["objective/scores"] for _, m in sorted(metrics_by_step(events).items())]
+    assert len(scores) == 30
+    assert np.mean(scores[-5:]) > np.mean(scores[:5]) + 0.2, scores
+    assert out["steps"] == 30
+
+
+def test_events_metrics_samples_and_files(model_dir, tmp_path):
+    out, events, base = run(model_dir, tmp_path, cfg(total_updates=3, checkpoint_every=2, sample_every=2))
+    m = metrics_by_step(events)
+    assert sorted(m) == [1, 2, 3]
+    assert set(m[1]) >= REQUIRED, REQUIRED - set(m[1])
+    assert all(math.isfinite(v) for v in m[3].values())
+    assert m[1]["objective/kl"] == pytest.approx(0.0, abs=1e-5)  # step 1 samples from the untouched policy
+    assert m[1]["val/ratio"] == pytest.approx(1.0, abs=0.05)
+    samples = {e.step: e.rows for e in events if isinstance(e, Samples)}
+    assert sorted(samples) == [1, 2, 3] and all(len(r) == 8 for r in samples.values())
+    # reference answers every sample_every (2) steps: steps 1 and 3
+    assert all(r.ref_response is not None for r in samples[1] + samples[3])
+    assert all(r.ref_response is None for r in samples[2])
+    row = samples[2][0]
+    assert row.prompt.startswith("question") and row.prompt_id >= 1
+    assert row.length <= 8 and isinstance(row.eos, bool) and isinstance(row.flags, list)
+    assert row.spread is None and row.gold is None and row.kl is not None
+    assert m[2]["response/length_mean"] == pytest.approx(np.mean([r.length for r in samples[2]]))
+    ckpts = [e for e in events if isinstance(e, Checkpoint)]
+    assert [c.step for c in ckpts] == [2, 3]  # every 2 steps, and the last
+    for c in ckpts:
+        for name in ("policy/adapter_model.safetensors", "policy/adapter_config.json",
+                     "value/head.safetensors", "trainer_state.pt"):
+            assert (tmp_path / "checkpoints" / f"step-{c.step:06d}" / name).exists(), name
+    assert find_latest_checkpoint(tmp_path).name == "step-000003"
+    assert isinstance(events[-1], Finished) and events[-1].output_dir == str(tmp_path)
+    assert (tmp_path / "policy" / "adapter_model.safetensors").exists()  # standard PEFT layout
+    assert (tmp_path / "ppo.json").exists()
+    # one base: the policy is an adapter on it, and the reference is the same model with adapters off
+    assert list(base.model.peft_config) == ["policy"]
+
+
+def test_saved_policy_loads_with_peft(model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    run(model_dir, tmp_path, cfg(total_updates=1, sample_every=0))
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(tmp_path / "policy"))
+    assert any("lora_B" in n for n, _ in peft.named_parameters())
+
+
+def test_resume_continues_identically(model_dir, tmp_path):
+    """Kill after step 3 (checkpoint), resume: steps 4–6 match an uninterrupted run."""
+    c = cfg(total_updates=6, checkpoint_every=3, sample_every=2, adaptive_kl=True, kl_coef=0.05, kl_target=0.01)
+    _, full_events, _ = run(model_dir, tmp_path / "full", c)
+    full = metrics_by_step(full_events)
+
+    control = RunControl()
+
+    def stop_after_checkpoint(e):
+        if isinstance(e, Checkpoint) and e.step == 3:
+            control.cancel()
+
+    from tuilab.training.events import CancelledRun
+
+    with pytest.raises(CancelledRun):
+        run(model_dir, tmp_path / "cut", c, control=control, sink=stop_after_checkpoint)
+    ckpt = find_latest_checkpoint(tmp_path / "cut")
+    assert ckpt.name == "step-000003"
+    _, resumed_events, _ = run(model_dir, tmp_path / "cut", c, resume_from=ckpt)
+    resumed = metrics_by_step(resumed_events)
+    assert sorted(resumed) == [4, 5, 6]
+    for step in (4, 5, 6):
+        for name, value in full[step].items():
+            if name.startswith("time/"):
+                continue
+            assert resumed[step][name] == pytest.approx(value, rel=1e-4, abs=1e-5), (step, name)
+    assert resumed[4]["objective/beta"] != pytest.approx(0.05)  # β came back from the checkpoint
+    full_rows = {e.step: [r.response for r in e.rows] for e in full_events if isinstance(e, Samples)}
+    res_rows = {e.step: [r.response for r in e.rows] for e in resumed_events if isinstance(e, Samples)}
+    assert res_rows == {s: full_rows[s] for s in (4, 5, 6)}  # same prompts, same samples
+
+
+def test_ensemble_gold_and_penalties(model_dir, tmp_path):
+    def ensemble(scored, responses, texts):
+        base = torch.tensor(rule(scored, responses, texts))
+        return torch.stack([base, base + 1.0])
+
+    def gold(batch, texts):
+        return [-float(len(t)) for t in texts]
+
+    c = cfg(total_updates=2, ensemble_mode="mean_minus_std", ensemble_lambda=0.1, missing_eos_penalty=-1.0)
+    _, events, _ = run(model_dir, tmp_path, c, reward=ensemble, gold=gold)
+    m = metrics_by_step(events)
+    assert m[1]["ensemble/spread"] == pytest.approx(0.5)
+    rows = [r for e in events if isinstance(e, Samples) for r in e.rows]
+    assert all(r.spread == pytest.approx(0.5) for r in rows)
+    assert all(r.gold is not None for r in rows) and "objective/gold" in m[2]
+    step1 = [r for e in events if isinstance(e, Samples) and e.step == 1 for r in e.rows]
+    # score fed to PPO = mean − 0.1·std, −1 for each row without EOS; `rm_score` is the plain mean
+    want = np.mean([r.score - 0.05 - (0 if r.eos else 1.0) for r in step1])
+    assert m[1]["objective/scores"] == pytest.approx(want, abs=1e-5)
+    assert m[1]["objective/rm_score"] == pytest.approx(np.mean([r.score for r in step1]), abs=1e-5)
+
+
+def test_gold_scorer_from_config(model_dir, tmp_path):
+    c = cfg(total_updates=1, gold_scorer="tuilab.diagnostics.gold:concise_correct")
+    _, events, _ = run(model_dir, tmp_path, c)
+    assert "objective/gold" in metrics_by_step(events)[1]
+
+
+def test_warnings_are_events(model_dir, tmp_path):
+    """The monitor's run-level warnings reach the sink as Warning events, once, in words."""
+    calls = []
+
+    def disagreeing(scored, responses, texts):  # an ensemble whose members drift apart every step
+        calls.append(1)
+        base = torch.tensor(rule(scored, responses, texts))
+        return torch.stack([base, base + len(calls)])
+
+    _, events, _ = run(model_dir, tmp_path, cfg(total_updates=4, sample_every=0), reward=disagreeing)
+    warns = [e for e in events if isinstance(e, RunWarning)]
+    spread = [w for w in warns if w.code == "spread_rising"]
+    assert len(spread) == 1 and spread[0].step == 3  # mean spread 1.0 over 3 steps = 2× step 1's 0.5
+    assert "disagree" in spread[0].message
+    m = metrics_by_step(events)
+    assert m[4]["diag/warnings_active"] >= 1
+
+
+def test_reward_model_on_the_same_base(model_dir, tmp_path):
+    """A reward run folder is loaded onto the policy's PeftModel: one base, two adapters, head → critic."""
+    from tuilab.config import LoraSettings
+    from tuilab.modeling.heads import ScalarHead
+    from tuilab.modeling.lora import add_adapter
+    from tuilab.modeling.reward_model import save_member, write_manifest
+
+    rm_base = load_model(model_dir)
+    peft = add_adapter(rm_base.model, "reward-0", LoraSettings(r=4, alpha=8))
+    head = ScalarHead(32, generator=torch.Generator().manual_seed(3))
+    save_member(peft, head, tmp_path / "rm", "reward-0")
+    write_manifest(tmp_path / "rm", base_model=model_dir, hidden_size=32, members=["reward-0"],
+                   norm={"reward-0": {"mean": 0.0, "std": 1.0}})
+
+    out, events, base = run(model_dir, tmp_path / "ppo", cfg(total_updates=2), reward=str(tmp_path / "rm"))
+    assert set(base.model.peft_config) == {"policy", "reward-0"}
+    trainable = {n for n, p in base.model.named_parameters() if p.requires_grad}
+    assert trainable and all(".policy." in n for n in trainable)
+    assert "objective/scores" in metrics_by_step(events)[2]
+    from safetensors.torch import load_file
+
+    value = load_file(str(tmp_path / "ppo" / "policy" / "value" / "head.safetensors"))
+    assert value["weight"].shape == head.linear.weight.shape
+    # the critic started as the reward head, and moved
+    assert not torch.equal(value["weight"], head.linear.weight.detach())
+    assert torch.allclose(value["weight"], head.linear.weight.detach(), atol=0.5)
+
+
+def test_bad_input_is_explained(model_dir, tmp_path):
+    base = load_model(model_dir)
+    with pytest.raises(ValueError, match="prompt set is empty"):
+        train_ppo(cfg(), [], base=base, reward=rule, output_dir=tmp_path, sink=lambda e: None)
+    with pytest.raises(ValueError, match="multiple of minibatch_size"):
+        train_ppo(cfg(batch_size=6, minibatch_size=4), prompts(), base=base, reward=rule, output_dir=tmp_path,
+                  sink=lambda e: None)
+    with pytest.raises(ValueError, match="ensemble_mode"):
+        train_ppo(cfg(ensemble_mode="max"), prompts(), base=base, reward=rule, output_dir=tmp_path,
+                  sink=lambda e: None)
+
+
+def test_batch_indices_deterministic_epochs():
+    n, b = 10, 4
+    seen = [i for step in range(1, 6) for i in batch_indices(n, b, step, seed=7)]
+    assert sorted(seen[:10]) == list(range(10))  # first epoch covers every prompt once
+    assert sorted(seen[10:20]) == list(range(10))
+    assert seen == [i for step in range(1, 6) for i in batch_indices(n, b, step, seed=7)]
+    assert seen != [i for step in range(1, 6) for i in batch_indices(n, b, step, seed=8)]
