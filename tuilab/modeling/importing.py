@@ -79,6 +79,22 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def format_params(n: int | None) -> str:
+    if not n:
+        return "?"
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def format_bytes(n: int) -> str:
+    for div, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n} B"
+
+
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
@@ -208,7 +224,7 @@ def convert_gguf(gguf: Path, out_dir: Path, progress: Progress | None = None, dt
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.generation_config.bos_token_id = tokenizer.bos_token_id
     params = sum(p.numel() for p in model.parameters())
-    _say(progress, f"saving {params / 1e6:.1f} M parameters as {dtype} safetensors…")
+    _say(progress, f"saving {format_params(params)} parameters as {dtype} safetensors…")
     model.to(getattr(torch, dtype)).save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return params
@@ -224,7 +240,7 @@ def copy_hf_folder(src: Path, out_dir: Path, progress: Progress | None = None) -
         raise ImportFailed(f"{src} has no weights (*.safetensors or pytorch_model*.bin)")
     if not any((src / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
         raise ImportFailed(f"{src} has no tokenizer (tokenizer.json / tokenizer_config.json)")
-    _say(progress, f"copying {folder_size(src) / 1e6:.0f} MB from {src}…")
+    _say(progress, f"copying {format_bytes(folder_size(src))} from {src}…")
     shutil.copytree(src, out_dir, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".git", ".cache", MARKER, ".*.importing-*"))
     params = safetensors_params(out_dir)
@@ -313,11 +329,13 @@ def import_model(
     smoke: bool = True,
     smoke_expect: str | None = None,
     source_label: str | None = None,
+    dtype: str = "bfloat16",
 ) -> Path:
     """Import a GGUF file or an HF folder as `models_dir/<name>/`; returns that folder.
 
     Re-importing the same source under the same name does nothing; a different
     model under a taken name is refused. `expected_sha256` pins a GGUF's bytes.
+    `dtype` is how a GGUF's dequantized weights are stored (bfloat16 or float32).
     """
     src = Path(src).expanduser()
     models_dir = Path(models_dir)
@@ -327,6 +345,8 @@ def import_model(
     if is_gguf and src.suffix.lower() != ".gguf":
         raise ImportFailed(f"{src}: expected a .gguf file or a Hugging Face model folder")
     name = check_name(name or default_name(src))
+    if dtype not in ("bfloat16", "float32", "float16"):
+        raise ImportFailed(f"dtype must be bfloat16, float16 or float32, got {dtype!r}")
     final = models_dir / name
     if src.resolve() == final.resolve():
         raise ImportFailed(f"{src} is already models/{name}")
@@ -360,7 +380,7 @@ def import_model(
     work.mkdir()
     try:
         if is_gguf:
-            params = convert_gguf(src, work, progress)
+            params = convert_gguf(src, work, progress, dtype=dtype)
         else:
             params = copy_hf_folder(src, work, progress)
         answer = smoke_check(work, progress, expect=smoke_expect) if smoke else None
@@ -387,8 +407,8 @@ def import_model(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    _say(progress, f"imported models/{name}: {params / 1e6:.1f} M params, "
-                   f"{folder_size(final) / 1e6:.0f} MB, in {time.monotonic() - started:.0f} s")
+    _say(progress, f"imported models/{name}: {format_params(params)} params, "
+                   f"{format_bytes(folder_size(final))}, in {time.monotonic() - started:.0f} s")
     return final
 
 
