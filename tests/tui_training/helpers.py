@@ -120,6 +120,10 @@ PPO_PROMPTS = [
 ]
 
 
+def _prompt_id(db, text: str) -> int:
+    return int(db.conn.execute("SELECT id FROM prompts WHERE text = ?", (text,)).fetchone()[0])
+
+
 def write_ppo_run(db, run_id: str = "ppo-20261129-0712-9c1e", *, updates: int = 30, reward_run: str = "",
                   created: str = "2026-11-29T07:12:00.000Z", samples_per_step: int = 4) -> str:
     """A finished PPO run whose answers grow long while the score rises (the length-bias story)."""
@@ -129,6 +133,10 @@ def write_ppo_run(db, run_id: str = "ppo-20261129-0712-9c1e", *, updates: int = 
     runs_store.create_run(db, "ppo", {"reward_run": reward_run, "kl_coef": 0.05, "total_updates": updates},
                           parents=[reward_run] if reward_run else [], run_id=run_id, total_steps=updates)
     runs_store.set_run_status(db, run_id, "running")
+    prompt_ids = []
+    for prompt, _, _ in PPO_PROMPTS:
+        res = add_prompts(db, [prompt], source="test", split="train")
+        prompt_ids.append((res.added or [None])[0] or _prompt_id(db, prompt))
     rows = []
     for s in range(1, updates + 1):
         wob = math.sin(2.3 * s)
@@ -151,7 +159,7 @@ def write_ppo_run(db, run_id: str = "ppo-20261129-0712-9c1e", *, updates: int = 
             n = len(response.split()) * 2
             flags = (["long", "no_eos"] if late and j % 2 == 0 else [])
             sample_rows.append(SampleRow(
-                prompt=prompt, response=response, ref_response=ref,
+                prompt_id=prompt_ids[j % len(PPO_PROMPTS)], prompt=prompt, response=response, ref_response=ref,
                 score=round(-1.5 + 0.05 * s + 0.3 * j + (0.6 if flags else 0.0), 3),
                 spread=round(0.1 + 0.02 * j + (0.3 if flags else 0.0), 3),
                 gold=round(0.8 - (0.9 if flags else 0.0) - 0.01 * s, 3),

@@ -71,7 +71,7 @@ PPO_CHARTS = (
         SeriesSpec(KL_NAMES, "KL", "magenta", smooth=True),
     )),
     ChartSpec("length", "Response length (tokens)", (
-        SeriesSpec(("objective/length", "env/length", "response/length", "samples/length", "length/mean"),
+        SeriesSpec(("response/length_mean", "objective/length", "env/length", "samples/length"),
                    "length", "dodger_blue1", smooth=True),
     )),
     ChartSpec("entropy", "Entropy", (

@@ -95,6 +95,7 @@ Curves are drawn dim as measured, bright as a 5-point moving average.
     TrainScreen #run-progress Bar { width: 1fr; }
     TrainScreen #run-error { color: $error; height: auto; max-height: 4; display: none; }
     TrainScreen #run-error.-shown { display: block; }
+    TrainScreen.-short #train-warnings { max-height: 2; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -135,6 +136,7 @@ Curves are drawn dim as measured, bright as a 5-point moving average.
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
+        self.set_class(self.size.height < 30, "-short")
 
     def on_screen_resume(self) -> None:
         self._load_choices()

@@ -122,20 +122,21 @@ def run_line(live: LiveRun | None, *, now: float | None = None, clock: bool = Tr
 
 
 def warnings_text(warnings: Sequence[WarningView], *, limit: int = 4) -> Text:
-    """Run-level warnings in words, newest last (older ones counted)."""
+    """Run-level warnings in words, newest first (so a short screen still shows the latest)."""
     out = Text()
     if not warnings:
         return out
-    hidden = len(warnings) - limit
-    if hidden > 0:
-        out.append(f"… {hidden} earlier warning{'s' if hidden != 1 else ''}\n", style="dim")
-    for i, w in enumerate(warnings[-limit:]):
+    shown = list(reversed(warnings[-limit:]))
+    for i, w in enumerate(shown):
         if i:
             out.append("\n")
         out.append("⚠ ", style="bold yellow")
         out.append(w.code.replace("_", " "), style="bold yellow")
         out.append(f" (step {w.step}): ", style="dim")
         out.append(w.message)
+    hidden = len(warnings) - len(shown)
+    if hidden > 0:
+        out.append(f"\n… and {hidden} earlier warning{'s' if hidden != 1 else ''}", style="dim")
     return out
 
 
@@ -147,16 +148,25 @@ class ChartPanel(Container):
     ChartPanel.-ppo { grid-size: 2 2; }
     ChartPanel.-narrow { grid-size: 1; }
     ChartPanel.-narrow.-ppo { grid-size: 2 2; }
+    /* Too short for two rows of charts: PPO keeps score and length, the two that show hacking. */
+    ChartPanel.-ppo.-short { grid-size: 2 1; }
+    ChartPanel.-ppo.-short > .-secondary { display: none; }
     """
+
+    SECONDARY = ("kl", "entropy")
 
     def __init__(self, kind: str = "rm", **kwargs) -> None:
         super().__init__(**kwargs)
         self.kind = kind
         self.set_class(kind == "ppo", "-ppo")
 
+    def _charts(self, kind: str) -> list[MetricChart]:
+        return [MetricChart(spec, id=f"chart-{spec.key}",
+                            classes="-secondary" if kind == "ppo" and spec.key in self.SECONDARY else "")
+                for spec in charts_for(kind)]
+
     def compose(self) -> ComposeResult:
-        for spec in charts_for(self.kind):
-            yield MetricChart(spec, id=f"chart-{spec.key}")
+        yield from self._charts(self.kind)
 
     @property
     def specs(self) -> tuple[ChartSpec, ...]:
@@ -168,24 +178,26 @@ class ChartPanel(Container):
         self.kind = kind
         self.set_class(kind == "ppo", "-ppo")
         await self.remove_children()
-        await self.mount_all([MetricChart(spec, id=f"chart-{spec.key}") for spec in charts_for(kind)])
+        await self.mount_all(self._charts(kind))
 
     def show(self, sources: Sequence[tuple[str, LiveRun]], x_mode: str = STEP, *, force: bool = False) -> int:
-        """Replot charts whose data changed; returns how many were redrawn."""
-        return sum(chart.show(sources, x_mode, force=force) for chart in self.query(MetricChart))
+        """Replot the visible charts whose data changed; returns how many were redrawn."""
+        return sum(chart.show(sources, x_mode, force=force) for chart in self.query(MetricChart)
+                   if chart.display)
 
     def chart(self, key: str) -> MetricChart:
         return self.query_one(f"#chart-{key}", MetricChart)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 70 and self.kind == "rm", "-narrow")
+        self.set_class(self.size.height < 16, "-short")
 
 
 class WarningsView(Static):
     """Warnings in words, under the charts; hidden while there are none."""
 
     DEFAULT_CSS = """
-    WarningsView { height: auto; max-height: 8; padding: 0 1; display: none; }
+    WarningsView { height: auto; max-height: 6; padding: 0 1; display: none; }
     WarningsView.-shown { display: block; }
     """
 

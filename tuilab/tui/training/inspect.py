@@ -1,0 +1,289 @@
+"""The PPO inspector: the latest samples, sortable; one in full beside the reference answer; `h` marks it hacked.
+
+Live samples come from the job's forwarded `Samples` events; a past run's come
+from `store.samples.list_samples`. Marking a sample hacked calls
+`store.samples.mark_hacked`, which commits a comparison (origin "hacked",
+reference preferred) before the screen shows the mark, so the next reward
+model learns from what was seen here.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from tuilab.tui.training.live import LiveRun, SampleView
+from tuilab.tui.training.samples_table import SORT_KEYS, SampleDetail, SamplesTable, sort_samples
+from tuilab.tui.training.widgets import WarningsView, run_line
+
+TICK_SECONDS = 0.4
+
+
+class NotePrompt(ModalScreen[str | None]):
+    """Why is this sample hacked? One line; enter saves, esc cancels the mark."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
+    DEFAULT_CSS = """
+    NotePrompt { align: center middle; }
+    NotePrompt > #np-box { width: 70; max-width: 95%; height: auto; border: round $warning; background: $surface;
+                           padding: 0 1; }
+    NotePrompt #np-hint { color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="np-box") as box:
+            box.border_title = "Mark hacked: a note"
+            yield Input(placeholder="why? e.g. 'long and wrong: Sydney is not the capital'", id="np-input")
+            yield Static(Text.assemble(("enter", "bold"), " mark with this note · ", ("esc", "bold"), " cancel"),
+                         id="np-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def find_sample_id(db, run_id: str, s: SampleView) -> int | None:
+    """The database id of a live sample: the runner wrote it before forwarding it."""
+    from tuilab.store.samples import list_samples
+
+    for stored in list_samples(db, run_id, step=s.step, order_by="id", descending=False, limit=10_000):
+        if stored.prompt == s.prompt and stored.response == s.response:
+            return stored.id
+    return None
+
+
+class InspectScreen(Screen):
+    """Read what the policy writes while it learns; mark what games the reward model."""
+
+    HELP_TITLE = "Inspector"
+    KEYS_HELP = [
+        ("Sort (again: reverse)", [
+            ("s", "score"), ("k", "KL to the reference"), ("l", "length"), ("d", "ensemble spread"),
+            ("f", "number of flags"), ("g", "gold score"), ("t", "step (newest first)"),
+        ]),
+        ("Samples", [
+            ("↑ ↓", "read another sample: prompt, answer, reference answer, numbers, flags"),
+            ("h", "mark it hacked: stores “reference ≻ this answer” as a preference (origin hacked)"),
+            ("n", "mark it hacked with a note"),
+            ("r", "re-read the samples from the database"),
+        ]),
+    ]
+    HELP_NOTES = ("Hacked marks become comparisons: the next reward model trained on this lab's data learns "
+                  "to prefer the reference answer over the hacked one.")
+
+    BINDINGS = [
+        Binding("h", "hacked", "Mark hacked"),
+        Binding("n", "hacked_note", "…with note"),
+        Binding("s", "sort('score')", "Score", show=False),
+        Binding("k", "sort('kl')", "KL", show=False),
+        Binding("l", "sort('length')", "Length", show=False),
+        Binding("d", "sort('spread')", "Spread", show=False),
+        Binding("f", "sort('flags')", "Flags", show=False),
+        Binding("g", "sort('gold')", "Gold", show=False),
+        Binding("t", "sort('step')", "Step", show=False),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    DEFAULT_CSS = """
+    InspectScreen #insp-line { height: 1; padding: 0 1; }
+    InspectScreen #insp-status { height: 1; padding: 0 1; }
+    InspectScreen #insp-body { height: 1fr; }
+    InspectScreen #insp-table { width: 1fr; min-width: 50; height: 1fr; }
+    InspectScreen SampleDetail { width: 1fr; border-left: vkey $panel-lighten-2; }
+    InspectScreen.-narrow #insp-body { layout: vertical; }
+    InspectScreen.-narrow #insp-table { width: 1fr; min-width: 0; height: 45%; }
+    InspectScreen.-narrow SampleDetail { border-left: none; border-top: hkey $panel-lighten-2; }
+    InspectScreen #insp-empty { height: 1fr; content-align: center middle; color: $text-muted; display: none; }
+    InspectScreen.-empty #insp-empty { display: block; }
+    InspectScreen.-empty #insp-body { display: none; }
+    InspectScreen.-short #insp-warnings { max-height: 2; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.run_id: str | None = None
+        self.sort_key = "step"
+        self.descending = True
+        self.hacked = 0
+        self._shown: tuple | None = None
+        self._message: Text = Text()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="insp-line", markup=False)
+        yield Static("", id="insp-status", markup=False)
+        yield WarningsView(id="insp-warnings")
+        yield Static("No PPO run yet. Start one on the train screen (F3); its samples appear here as it learns.",
+                     id="insp-empty", markup=False)
+        with Horizontal(id="insp-body"):
+            yield SamplesTable(id="insp-table")
+            yield SampleDetail(id="insp-detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.set_interval(TICK_SECONDS, self.tick)
+        self._choose_run()
+        self.call_after_refresh(self.tick)
+
+    def on_screen_resume(self) -> None:
+        self._choose_run()
+        self.call_after_refresh(self.tick)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "-narrow")
+        self.set_class(self.size.height < 30, "-short")
+
+    # ------------------------------------------------------------ which run
+
+    def _choose_run(self) -> None:
+        """The run asked for, else the live PPO run, else the newest PPO run in the database."""
+        state = self.app.training
+        wanted = state.inspect_run
+        if wanted is None:
+            active = self.app.active_run
+            if active is not None and active.kind == "ppo":
+                wanted = active.run_id
+        if wanted is None:
+            from tuilab.store.runs import list_runs
+
+            runs = list_runs(self.app.db, "ppo")
+            wanted = runs[0].id if runs else None
+        if wanted != self.run_id:
+            self.show_run(wanted)
+
+    def show_run(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        self._shown = None
+        self._message = Text()
+        if run_id is not None and run_id != self.app.training.active:
+            try:
+                self.app.live_run(run_id, reload=True)
+            except KeyError:
+                self.run_id = None
+        self._count_hacked()
+        self.set_class(self.run_id is None, "-empty")
+
+    def live(self) -> LiveRun | None:
+        if self.run_id is None:
+            return None
+        try:
+            return self.app.live_run(self.run_id)
+        except KeyError:
+            return None
+
+    def _count_hacked(self) -> None:
+        from tuilab.store.samples import hacked_count
+
+        self.hacked = hacked_count(self.app.db, self.run_id) if self.run_id else 0
+
+    # ------------------------------------------------------------ drawing
+
+    def tick(self) -> None:
+        live = self.live()
+        self.query_one("#insp-line", Static).update(run_line(live) if live else "")
+        self._status_line()
+        if live is None:
+            return
+        key = (live.run_id, len(live.samples), id(live.samples[-1]) if live.samples else None,
+               self.sort_key, self.descending)
+        if key != self._shown:
+            self._shown = key
+            table = self.query_one("#insp-table", SamplesTable)
+            keep = table.current()
+            table.show(sort_samples(live.samples, self.sort_key, self.descending), keep)
+            if keep is None:
+                self.query_one("#insp-detail", SampleDetail).show(table.current())
+        self.query_one("#insp-warnings", WarningsView).set_warnings(live.warnings, limit=3)
+
+    def _status_line(self) -> None:
+        out = Text()
+        arrow = "↓" if self.descending else "↑"
+        live = self.live()
+        n = len(live.samples) if live else 0
+        out.append(f"{n} samples", style="bold")
+        out.append(f" · sorted by {SORT_KEYS[self.sort_key]} {arrow}", style="dim")
+        out.append(" · ", style="dim")
+        out.append(f"hacked marks {self.hacked}", style="bold red" if self.hacked else "dim")
+        if self._message:
+            out.append("  │  ", style="dim")
+            out.append_text(self._message)
+        self.query_one("#insp-status", Static).update(out)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "insp-table":
+            self.query_one("#insp-detail", SampleDetail).show(self.query_one("#insp-table", SamplesTable).current())
+
+    # ------------------------------------------------------------ actions
+
+    def action_sort(self, key: str) -> None:
+        if key == self.sort_key:
+            self.descending = not self.descending
+        else:
+            self.sort_key, self.descending = key, True
+        self.tick()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key in SORT_KEYS:
+            self.action_sort(key)
+
+    def action_reload(self) -> None:
+        if self.run_id is not None:
+            self.show_run(self.run_id)
+            self.tick()
+
+    def action_hacked(self) -> None:
+        self._mark(note="")
+
+    def action_hacked_note(self) -> None:
+        sample = self.query_one("#insp-table", SamplesTable).current()
+        if sample is None:
+            return
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self._mark(note=note, sample=sample)
+
+        self.app.push_screen(NotePrompt(), done)
+
+    def _mark(self, *, note: str, sample: SampleView | None = None) -> None:
+        """Record the comparison (committed on return), then show the mark."""
+        from tuilab.store.samples import mark_hacked
+
+        table = self.query_one("#insp-table", SamplesTable)
+        sample = sample or table.current()
+        if sample is None or self.run_id is None:
+            return
+        if sample.hacked:
+            self._say(Text("already marked hacked", style="yellow"))
+            return
+        db = self.app.db
+        if sample.id is None:
+            sample.id = find_sample_id(db, self.run_id, sample)
+        if sample.id is None:
+            self._say(Text("this sample is not in the database yet; try again in a moment", style="yellow"))
+            return
+        try:
+            cid = mark_hacked(db, sample.id, note=note)
+        except (ValueError, LookupError) as exc:
+            self._say(Text(str(exc), style="red"))
+            return
+        sample.hacked = True
+        table.refresh_sample(sample)
+        self.query_one("#insp-detail", SampleDetail).show(sample)
+        self._count_hacked()
+        self._say(Text(f"marked hacked: comparison #{cid} prefers the reference answer", style="green"))
+
+    def _say(self, message: Text) -> None:
+        self._message = message
+        self._status_line()

@@ -1,0 +1,388 @@
+"""The runs screen: every run with its kind, status, start, duration and final metrics.
+
+Highlighting a run redraws its curves from the database (`read_metrics`), so a
+finished run looks the same after a restart as it did live; a failed one
+shows its error summary, and `e` the whole traceback. Two reward-model runs
+marked with space compare side by side (`c`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tuilab.store.records import Run
+from tuilab.tui.training.charts import COMPARE_COLORS
+from tuilab.tui.training.live import LiveRun, fmt_duration
+from tuilab.tui.training.widgets import (
+    HEADLINE,
+    STATUS_STYLE,
+    ChartPanel,
+    WarningsView,
+    fmt_number,
+    metrics_line,
+    parse_ts,
+    run_line,
+)
+
+TICK_SECONDS = 0.4
+LIST_EVERY = 5  # ticks between re-reading the run list (2 s)
+
+
+def started_label(run: Run) -> str:
+    """Local date and time the run started (created, if it never started)."""
+    ts = parse_ts(run.started_at or run.created_at)
+    return ts.strftime("%m-%d %H:%M") if ts else "–"
+
+
+def duration_label(run: Run) -> str:
+    start, end = parse_ts(run.started_at), parse_ts(run.finished_at)
+    if start is None or end is None:
+        return "–" if run.status in ("completed", "failed", "cancelled", "pending") else "running"
+    return fmt_duration((end - start).total_seconds())
+
+
+def final_label(run: Run) -> Text:
+    if run.status == "failed":
+        return Text(run.error_summary or "failed", style="red")
+    return metrics_line(run.kind, run.final_metrics, limit=3)
+
+
+def compare_rows(a: LiveRun, b: LiveRun) -> list[tuple[str, str, str, str]]:
+    """(metric, A, B, B − A) for every numeric final metric either run has, headline metrics first."""
+    head = [k for k, _ in HEADLINE.get(a.kind, ())]
+    keys = {k for k, v in {**a.final_metrics, **b.final_metrics}.items() if isinstance(v, int | float)
+            and not isinstance(v, bool)}
+    ordered = [k for k in head if k in keys] + sorted(keys - set(head))
+    rows = []
+    for key in ordered:
+        va, vb = a.final_metrics.get(key), b.final_metrics.get(key)
+        delta = "–"
+        if isinstance(va, int | float) and isinstance(vb, int | float):
+            delta = f"{vb - va:+.3g}"
+        rows.append((key, fmt_number(va), fmt_number(vb), delta))
+    return rows
+
+
+class TracebackScreen(ModalScreen[None]):
+    """A failed run's whole error, scrollable; esc closes."""
+
+    BINDINGS = [Binding("escape,e,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    TracebackScreen { align: center middle; }
+    TracebackScreen > #tb-dialog { width: 90%; height: 85%; border: round $error; background: $surface;
+                                   padding: 0 1; }
+    TracebackScreen #tb-summary { text-style: bold; color: $error; height: auto; margin-bottom: 1; }
+    TracebackScreen #tb-hint { color: $text-muted; height: 1; dock: bottom; }
+    """
+
+    def __init__(self, run_id: str, summary: str, error: str) -> None:
+        super().__init__()
+        self.run_id, self.summary, self.error = run_id, summary, error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="tb-dialog") as box:
+            box.border_title = f"{self.run_id}: error"
+            yield Static(self.summary or "failed", id="tb-summary", markup=False)
+            with VerticalScroll(id="tb-scroll"):
+                yield Static(self.error or "(no traceback was recorded)", id="tb-text", markup=False)
+            yield Static("esc closes", id="tb-hint")
+
+
+class CompareScreen(Screen):
+    """Two reward-model runs: their curves overlaid (A blue, B orange) and their final metrics side by side."""
+
+    BINDINGS = [Binding("escape,c,q", "dismiss", "Back to runs")]
+    DEFAULT_CSS = """
+    CompareScreen #cmp-title { height: auto; padding: 0 1; }
+    CompareScreen #cmp-charts { height: 1fr; }
+    CompareScreen #cmp-table { height: auto; max-height: 12; }
+    """
+    HELP_TITLE = "Compare runs"
+    KEYS_HELP = [("Compare", [("esc", "back to the runs list")])]
+
+    def __init__(self, a: LiveRun, b: LiveRun) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        title = Text()
+        for label, live, color in (("A", self.a, COMPARE_COLORS[0]), ("B", self.b, COMPARE_COLORS[1])):
+            title.append(f"━ {label} ", style=f"bold {color}")
+            title.append_text(run_line(live, clock=False))
+            title.append("\n")
+        yield Static(title.rstrip() or "", id="cmp-title", markup=False)
+        yield ChartPanel(self.a.kind, id="cmp-charts")
+        yield DataTable(id="cmp-table", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#cmp-table", DataTable)
+        table.add_columns("final metric", "A", "B", "B − A")
+        for row in compare_rows(self.a, self.b):
+            table.add_row(*row)
+        self.call_after_refresh(self._draw)
+
+    def _draw(self) -> None:
+        self.query_one("#cmp-charts", ChartPanel).show([("A", self.a), ("B", self.b)], force=True)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw)
+
+
+class RunsScreen(Screen):
+    """Every run, newest first; the highlighted one's curves, metrics and error below."""
+
+    HELP_TITLE = "Runs"
+    KEYS_HELP = [
+        ("Runs", [
+            ("↑ ↓", "highlight a run: its curves are redrawn from the database"),
+            ("space", "mark / unmark a reward-model run for comparison (two at most)"),
+            ("c", "compare the two marked runs side by side"),
+            ("e", "the whole error (traceback) of a failed run"),
+            ("i", "open a PPO run in the inspector"),
+            ("t", "the train screen"),
+            ("r", "re-read the list"),
+        ]),
+    ]
+    HELP_NOTES = "Runs left running by a process that ended are shown as failed (interrupted)."
+
+    BINDINGS = [
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("e", "error", "Error"),
+        Binding("i", "inspect", "Inspect"),
+        Binding("t", "train", "Train", show=False),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    DEFAULT_CSS = """
+    RunsScreen #runs-table { height: auto; max-height: 40%; min-height: 3; }
+    RunsScreen.-short #runs-table { max-height: 30%; }
+    RunsScreen.-short #runs-hint { display: none; }
+    RunsScreen #runs-detail { height: 1fr; padding: 0 1; }
+    RunsScreen #runs-line { height: 1; }
+    RunsScreen #runs-metrics { height: auto; max-height: 2; }
+    RunsScreen #runs-error { height: auto; max-height: 3; color: $error; display: none; }
+    RunsScreen #runs-error.-shown { display: block; }
+    RunsScreen #runs-hint { height: auto; color: $text-muted; }
+    RunsScreen #runs-empty { height: 1fr; content-align: center middle; color: $text-muted; display: none; }
+    RunsScreen.-empty #runs-empty { display: block; }
+    RunsScreen.-empty #runs-detail, RunsScreen.-empty #runs-table { display: none; }
+    RunsScreen.-short #runs-warnings { max-height: 2; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runs: list[Run] = []
+        self.marked: list[str] = []
+        self.selected: str | None = None
+        self._list_sig: tuple | None = None
+        self._drawn: tuple | None = None
+        self._ticks = 0
+        self._loaded: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("No runs yet. Train a reward model on the train screen (F3) or with `tuilab train rm`.",
+                     id="runs-empty", markup=False)
+        with Vertical(id="runs-detail"):
+            yield Static("", id="runs-line", markup=False)
+            yield Static("", id="runs-metrics", markup=False)
+            yield Static("", id="runs-error", markup=False)
+            yield Static("", id="runs-hint", markup=False)
+            yield ChartPanel("rm", id="runs-charts")
+            yield WarningsView(id="runs-warnings")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        table.add_column("", key="mark", width=1)
+        table.add_column("run", key="id")
+        table.add_column("kind", key="kind")
+        table.add_column("status", key="status")
+        table.add_column("started", key="started")
+        table.add_column("took", key="took")
+        table.add_column("final metrics", key="final")
+        table.add_column("name", key="name")
+        self.reload()
+        self.set_interval(TICK_SECONDS, self.tick)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < 30, "-short")
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+        focus = self.app.training.runs_focus
+        if focus:
+            self.app.training.runs_focus = None
+            self.show_run(focus)
+
+    # ------------------------------------------------------------ list
+
+    def reload(self) -> None:
+        from tuilab.store.runs import list_runs
+
+        self.runs = list_runs(self.app.db)
+        sig = tuple((r.id, r.status, r.finished_at, r.error_summary, tuple(sorted(map(str, r.final_metrics))))
+                    for r in self.runs) + (tuple(self.marked),)
+        if sig == self._list_sig:
+            return
+        self._list_sig = sig
+        table = self.query_one("#runs-table", DataTable)
+        keep = self.selected
+        table.clear()
+        for run in self.runs:
+            table.add_row(*self._cells(run), key=run.id)
+        self.set_class(not self.runs, "-empty")
+        if self.runs:
+            ids = [r.id for r in self.runs]
+            target = keep if keep in ids else ids[0]
+            table.move_cursor(row=ids.index(target), animate=False)
+            self.selected = target
+        self._drawn = None
+
+    def _cells(self, run: Run) -> list[Any]:
+        mark = Text("●", style="bold cyan") if run.id in self.marked else Text(" ")
+        status = Text(run.status, style=STATUS_STYLE.get(run.status, ""))
+        return [mark, run.id, run.kind.upper(), status, started_label(run), duration_label(run),
+                final_label(run), run.name]
+
+    def show_run(self, run_id: str) -> None:
+        ids = [r.id for r in self.runs]
+        if run_id not in ids:
+            self.reload()
+            ids = [r.id for r in self.runs]
+        if run_id in ids:
+            self.query_one("#runs-table", DataTable).move_cursor(row=ids.index(run_id), animate=False)
+            self.selected = run_id
+            self._drawn = None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "runs-table" and event.row_key is not None:
+            self.selected = str(event.row_key.value)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a PPO run opens the inspector; on another run, its error if it failed."""
+        if event.data_table.id != "runs-table":
+            return
+        run = self._run(str(event.row_key.value))
+        if run is None:
+            return
+        if run.kind == "ppo":
+            self.app.open_inspector(run.id)
+        elif run.status == "failed":
+            self.action_error()
+
+    def _run(self, run_id: str | None) -> Run | None:
+        return next((r for r in self.runs if r.id == run_id), None)
+
+    # ------------------------------------------------------------ detail
+
+    def selected_live(self) -> LiveRun | None:
+        if self.selected is None:
+            return None
+        # A run still training lives in the App; any other is read back from the database
+        # each time it is highlighted anew (it may have been trained by another process).
+        fresh = self.selected != self._loaded
+        try:
+            live = self.app.live_run(self.selected, reload=fresh)
+        except KeyError:
+            return None
+        self._loaded = self.selected
+        return live
+
+    async def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % LIST_EVERY == 0:
+            self.reload()
+        live = self.selected_live()
+        if live is None:
+            return
+        key = (live.run_id, live.version)
+        charts = self.query_one("#runs-charts", ChartPanel)
+        if charts.kind != live.kind:
+            await charts.set_kind(live.kind)
+        self.query_one("#runs-line", Static).update(run_line(live))
+        if key != self._drawn:
+            self._drawn = key
+            self.query_one("#runs-metrics", Static).update(metrics_line(live.kind, live.final_metrics, limit=6))
+            err = self.query_one("#runs-error", Static)
+            if live.status == "failed":
+                err.update(Text.assemble(("error: ", "bold"), live.error_summary or "unknown",
+                                         ("   e: the whole traceback", "dim")))
+            err.set_class(live.status == "failed", "-shown")
+            self.query_one("#runs-hint", Static).update(self._hint(live))
+            self.query_one("#runs-warnings", WarningsView).set_warnings(live.warnings)
+        charts.show([("", live)])
+
+    def _hint(self, live: LiveRun) -> Text:
+        bits = []
+        if live.kind == "ppo":
+            bits.append("enter / i: inspect its samples")
+        if live.kind == "rm":
+            bits.append("space: mark for comparison" if live.run_id not in self.marked else "marked for comparison")
+        if live.checkpoints:
+            step, path = live.checkpoints[-1]
+            bits.append(f"last checkpoint step {step}")
+        if live.output_dir:
+            bits.append(live.output_dir)
+        return Text(" · ".join(bits), style="dim")
+
+    # ------------------------------------------------------------ actions
+
+    def action_mark(self) -> None:
+        run = self._run(self.selected)
+        if run is None:
+            return
+        if run.kind != "rm":
+            self.notify("Only reward-model runs compare side by side.", severity="warning")
+            return
+        if run.id in self.marked:
+            self.marked.remove(run.id)
+        else:
+            self.marked.append(run.id)
+            del self.marked[:-2]
+        self._list_sig = None
+        self.reload()
+
+    def action_compare(self) -> None:
+        if len(self.marked) != 2:
+            self.notify(f"Mark two reward-model runs with space first ({len(self.marked)} marked).",
+                        severity="warning")
+            return
+        a, b = (self.app.live_run(r, reload=r != self.app.training.active) for r in self.marked)
+        self.app.push_screen(CompareScreen(a, b))
+
+    def action_error(self) -> None:
+        live = self.selected_live()
+        if live is None:
+            return
+        if live.status != "failed":
+            self.notify(f"{live.run_id} did not fail ({live.status}).")
+            return
+        self.app.push_screen(TracebackScreen(live.run_id, live.error_summary, live.error))
+
+    def action_inspect(self) -> None:
+        run = self._run(self.selected)
+        if run is None or run.kind != "ppo":
+            self.notify("The inspector shows PPO runs' samples; highlight a PPO run.", severity="warning")
+            return
+        self.app.open_inspector(run.id)
+
+    def action_train(self) -> None:
+        self.app.switch_mode("train")
+
+    def action_reload(self) -> None:
+        self._list_sig = None
+        self.reload()
+        self._loaded = None
+        self._drawn = None
