@@ -100,12 +100,18 @@ def folder_size(path: Path) -> int:
 
 
 def safetensors_params(folder: Path) -> int:
-    """Parameter count from the safetensors headers alone (no torch, no loading)."""
+    """Parameter count from the safetensors headers alone (no torch, no loading); ValueError if corrupt."""
     total = 0
     for file in sorted(Path(folder).glob("*.safetensors")):
         with open(file, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(size))
+            head = fh.read(8)
+            size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            if not 0 < size <= min(file.stat().st_size - 8, 100 << 20):
+                raise ValueError(f"{file.name} is not a safetensors file")
+            try:
+                header = json.loads(fh.read(size))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ValueError(f"{file.name} has a corrupt safetensors header") from None
         for key, meta in header.items():
             if key == "__metadata__":
                 continue
@@ -243,7 +249,10 @@ def copy_hf_folder(src: Path, out_dir: Path, progress: Progress | None = None) -
     _say(progress, f"copying {format_bytes(folder_size(src))} from {src}…")
     shutil.copytree(src, out_dir, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".git", ".cache", MARKER, ".*.importing-*"))
-    params = safetensors_params(out_dir)
+    try:
+        params = safetensors_params(out_dir)
+    except ValueError as exc:
+        raise ImportFailed(f"{src}: {exc}") from None
     if not params:  # .bin weights: count by loading the state dict
         import torch
 

@@ -89,9 +89,12 @@ def _from_hub(repo_id: str) -> Path:
         try:
             path = Path(snapshot_download(repo_id))
         except LocalEntryNotFoundError:
+            from huggingface_hub import constants
+
+            why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "this machine looks offline"
             raise ModelNotFound(
                 f"{repo_id!r} is not in the local Hugging Face cache and the hub cannot be reached "
-                f"(this machine looks offline). {HOW_TO_GET}"
+                f"({why}). {HOW_TO_GET}"
             ) from None
         except RepositoryNotFoundError:
             raise ModelNotFound(f"no model {repo_id!r} on the Hugging Face hub (or it is private). {HOW_TO_GET}") from None
@@ -126,7 +129,10 @@ def model_info(folder: Path) -> ModelInfo:
     marker = read_marker(folder) or {}
     params = marker.get("params")
     if params is None:
-        params = safetensors_params(folder) or None
+        try:
+            params = safetensors_params(folder) or None
+        except (OSError, ValueError):
+            params = None
     return ModelInfo(
         name=folder.name,
         params=params,
