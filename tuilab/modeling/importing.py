@@ -30,6 +30,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -383,6 +384,32 @@ def import_model(
 
     models_dir.mkdir(parents=True, exist_ok=True)
     _clean_stale(models_dir, name)
+    with _quiet_transformers():
+        return _import_into(src, models_dir, name, final, is_gguf, fingerprint, started,
+                            progress=progress, smoke=smoke, smoke_expect=smoke_expect,
+                            source_label=source_label, dtype=dtype)
+
+
+@contextmanager
+def _quiet_transformers():
+    """transformers' own progress bars would interleave with ours on the terminal."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _import_into(src: Path, models_dir: Path, name: str, final: Path, is_gguf: bool, fingerprint: str,
+                 started: float, *, progress: Progress | None, smoke: bool, smoke_expect: str | None,
+                 source_label: str | None, dtype: str) -> Path:
     # The pid suffix lets a later import tell a killed import's leftovers from a running one.
     work = models_dir / f".{name}.importing-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
