@@ -1,10 +1,175 @@
-"""`tuilab train ppo`."""
+"""`tuilab train ppo`: the PPO job the UI runs, headless, with a progress bar.
+
+Progress, warnings and checkpoints go to stderr; stdout gets exactly one JSON
+line (the final metrics). `--resume RUN_ID` continues a run (after a crash,
+`kill -9`, or a cancel) from its newest checkpoint, in the same run row.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from tuilab.config import DEFAULT_MODEL
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
-    parser = kinds.add_parser("ppo", help="(not yet implemented)")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    parser = kinds.add_parser(
+        "ppo",
+        help="run PPO against a reward model",
+        description="Run PPO (LoRA policy, reference = adapters off) against a trained reward model, on the "
+        "lab's train prompts. Prints progress on stderr and the final metrics as one JSON line on stdout.",
+    )
+    parser.add_argument("--config", metavar="FILE.toml", help="PPOConfig settings (see `tuilab/config.py`)")
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+        help="override one setting, e.g. --set reward_run=rm-… --set kl_coef=0.1 (repeatable; wins over --config)",
+    )
+    parser.add_argument("--name", help="a name for the run")
+    parser.add_argument("--resume", metavar="RUN_ID",
+                        help="continue this PPO run from its newest checkpoint (only total_updates may be --set)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace):
+    from tuilab.cli import CLIError
+    from tuilab.config import ConfigError, PPOConfig, load_config
+
+    try:
+        cfg = load_config(PPOConfig, args.config, args.sets)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    explicit_base = any(s.split("=", 1)[0].strip() == "base_model" for s in args.sets)
+    model = getattr(args, "model", DEFAULT_MODEL)
+    if model and model != DEFAULT_MODEL and not explicit_base:
+        cfg.base_model = model
+    if getattr(args, "four_bit", False):
+        cfg.four_bit = True
+    if args.name:
+        cfg.name = args.name
+    return cfg
+
+
+def _resume_total(args: argparse.Namespace) -> int | None:
+    """On --resume only `total_updates` may change (the data order and optimiser depend on the rest)."""
+    from tuilab.cli import CLIError
+    from tuilab.config import ConfigError, parse_sets
+
+    if args.config:
+        raise CLIError("--resume continues a run with its own config; drop --config")
+    try:
+        sets = parse_sets(args.sets)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    other = sorted(set(sets) - {"total_updates"})
+    if other:
+        raise CLIError(f"--resume can only change total_updates, not {', '.join(other)}")
+    if "total_updates" in sets:
+        try:
+            return int(sets["total_updates"])
+        except ValueError:
+            raise CLIError(f"total_updates: expected int, got {sets['total_updates']!r}") from None
+    return None
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN/Infinity (strict parsers reject them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+class _ProgressView:
+    """Forwarded event batches → a rich progress bar on stderr (score, KL, length, EOS rate)."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("score {task.fields[score]}"), TextColumn("kl {task.fields[kl]}"),
+            TextColumn("len {task.fields[length]}"), TextColumn("eos {task.fields[eos]}"),
+            TextColumn("{task.fields[secs]}"), TimeElapsedColumn(),
+            console=self.console, disable=quiet, transient=False,
+        )
+        self.task = self.progress.add_task("ppo", total=None, score="–", kl="–", length="–", eos="–", secs="")
+
+    def __enter__(self) -> _ProgressView:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, events: list) -> None:
+        from tuilab.training.events import Checkpoint, Metrics, Warning
+
+        for event in events:
+            if isinstance(event, Metrics):
+                v = event.values
+                self.progress.update(
+                    self.task, total=event.total_steps, completed=event.step,
+                    score=f"{v.get('objective/scores', float('nan')):+.3f}",
+                    kl=f"{v.get('objective/kl', float('nan')):.2f}",
+                    length=f"{v.get('response/length_mean', float('nan')):.0f}",
+                    eos=f"{v.get('response/eos_rate', float('nan')):.0%}",
+                    secs=f"{v.get('time/step_s', 0.0):.1f}s/step",
+                )
+            elif isinstance(event, Warning):
+                self.progress.console.print(f"[yellow]warning[/] (step {event.step}, {event.code}): {event.message}")
+            elif isinstance(event, Checkpoint):
+                self.progress.console.print(f"checkpoint at step {event.step}: {event.path}", style="dim")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuilab.cli import CLIError, paths_from
+    from tuilab.jobs.ppo_job import PPOJobError, ppo_job, resume_ppo_job
+    from tuilab.jobs.runner import run_job
+
+    paths = paths_from(args)
+    if args.resume:
+        total = _resume_total(args)
+        from tuilab.store.db import open_db
+
+        db = open_db(paths.db)
+        try:
+            job = resume_ppo_job(db, args.resume, total_updates=total)
+        except PPOJobError as exc:
+            raise CLIError(str(exc)) from None
+        finally:
+            db.conn.close()
+    else:
+        job = ppo_job(build_config(args))
+    cfg = job.config
+    with _ProgressView(args.quiet) as view:
+        verb = "resuming" if args.resume else "run"
+        view.console.print(f"{verb} {job.run_id}: base model {cfg.base_model}, reward {cfg.reward_run or '–'}, "
+                           f"output {paths.runs / job.run_id}", style="dim")
+        outcome = run_job(job, paths=paths, forward=view)
+    if outcome.status == "completed":
+        metrics = dict(outcome.metrics)
+        metrics.setdefault("run_id", outcome.run_id)
+        print(json.dumps(_clean(metrics)), flush=True)
+        return 0
+    if outcome.status == "cancelled":
+        print(f"tuilab: run {outcome.run_id} cancelled at step {outcome.step or 0}; "
+              f"continue with `tuilab train ppo --resume {outcome.run_id}`", file=sys.stderr)
+        return 130
+    step = f" at step {outcome.step}" if outcome.step is not None else ""
+    raise CLIError(f"PPO run {outcome.run_id} failed{step}: {outcome.error_summary}")
