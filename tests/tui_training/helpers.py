@@ -156,7 +156,7 @@ def write_ppo_run(db, run_id: str = "ppo-20261129-0712-9c1e", *, updates: int = 
             prompt, ref, hacked = PPO_PROMPTS[j % len(PPO_PROMPTS)]
             late = s > updates // 2
             response = hacked if late and j % 2 == 0 else ref
-            n = len(response.split()) * 2
+            n = round(len(response) / 4.2) + 1  # about what a BPE tokenizer makes of it
             flags = (["long", "no_eos"] if late and j % 2 == 0 else [])
             sample_rows.append(SampleRow(
                 prompt_id=prompt_ids[j % len(PPO_PROMPTS)], prompt=prompt, response=response, ref_response=ref,

@@ -35,9 +35,8 @@ async def test_rm_job_charts_then_cancel(lab, tiny_model_dir):
         assert str(screen.query_one("#btn-pause").label) == "Pause"
         await pilot.press("x")
         await wait_for(pilot, lambda: app.live_run(run_id).status == "cancelled")
-        await pilot.pause(0.5)
         assert app.training.active is None
-        assert not screen.query_one("#btn-start").disabled
+        await wait_for(pilot, lambda: not screen.query_one("#btn-start").disabled)
     check = open_db(home / "db" / "lab.db")
     try:
         assert get_run(check, run_id).status == "cancelled"
@@ -59,8 +58,7 @@ async def test_pause_then_resume_then_cancel(lab, tiny_model_dir):
         await pilot.press("p")
         assert live.status == "paused"
         await wait_for(pilot, lambda: get_run(db, run_id).status == "paused")
-        await pilot.pause(0.1)
-        assert str(screen.query_one("#btn-pause").label) == "Resume"
+        await wait_for(pilot, lambda: str(screen.query_one("#btn-pause").label) == "Resume")
         await pilot.press("p")
         await wait_for(pilot, lambda: get_run(db, run_id).status == "running")
         await pilot.press("x")
@@ -78,7 +76,7 @@ async def test_bad_base_model_fails_and_app_stays_up(lab):
         await pilot.press("s")
         run_id = app.training.last
         await wait_for(pilot, lambda: app.live_run(run_id).status == "failed")
-        await pilot.pause(0.6)
+        await wait_for(pilot, lambda: "failed" in str(screen.query_one("#run-error").render()))
         error = str(screen.query_one("#run-error").render())
         assert "failed" in error and "no-such-model" in error
         assert app.is_running
@@ -122,8 +120,7 @@ async def test_opens_on_the_latest_run_from_the_database(lab):
     write_rm_run(db)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.5)
         screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#chart-accuracy", MetricChart).point_count > 0)
         assert "rm-20261129-0627-3fa2" in str(screen.query_one("#run-line").render())
-        assert screen.query_one("#chart-accuracy", MetricChart).point_count > 0
         assert "length bias" in str(screen.query_one("#train-warnings").render())

@@ -123,8 +123,9 @@ def curves_for(
             color = (colors or COMPARE_COLORS)[i % 2] if compare else s.color
             label = f"{prefix} {s.label}".strip()
             if s.smooth and len(ys) > 2:
-                dx, dy = downsample(xs, ys, limit)
-                out.append(Curve(f"{label} raw", dx, dy, "grey42" if not compare else f"{color} dim"))
+                if not compare:  # two runs' raw noise would bury both averages
+                    dx, dy = downsample(xs, ys, limit)
+                    out.append(Curve(f"{label} raw", dx, dy, "grey42"))
                 mx, my = downsample(xs, moving_average(ys), limit)
                 out.append(Curve(label, mx, my, color))
             else:
@@ -231,6 +232,11 @@ class MetricChart(Vertical):
         plot = _Plot(allow_pan_and_zoom=False)
         plot.display = False
         yield plot
+
+    @property
+    def drawn(self) -> bool:
+        """True once the chart shows the data and size it was last given (False while a redraw is due)."""
+        return self._signature is not None
 
     @property
     def point_count(self) -> int:

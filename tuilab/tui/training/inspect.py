@@ -21,6 +21,7 @@ from tuilab.tui.training.samples_table import SORT_KEYS, SampleDetail, SamplesTa
 from tuilab.tui.training.widgets import WarningsView, run_line
 
 TICK_SECONDS = 0.4
+SORT = Binding.Group("Sort")
 
 
 class NotePrompt(ModalScreen[str | None]):
@@ -84,13 +85,13 @@ class InspectScreen(Screen):
     BINDINGS = [
         Binding("h", "hacked", "Mark hacked"),
         Binding("n", "hacked_note", "…with note"),
-        Binding("s", "sort('score')", "Score", show=False),
-        Binding("k", "sort('kl')", "KL", show=False),
-        Binding("l", "sort('length')", "Length", show=False),
-        Binding("d", "sort('spread')", "Spread", show=False),
-        Binding("f", "sort('flags')", "Flags", show=False),
-        Binding("g", "sort('gold')", "Gold", show=False),
-        Binding("t", "sort('step')", "Step", show=False),
+        Binding("s", "sort('score')", "score", group=SORT),
+        Binding("k", "sort('kl')", "KL", group=SORT),
+        Binding("l", "sort('length')", "length", group=SORT),
+        Binding("d", "sort('spread')", "spread", group=SORT),
+        Binding("f", "sort('flags')", "flags", group=SORT),
+        Binding("g", "sort('gold')", "gold", show=False),
+        Binding("t", "sort('step')", "step", show=False),
         Binding("r", "reload", "Reload"),
     ]
 
@@ -107,6 +108,7 @@ class InspectScreen(Screen):
     InspectScreen.-empty #insp-empty { display: block; }
     InspectScreen.-empty #insp-body { display: none; }
     InspectScreen.-short #insp-warnings { max-height: 2; }
+    InspectScreen.-short #sd-prompt, InspectScreen.-short #sd-pair, InspectScreen.-short #sd-flags { margin-top: 0; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -117,6 +119,8 @@ class InspectScreen(Screen):
         self.hacked = 0
         self._shown: tuple | None = None
         self._message: Text = Text()
+        self._resort = False
+        self._chosen = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -158,7 +162,8 @@ class InspectScreen(Screen):
 
             runs = list_runs(self.app.db, "ppo")
             wanted = runs[0].id if runs else None
-        if wanted != self.run_id:
+        if wanted != self.run_id or not self._chosen:
+            self._chosen = True
             self.show_run(wanted)
 
     def show_run(self, run_id: str | None) -> None:
@@ -199,9 +204,11 @@ class InspectScreen(Screen):
         if key != self._shown:
             self._shown = key
             table = self.query_one("#insp-table", SamplesTable)
-            keep = table.current()
+            keep = None if self._resort else table.current()
+            self._resort = False
             table.show(sort_samples(live.samples, self.sort_key, self.descending), keep)
             if keep is None:
+                table.move_cursor(row=0, animate=False)
                 self.query_one("#insp-detail", SampleDetail).show(table.current())
         self.query_one("#insp-warnings", WarningsView).set_warnings(live.warnings, limit=3)
 
@@ -230,6 +237,7 @@ class InspectScreen(Screen):
             self.descending = not self.descending
         else:
             self.sort_key, self.descending = key, True
+        self._resort = True  # an explicit sort shows the top; new data keeps the reader's place
         self.tick()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
@@ -282,7 +290,7 @@ class InspectScreen(Screen):
         table.refresh_sample(sample)
         self.query_one("#insp-detail", SampleDetail).show(sample)
         self._count_hacked()
-        self._say(Text(f"marked hacked: comparison #{cid} prefers the reference answer", style="green"))
+        self._say(Text(f"marked hacked → comparison #{cid}, reference preferred", style="green"))
 
     def _say(self, message: Text) -> None:
         self._message = message

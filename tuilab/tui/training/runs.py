@@ -118,7 +118,8 @@ class CompareScreen(Screen):
             title.append(f"━ {label} ", style=f"bold {color}")
             title.append_text(run_line(live, clock=False))
             title.append("\n")
-        yield Static(title.rstrip() or "", id="cmp-title", markup=False)
+        title.rstrip()
+        yield Static(title, id="cmp-title", markup=False)
         yield ChartPanel(self.a.kind, id="cmp-charts")
         yield DataTable(id="cmp-table", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
@@ -269,6 +270,7 @@ class RunsScreen(Screen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "runs-table" and event.row_key is not None:
             self.selected = str(event.row_key.value)
+            self.call_after_refresh(self.tick)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a PPO run opens the inspector; on another run, its error if it failed."""

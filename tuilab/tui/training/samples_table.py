@@ -134,7 +134,7 @@ class SamplesTable(DataTable):
         for i, other in enumerate(self.samples):
             if other is s:
                 for (key, _), cell in zip(COLUMNS, row_cells(s), strict=True):
-                    self.update_cell(str(i), key, cell)
+                    self.update_cell(str(i), key, cell, update_width=True)
 
 
 class SampleDetail(VerticalScroll):

@@ -1,0 +1,189 @@
+"""The numbers behind the screens, without an app: live state, curves, ticks, forms, sorting, wording."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from helpers import write_ppo_run, write_rm_run
+
+from tuilab.config import PPOConfig, RewardConfig
+from tuilab.training.events import (
+    Cancelled,
+    Checkpoint,
+    Failed,
+    Finished,
+    Metrics,
+    SampleRow,
+    Samples,
+)
+from tuilab.training.events import Warning as RunWarning
+from tuilab.tui.training.charts import (
+    PPO_CHARTS,
+    RM_CHARTS,
+    SQRT_KL,
+    curves_for,
+    nice_ticks,
+    padded_limits,
+)
+from tuilab.tui.training.forms import PPO_FIELDS, RM_FIELDS, FormErrors, build_config
+from tuilab.tui.training.live import (
+    LiveRun,
+    SampleView,
+    downsample,
+    fmt_duration,
+    moving_average,
+    sqrt_kl_axis,
+)
+from tuilab.tui.training.runs import compare_rows
+from tuilab.tui.training.samples_table import flags_text, sort_samples
+from tuilab.tui.training.widgets import metrics_line, run_line, warnings_text
+
+
+def test_apply_builds_series_progress_and_status():
+    live = LiveRun("rm-x")
+    live.apply([Metrics(1, {"train/loss": 0.7, "train/accuracy": 0.5}, total_steps=10)], now=0.0)
+    live.apply([Metrics(2, {"train/loss": 0.6}), Checkpoint(2, "/tmp/c", {}),
+                RunWarning(2, "length_bias", "longer wins")], now=1.0)
+    assert live.status == "running" and live.step == 2 and live.total_steps == 10
+    assert live.values("train/loss") == [(1, 0.7), (2, 0.6)]
+    assert live.checkpoints == [(2, "/tmp/c")]
+    assert [w.code for w in live.warnings] == ["length_bias"]
+    v = live.version
+    live.apply([Finished({"eval/accuracy": 0.8})])
+    assert live.status == "completed" and live.final_metrics["eval/accuracy"] == 0.8 and live.version > v
+    live.apply([Failed("boom", "Traceback…\nboom")])
+    assert live.status == "failed" and live.error_summary == "boom"
+    live.apply([Cancelled(3)])
+    assert live.status == "cancelled"
+
+
+def test_a_step_reported_again_keeps_one_value_in_order():
+    live = LiveRun("rm-x")
+    live.apply([Metrics(s, {"m": float(s)}) for s in (1, 2, 3)])
+    live.apply([Metrics(3, {"m": 30.0})])
+    live.apply([Metrics(2, {"m": 20.0})])  # a resumed run re-reports an earlier step
+    assert live.values("m") == [(1, 1.0), (2, 20.0), (3, 30.0)]
+
+
+def test_samples_keep_their_step_and_flags():
+    live = LiveRun("ppo-x", kind="ppo")
+    live.apply([Samples(4, [SampleRow("p", "r", score=1.0, flags=["long"])])])
+    (s,) = live.samples
+    assert s.step == 4 and s.flags == ["long"] and s.id is None
+
+
+def test_eta_from_the_pace_so_far():
+    live = LiveRun("rm-x")
+    live.mark_started(now=100.0)
+    live.apply([Metrics(10, {"m": 1.0}, total_steps=40)], now=110.0)  # 1 s a step
+    assert live.eta_seconds(now=110.0) == pytest.approx(30.0)
+    assert live.eta_seconds(now=115.0) == pytest.approx(25.0)
+    assert live.elapsed_seconds(now=115.0) == pytest.approx(15.0)
+    live.apply([Finished({})])
+    assert live.eta_seconds(now=120.0) is None
+
+
+def test_moving_average_is_centred_and_shrinks_at_the_ends():
+    assert moving_average([1, 2, 3, 4, 5], 5) == [2.0, 2.5, 3.0, 3.5, 4.0]
+    assert moving_average([], 5) == []
+    assert moving_average([7.0], 5) == [7.0]
+
+
+def test_downsample_keeps_ends_and_budget():
+    xs = list(range(1000))
+    ys = [float(x) for x in xs]
+    dx, dy = downsample(xs, ys, 50)
+    assert len(dx) == 50 and dx[0] == 0 and dx[-1] == 999 and dy[-1] == 999.0
+    assert dx == sorted(dx)
+    assert downsample([1, 2], [3, 4], 50) == ([1, 2], [3, 4])
+
+
+def test_sqrt_kl_axis_reindexes_by_distance():
+    xs, ys = sqrt_kl_axis([(1, 0.5), (2, 0.7), (3, 0.9)], [(1, 0.0), (3, 4.0), (2, -0.1)])
+    assert xs == [0.0, 0.0, 2.0] and ys == [0.5, 0.7, 0.9]
+    assert sqrt_kl_axis([(5, 1.0)], []) == ([], [])
+
+
+def test_nice_ticks_are_round_and_few():
+    assert nice_ticks(0.0, 7.0, 4) == [0.0, 2.0, 4.0, 6.0]
+    assert nice_ticks(-1.8, 0.8, 6) == [-1.5, -1.0, -0.5, 0.0, 0.5]
+    assert len(nice_ticks(0.1, 0.9, 2)) >= 2
+    assert padded_limits([]) is None
+
+
+def test_curves_smooth_noisy_series_and_follow_the_axis():
+    live = LiveRun("ppo-x", kind="ppo")
+    live.apply([Metrics(s, {"objective/scores": math.sin(s), "objective/kl": s / 10}) for s in range(1, 40)])
+    score = next(c for c in PPO_CHARTS if c.key == "score")
+    curves = curves_for(score, [("", live)])
+    assert [c.label for c in curves] == ["RM score raw", "RM score"]
+    by_kl = curves_for(score, [("", live)], SQRT_KL)
+    assert by_kl[1].xs[-1] == pytest.approx(math.sqrt(3.9), rel=0.05)
+    # Two runs compared: one colour per run, labels prefixed.
+    other = LiveRun("ppo-y", kind="ppo")
+    other.apply([Metrics(1, {"objective/scores": 0.0})])
+    both = curves_for(score, [("A", live), ("B", other)])
+    assert {c.label for c in both} >= {"A RM score", "B RM score"}
+    assert curves_for(RM_CHARTS[0], [("", live)]) == []  # nothing to draw is nothing, not an error
+
+
+def test_form_values_become_a_config_or_named_errors():
+    cfg = build_config(RewardConfig, None, {"lora.r": "16", "learning_rate": "3e-4", "four_bit": True,
+                                            "ties": "half", "name": ""}, RM_FIELDS)
+    assert cfg.lora.r == 16 and cfg.learning_rate == 3e-4 and cfg.four_bit and cfg.ties == "half"
+    with pytest.raises(FormErrors) as err:
+        build_config(RewardConfig, None, {"epochs": "two", "batch_size": "", "learning_rate": "1e-4"}, RM_FIELDS)
+    keys = [k for k, _ in err.value.errors]
+    assert keys == ["epochs", "batch_size"]
+    assert "epochs: expected a whole number, got 'two'" in str(err.value)
+    ppo = build_config(PPOConfig, None, {"reward_run": "rm-1", "kl_coef": "0.1", "adaptive_kl": True,
+                                         "ensemble_mode": "min", "gold_scorer": ""}, PPO_FIELDS)
+    assert ppo.reward_run == "rm-1" and ppo.kl_coef == 0.1 and ppo.adaptive_kl and ppo.ensemble_mode == "min"
+
+
+def test_sorting_puts_missing_values_last():
+    a = SampleView(1, "p", "a", score=0.5, kl=None, flags=["long"])
+    b = SampleView(2, "p", "b", score=1.5, kl=0.2)
+    c = SampleView(3, "p", "c", score=None, kl=0.1, flags=["long", "no_eos"])
+    assert [s.response for s in sort_samples([a, b, c], "score")] == ["b", "a", "c"]
+    assert [s.response for s in sort_samples([a, b, c], "score", descending=False)] == ["a", "b", "c"]
+    assert [s.response for s in sort_samples([a, b, c], "kl")] == ["b", "c", "a"]
+    assert [s.response for s in sort_samples([a, b, c], "flags")] == ["c", "a", "b"]
+    with pytest.raises(ValueError):
+        sort_samples([a], "colour")
+
+
+def test_wording():
+    assert "cut off at the length cap" in str(flags_text(["no_eos"]))
+    assert "No flags" in str(flags_text([]))
+    assert str(metrics_line("rm", {"eval/accuracy": 0.8123, "train/loss": 0.2})) == "eval acc 0.812 · train loss 0.2"
+    assert "No run yet" in str(run_line(None))
+    text = str(warnings_text([]))
+    assert text == ""
+    live = LiveRun("rm-x")
+    live.apply([RunWarning(s, "length_bias", f"w{s}") for s in range(6)])
+    text = str(warnings_text(live.warnings, limit=2))
+    assert text.index("w5") < text.index("w4") and "2 earlier" not in text and "4 earlier" in text
+    assert fmt_duration(3725) == "1:02:05" and fmt_duration(None) == "–"
+
+
+def test_from_db_rebuilds_what_the_runner_stored(db):
+    write_rm_run(db)
+    live = LiveRun.from_db(db, "rm-20261129-0627-3fa2")
+    assert live.status == "completed" and live.kind == "rm" and live.step == 60
+    assert len(live.values("train/loss")) == 60 and len(live.values("eval/accuracy")) == 2
+    assert live.warnings[0].code == "length_bias"
+    assert "took 4:12" in str(run_line(live))
+    ppo = LiveRun.from_db(db, write_ppo_run(db))
+    assert len(ppo.samples) == 24 and all(s.id is not None for s in ppo.samples)
+    assert [s.step for s in ppo.samples] == sorted(s.step for s in ppo.samples)
+
+
+def test_compare_rows_line_up_the_final_metrics(db):
+    a = LiveRun.from_db(db, write_rm_run(db))
+    b = LiveRun.from_db(db, write_rm_run(db, "rm-20261129-0700-bbbb", seed=1))
+    rows = compare_rows(a, b)
+    assert rows[0][0] == "eval/accuracy"
+    assert rows[0][3] == "-0.03"
+    assert all(r[0] != "warnings" for r in rows)

@@ -1,0 +1,75 @@
+"""PPO started from the train screen on the tiny model: live charts, the √KL axis, live samples in the inspector."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import LabApp, wait_for
+
+from tuilab.config import LoraSettings
+from tuilab.store import runs as runs_store
+from tuilab.store.prompts import add_prompts
+from tuilab.tui.training.charts import SQRT_KL, MetricChart
+from tuilab.tui.training.forms import ConfigForm
+from tuilab.tui.training.inspect import InspectScreen
+
+torch = pytest.importorskip("torch")
+
+RM_RUN = "rm-20261129-0500-tiny"
+
+
+@pytest.fixture(scope="module")
+def reward_folder(tmp_path_factory):
+    """A one-member reward model on a tiny base, in the reward-run layout (no training needed)."""
+    from tiny import build_model, build_tokenizer
+
+    from tuilab.modeling.heads import ScalarHead
+    from tuilab.modeling.lora import add_adapter
+    from tuilab.modeling.reward_model import save_member, write_manifest
+
+    root = tmp_path_factory.mktemp("ppo-ui")
+    tok = build_tokenizer()
+    build_model(tok).save_pretrained(root / "tiny")
+    tok.save_pretrained(root / "tiny")
+    peft = add_adapter(build_model(tok), "reward-0", LoraSettings(r=4, alpha=8))
+    save_member(peft, ScalarHead(32, generator=torch.Generator().manual_seed(0)), root / "rm", "reward-0")
+    write_manifest(root / "rm", base_model=root / "tiny", hidden_size=32, members=["reward-0"])
+    return root / "tiny", root / "rm"
+
+
+async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(lab, reward_folder):
+    home, db = lab
+    base, rm = reward_folder
+    add_prompts(db, [f"Answer briefly: question {i}?" for i in range(12)], split="train")
+    runs_store.create_run(db, "rm", {"base_model": str(base)}, run_id=RM_RUN, output_dir=str(rm))
+    runs_store.set_run_status(db, RM_RUN, "completed", final_metrics={"eval/accuracy": 0.75})
+    app = LabApp(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        screen.query_one("#train-tabs").active = "tab-ppo"
+        form = screen.query_one("#ppo-form", ConfigForm)
+        # The completed reward run is offered, and picking it fills in its base model.
+        await wait_for(pilot, lambda: form.values()["reward_run"] == RM_RUN)
+        await wait_for(pilot, lambda: form.values()["base_model"] == str(base))
+        for key, value in {"batch_size": "4", "max_new_tokens": "6", "total_updates": "500"}.items():
+            form.set_value(key, value)
+        form.base.minibatch_size, form.base.ppo_epochs = 2, 1
+        await pilot.press("s")
+        run_id = app.training.active
+        assert run_id and run_id.startswith("ppo-")
+        score = screen.query_one("#chart-score", MetricChart)
+        await wait_for(pilot, lambda: score.point_count > 0)
+        await pilot.press("k")
+        assert screen.x_mode == SQRT_KL
+        kl = screen.query_one("#chart-kl", MetricChart)
+        await wait_for(pilot, lambda: kl.point_count > 0 and "√KL" in str(kl.border_subtitle))
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, InspectScreen))
+        inspector = app.screen
+        assert isinstance(inspector, InspectScreen) and inspector.run_id == run_id
+        await wait_for(pilot, lambda: inspector.query_one("#insp-table").row_count > 0)
+        first = inspector.query_one("#insp-table").current()
+        assert first is not None and first.ref_response is not None
+        app.cancel_training()
+        await wait_for(pilot, lambda: app.live_run(run_id).status == "cancelled")
+    assert runs_store.get_run(db, run_id).status == "cancelled"
+    assert runs_store.get_run(db, run_id).parents == [RM_RUN]
