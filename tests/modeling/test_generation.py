@@ -216,3 +216,24 @@ def test_four_bit_model_generates(tiny64_dir):
                        SamplingConfig(max_new_tokens=5, temperature=0.8, seed=0))
     assert [r.n_tokens + r.finished for r in results] == [min(5, r.n_tokens + r.finished) for r in results]
     assert all(r.n_tokens + r.finished >= 1 for r in results)
+
+
+@pytest.mark.parametrize(
+    ("temperature", "top_p", "top_k", "expected"),
+    [
+        (1.0, 1.0, 0, [0.05, 0.1, 0.15, 0.2, 0.5]),
+        (1.0, 1.0, 2, [0, 0, 0, 0.2 / 0.7, 0.5 / 0.7]),
+        (1.0, 0.6, 0, [0, 0, 0, 0.2 / 0.7, 0.5 / 0.7]),  # smallest set reaching 0.6: {0.5, 0.2}
+        (1.0, 0.5, 0, [0, 0, 0, 0, 1.0]),
+        (0.5, 1.0, 0, [p * p / 0.325 for p in (0.05, 0.1, 0.15, 0.2, 0.5)]),
+    ],
+)
+def test_sampling_distribution(temperature, top_p, top_k, expected):
+    from tuilab.modeling.generation import _pick_next
+
+    probs = torch.tensor([0.05, 0.1, 0.15, 0.2, 0.5])
+    logits = probs.log().expand(100_000, 5).contiguous()
+    picks = _pick_next(logits, temperature, top_p, top_k, torch.Generator().manual_seed(0))
+    freq = torch.bincount(picks, minlength=5).float() / len(picks)
+    assert torch.allclose(freq, torch.tensor(expected), atol=0.01)
+    assert all(freq[i] == 0 for i, e in enumerate(expected) if e == 0)  # masked tokens never drawn

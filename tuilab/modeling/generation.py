@@ -109,10 +109,23 @@ def _pick_next(logits, temperature: float, top_p: float, top_k: int, generator):
         drop = (probs.cumsum(dim=-1) - probs) >= top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = logits.softmax(dim=-1)
-    if generator is not None and generator.device != probs.device:
-        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return _draw(logits.softmax(dim=-1), generator)
+
+
+def _draw(probs, generator):
+    """One token per row by inverse CDF: one uniform per row.
+
+    `torch.multinomial` draws one exponential per vocabulary entry (49 k per row
+    for SmolLM2), which costs as much as a sizeable part of a decode step on a
+    CPU. `right=True` never lands on a zero-probability token (masked by top-k/p).
+    """
+    import torch
+
+    cdf = probs.cumsum(dim=-1)
+    device = generator.device if generator is not None else probs.device
+    u = torch.rand((probs.shape[0], 1), generator=generator, device=device).to(probs.device)
+    picked = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
+    return picked.clamp_(max=probs.shape[-1] - 1).squeeze(-1)
 
 
 def sample(
