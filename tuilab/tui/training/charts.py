@@ -135,7 +135,7 @@ def curves_for(
 
 
 def nice_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
-    """Round tick values (1, 2, 2.5, 5 × 10^k apart), at most `max_ticks` of them inside [lo, hi].
+    """Round tick values (1, 2 or 5 × 10^k apart), at most `max_ticks` of them inside [lo, hi].
 
     textual-plot's own ticks are dense enough to collide on a chart a few rows tall.
     """
@@ -143,7 +143,7 @@ def nice_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
         return [lo] if math.isfinite(lo) else []
     raw = (hi - lo) / max(max_ticks, 2)
     mag = 10 ** math.floor(math.log10(raw))
-    steps = [m * mag for m in (0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10)]
+    steps = [m * mag for m in (0.1, 0.2, 0.5, 1, 2, 5, 10)]  # no 2.5: labels would round to one digit
     best: list[float] = []
     for step in steps:
         if step < raw * 0.999:
@@ -157,11 +157,11 @@ def nice_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
         if len(ticks) <= max_ticks:
             best = ticks
             break
-    if len(best) < 2:  # a short chart still gets two labels: the coarsest step giving two or three
+    if len(best) < 2:  # a short chart still gets two labels: the coarsest step giving two to four
         for step in reversed(steps):
             first = math.ceil(lo / step - 1e-9) * step
             ticks = [round(first + i * step, 10) + 0.0 for i in range(int((hi - first) / step + 1e-9) + 1)]
-            if 2 <= len(ticks) <= max(3, max_ticks):
+            if 2 <= len(ticks) <= max(4, max_ticks):
                 return ticks
     return best
 
@@ -275,7 +275,10 @@ class MetricChart(Vertical):
         if xs:
             lo, hi = min(xs), max(xs)
             # A little air on the right: textual-plot draws the last braille segment past the frame.
-            plot.set_xlimits(lo, hi + (hi - lo) * 0.03 if hi > lo else hi + 1)
+            hi_x = hi + (hi - lo) * 0.03 if hi > lo else hi + 1
+            plot.set_xlimits(lo, hi_x)
+            # Labels like "1000" need room: about one tick per 8 cells keeps them apart.
+            plot.set_xticks(nice_ticks(lo, hi, max(2, width // 8)))
         subtitle = legend_text(self.curves)
         axis = "√KL" if x_mode == SQRT_KL else "step"
         if has_data:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tuilab.training.events import (
     Cancelled,
     Checkpoint,
@@ -291,17 +293,17 @@ def moving_average(values: Sequence[float], window: int = SMOOTH_WINDOW) -> list
 
     Centred rather than trailing so the smoothed curve does not lag the raw one
     by half a window; the newest point averages itself and the two before it.
+    Vectorised: a long run's curves are recomputed on every redraw.
     """
     n = len(values)
+    if n == 0:
+        return []
     half = window // 2
-    prefix = [0.0]
-    for v in values:
-        prefix.append(prefix[-1] + v)
-    out: list[float] = []
-    for i in range(n):
-        lo, hi = max(0, i - half), min(n, i + half + 1)
-        out.append((prefix[hi] - prefix[lo]) / (hi - lo))
-    return out
+    prefix = np.concatenate(([0.0], np.cumsum(np.asarray(values, dtype=float))))
+    idx = np.arange(n)
+    lo = np.maximum(idx - half, 0)
+    hi = np.minimum(idx + half + 1, n)
+    return ((prefix[hi] - prefix[lo]) / (hi - lo)).tolist()
 
 
 def downsample(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[list[float], list[float]]:
@@ -313,20 +315,16 @@ def downsample(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[li
     n = len(xs)
     if limit < 2 or n <= limit:
         return list(xs), list(ys)
-    out_x = [float(xs[0])]
-    out_y = [float(ys[0])]
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
     inner = limit - 2
-    size = (n - 2) / inner
-    for b in range(inner):
-        lo = 1 + int(b * size)
-        hi = max(1 + int((b + 1) * size), lo + 1)
-        chunk_x = xs[lo:hi]
-        chunk_y = ys[lo:hi]
-        out_x.append(sum(chunk_x) / len(chunk_x))
-        out_y.append(sum(chunk_y) / len(chunk_y))
-    out_x.append(float(xs[-1]))
-    out_y.append(float(ys[-1]))
-    return out_x, out_y
+    # Bucket b covers [starts[b], starts[b+1]) of the points between the first and the last.
+    starts = 1 + np.floor(np.arange(inner) * (n - 2) / inner).astype(int)
+    counts = np.diff(np.append(starts, n - 1))
+    keep = counts > 0
+    mx = np.add.reduceat(x[1:n - 1], starts - 1)[keep] / counts[keep]
+    my = np.add.reduceat(y[1:n - 1], starts - 1)[keep] / counts[keep]
+    return [float(x[0]), *mx.tolist(), float(x[-1])], [float(y[0]), *my.tolist(), float(y[-1])]
 
 
 def sqrt_kl_axis(points: Sequence[tuple[int, float]], kl: Sequence[tuple[int, float]]) -> tuple[list[float], list[float]]:

@@ -15,7 +15,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, ProgressBar, Select, Static, TabbedContent, TabPane
+from textual.widgets import (
+    Button,
+    Footer,
+    Header,
+    ProgressBar,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 
 from tuilab.tui.training.charts import SQRT_KL, STEP
 from tuilab.tui.training.forms import ConfigForm, FormErrors, ppo_form, rm_form
@@ -51,18 +60,24 @@ def usable_pair_count(db: Any, ties: str) -> int:
 class TrainScreen(Screen):
     """Configure and start a job; watch it learn."""
 
-    HELP = """\
-## Train
-
-Left: the **reward model** and **PPO** settings (Tab moves between fields, Esc leaves them).
-Right: the run being trained (or the last one), its progress and live charts.
-
-- `s` start the job of the open tab · `p` pause / resume · `x` cancel (a checkpoint is kept)
-- `k` PPO charts against step or √KL (Gao et al.) · `f` hide / show the form
-- `i` inspect the PPO run's samples · `r` the runs screen
-
-Curves are drawn dim as measured, bright as a 5-point moving average.
-"""
+    HELP_TITLE = "Train"
+    KEYS_HELP = [
+        ("Jobs", [
+            ("s", "start the job of the open tab (reward model or PPO)"),
+            ("p", "pause / resume: the loop stops at its next step"),
+            ("x", "cancel: the run ends cancelled and keeps a checkpoint"),
+        ]),
+        ("View", [
+            ("k", "PPO charts against step or √KL, the distance from the reference (Gao et al.)"),
+            ("f", "hide / show the settings form"),
+            ("i", "the inspector on the PPO run's samples"),
+            ("r", "the runs screen on this run"),
+            ("tab / esc", "into the form / out of it (letters type into fields while one is focused)"),
+        ]),
+    ]
+    HELP_NOTES = ("Curves are drawn dim as measured and bright as a 5-point moving average: single updates "
+                  "at batch 8 are noisy. Warnings (length bias, EOS rate falling, …) appear in words under "
+                  "the charts and as a notification.")
 
     AUTO_FOCUS = None  # keys work at once; Tab enters the form
     BINDINGS = [
@@ -107,6 +122,7 @@ Curves are drawn dim as measured, bright as a 5-point moving average.
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
+        yield Header()
         with Horizontal(id="train-body"):
             with Vertical(id="train-left"):
                 with TabbedContent(id="train-tabs"):
@@ -126,7 +142,7 @@ Curves are drawn dim as measured, bright as a 5-point moving average.
                 yield Static("", id="run-error", markup=False)
                 yield ChartPanel("rm", id="train-charts")
                 yield WarningsView(id="train-warnings")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._load_choices()
