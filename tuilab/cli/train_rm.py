@@ -120,6 +120,16 @@ class _ProgressView:
                 self.progress.console.print(f"checkpoint at step {event.step}: {event.path}", style="dim")
 
 
+def _quiet_libraries() -> None:
+    """Hugging Face's own "Loading weights" bars would tear through ours."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     from tuilab.cli import CLIError, paths_from
 
@@ -129,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = paths_from(args)
     job = reward_job(cfg)
+    _quiet_libraries()
     with _ProgressView(args.quiet) as view:
         view.console.print(f"run {job.run_id}: base model {cfg.base_model}, output {paths.runs / job.run_id}",
                            style="dim")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -234,22 +235,9 @@ class RewardModel:
             )
         adapters: dict[str, str] = {}
         peft_model = model if isinstance(model, PeftModel) else None
-        for member in members:
-            folder = run_dir / member
-            if peft_model is None:
-                peft_model = PeftModel.from_pretrained(model, str(folder), adapter_name=member, is_trainable=False)
-                adapters[member] = member
-                continue
-            name = member
-            n = 1
-            while name in peft_model.peft_config:
-                name = f"{member}-{n}"
-                n += 1
-            previous_flags = [(p, p.requires_grad) for p in peft_model.parameters()]
-            peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
-            for p, flag in previous_flags:
-                p.requires_grad_(flag)
-            adapters[member] = name
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            peft_model = cls._attach(peft_model, model, run_dir, members, adapters)
         dev = next(backbone_of(peft_model).parameters()).device
         heads = {m: ScalarHead.load(run_dir / m, device=dev) for m in members}
         for head in heads.values():
@@ -263,6 +251,33 @@ class RewardModel:
             manifest=manifest,
             batch_size=batch_size,
         )
+
+    @staticmethod
+    def _attach(peft_model: Any, model: Any, run_dir: Path, members: list[str], adapters: dict[str, str]) -> Any:
+        """Add each member's adapter (frozen) to `peft_model`, wrapping `model` first if there is none."""
+        from peft import PeftModel
+
+        for member in members:
+            folder = run_dir / member
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(model, str(folder), adapter_name=member, is_trainable=False)
+                adapters[member] = member
+                continue
+            name = member
+            n = 1
+            while name in peft_model.peft_config:
+                name = f"{member}-{n}"
+                n += 1
+            # load_adapter may touch other adapters' flags and modes; put them back as they were.
+            flags = [(p, p.requires_grad) for p in peft_model.parameters()]
+            modes = [(m, m.training) for m in peft_model.modules()]
+            peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+            for p, flag in flags:
+                p.requires_grad_(flag)
+            for m, mode in modes:
+                m.training = mode
+            adapters[member] = name
+        return peft_model
 
     # -------------------------------------------------------------- scoring
 

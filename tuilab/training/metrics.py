@@ -26,10 +26,17 @@ class EncodedPair:
     prompt_id: int = 0
     comparison_id: int = 0
     split: str = "train"
+    # Tokens both sides start with (the prompt, at least): computed once, shared in training.
+    shared: int = 0
 
     @property
     def length(self) -> int:
         return max(len(self.chosen), len(self.rejected))
+
+    @property
+    def packed_length(self) -> int:
+        """Tokens when the shared prefix is run once: prefix + both suffixes."""
+        return len(self.chosen) + len(self.rejected) - self.shared
 
 
 def pair_rewards(rm, pairs: Sequence[EncodedPair], *, batch_size: int | None = None):

@@ -23,6 +23,7 @@ import math
 import random
 import shutil
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], max_length: in
             continue
         out.append(
             EncodedPair(
+                shared=common_prefix(chosen, rejected),
                 chosen=chosen,
                 rejected=rejected,
                 label=float(p.label),
@@ -138,6 +140,75 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], max_length: in
             )
         )
     return out, too_long
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the shared start of two sequences, leaving each at least its last token."""
+    limit = min(len(a), len(b)) - 1
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
+@dataclass
+class PackedPairs:
+    """A batch of pairs as one row each: shared prefix, chosen suffix, rejected suffix, pads.
+
+    The mask lets each suffix see the prefix and itself, never the other
+    suffix, and the position ids restart the rejected suffix where the prefix
+    ends: every token computes exactly what it would in its own sequence.
+    """
+
+    input_ids: torch.Tensor  # [B, T]
+    position_ids: torch.Tensor  # [B, T]
+    mask: torch.Tensor  # [B, 1, T, T], bool (True = may attend) or additive float
+    chosen_at: torch.Tensor  # [B] index of the chosen side's last token (EOS)
+    rejected_at: torch.Tensor  # [B]
+
+
+def pack_pairs(
+    rows: Sequence[EncodedPair], pad_id: int, device: torch.device, *, additive: torch.dtype | None = None
+) -> PackedPairs:
+    width = max(r.packed_length for r in rows)
+    n = len(rows)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    pos = torch.zeros((n, width), dtype=torch.long)
+    seg = torch.full((n, width), 3, dtype=torch.int8)  # 0 prefix, 1 chosen, 2 rejected, 3 pad
+    chosen_at = torch.empty(n, dtype=torch.long)
+    rejected_at = torch.empty(n, dtype=torch.long)
+    for i, r in enumerate(rows):
+        shared, nc, nr = r.shared, len(r.chosen), len(r.rejected)
+        end = nc + nr - shared
+        ids[i, :nc] = torch.as_tensor(r.chosen)
+        ids[i, nc:end] = torch.as_tensor(r.rejected[shared:])
+        pos[i, :nc] = torch.arange(nc)
+        pos[i, nc:end] = torch.arange(shared, nr)
+        seg[i, :shared] = 0
+        seg[i, shared:nc] = 1
+        seg[i, nc:end] = 2
+        chosen_at[i] = nc - 1
+        rejected_at[i] = end - 1
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    key = seg[:, None, :]
+    mask = causal[None] & ((key == 0) | (key == seg[:, :, None]))
+    mask = mask[:, None]
+    if additive is not None:
+        mask = torch.zeros(mask.shape, dtype=additive).masked_fill_(~mask, torch.finfo(additive).min)
+    return PackedPairs(ids.to(device), pos.to(device), mask.to(device), chosen_at.to(device), rejected_at.to(device))
+
+
+def packed_rewards(body: torch.nn.Module, head: ScalarHead, packed: PackedPairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(chosen rewards [B], rejected rewards [B]) from one forward over packed pairs."""
+    out = body(
+        input_ids=packed.input_ids, attention_mask=packed.mask, position_ids=packed.position_ids, use_cache=False
+    )
+    hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    picked = torch.cat([hidden[rows, packed.chosen_at], hidden[rows, packed.rejected_at]])
+    rewards = head(picked)
+    n = hidden.shape[0]
+    return rewards[:n], rewards[n:]
 
 
 def _unit_hash(text: str) -> float:
@@ -270,6 +341,47 @@ class _Trainer:
             self.heads[name] = ScalarHead(self.hidden, generator=gen).to(device)
         self.body = backbone_of(self.peft)
         self.device = device
+        if self.cfg.gradient_checkpointing:
+            inner = self.peft.get_base_model()
+            if hasattr(inner, "activation_checkpointing_enable"):  # transformers ≥ 5.2x
+                inner.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # Checkpointing only runs in train mode; keep every dropout off all the same.
+            self.body.train()
+            for module in self.body.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.eval()
+        impl = getattr(getattr(self.body, "config", None), "_attn_implementation", "sdpa")
+        self.share = bool(self.cfg.share_prefix) and impl in ("sdpa", "eager")
+        self.additive = next(self.body.parameters()).dtype if impl == "eager" else None
+        if self.share and self.additive is not None and not self.additive.is_floating_point:
+            self.additive = torch.float32
+
+    def check_sharing(self, rows: Sequence[EncodedPair]) -> None:
+        """Packed and plain forwards must agree on this model; if not, train the plain way and say so."""
+        if not self.share or not rows:
+            return
+        head = self.heads[self.members[0]]
+        pad_id = self.tokenizer.pad_token_id
+        with torch.no_grad():
+            rc, rr = packed_rewards(self.body, head, pack_pairs(rows, pad_id, self.device, additive=self.additive))
+            ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], pad_id, self.device)
+            plain = head(last_token_hidden(self.body, ids, lens))
+        packed = torch.cat([rc, rr])
+        exact = next(self.body.parameters()).dtype == torch.float32 and not self.base.four_bit
+        tol = (1e-3 if exact else 5e-2) * (1.0 + float(plain.abs().max()))
+        gap = float((packed - plain).abs().max())
+        if not gap <= tol:
+            self.share = False
+            self.sink(
+                RunWarning(
+                    step=0,
+                    code="share_prefix_off",
+                    message=f"This model's packed and plain forwards differ by {gap:.3g} (> {tol:.3g}), "
+                    "so chosen and rejected are run as separate rows (slower, same result).",
+                )
+            )
 
     def rm(self, members: Sequence[str]) -> RewardModel:
         return RewardModel(
@@ -364,7 +476,7 @@ class _Trainer:
             indices = [rng.randrange(len(train)) for _ in train]
         else:
             indices = list(range(len(train)))
-        lengths = [p.length for p in train]
+        lengths = [p.packed_length if self.share else p.length for p in train]
         steps_per_epoch = math.ceil(len(indices) / cfg.batch_size)
         member_steps = steps_per_epoch * cfg.epochs
         params = [p for p in self.peft.parameters() if p.requires_grad] + list(head.parameters())
@@ -388,11 +500,16 @@ class _Trainer:
                     t0 = time.perf_counter()
                     rows = [train[i] for i in batch]
                     n = len(rows)
-                    ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], pad_id, dev)
                     labels = torch.tensor([r.label for r in rows], device=dev)
                     margins = torch.tensor([r.margin for r in rows], device=dev)
-                    rewards = head(last_token_hidden(self.body, ids, lens))
-                    rc, rr = rewards[:n], rewards[n:]
+                    if self.share:
+                        packed = pack_pairs(rows, pad_id, dev, additive=self.additive)
+                        rc, rr = packed_rewards(self.body, head, packed)
+                        rewards = torch.cat([rc, rr])
+                    else:
+                        ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], pad_id, dev)
+                        rewards = head(last_token_hidden(self.body, ids, lens))
+                        rc, rr = rewards[:n], rewards[n:]
                     loss = bt_loss(rc, rr, labels, margins, cfg.center_coef)
                     loss.backward()
                     gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -523,7 +640,10 @@ def fit_reward_model(
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     trainer.state.total_steps = steps_per_epoch * cfg.epochs * cfg.ensemble
     trainer.state.last_flush = time.monotonic()
-    trainer.build()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        trainer.build()
+    trainer.check_sharing(train[: cfg.batch_size])
     for k in range(cfg.ensemble):
         trainer.train_member(k, train, eval_set)
 

@@ -1,0 +1,94 @@
+"""Loading and scoring trained reward models: batching, sharing a base with a policy adapter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from jobs.rm_data import make_pairs
+
+from tuilab.config import LoraSettings, RewardConfig
+from tuilab.modeling.loading import load_model
+from tuilab.modeling.reward_model import RewardModel, lora_settings_config
+from tuilab.training.reward import train_reward_model
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rm") / "run"
+    cfg = RewardConfig(learning_rate=3e-3, epochs=1, batch_size=8, ensemble=2, min_pairs=4, checkpoint_every=0)
+    train_reward_model(cfg, make_pairs(16), base=tiny_model_dir, output_dir=out, sink=lambda e: None)
+    return out
+
+
+PROMPTS = ["Say something about item 1.", [{"role": "user", "content": "Another prompt."}], "Third."]
+RESPONSES = ["sea wind good", "a considerably longer answer with many more words in it bad", "no"]
+
+
+def test_batched_scores_equal_one_at_a_time(run_dir):
+    rm = RewardModel.load(run_dir)
+    together = rm.score(PROMPTS, RESPONSES)
+    for i in range(3):
+        alone = rm.score([PROMPTS[i]], [RESPONSES[i]])
+        for k in range(2):
+            assert alone.members[k][0] == pytest.approx(together.members[k][i], abs=1e-5)
+    # Token ids straight in give the same numbers.
+    ids = rm.encode(PROMPTS, RESPONSES)
+    assert torch.allclose(rm.score_ids(ids, batch_size=2), torch.tensor(together.members), atol=1e-5)
+
+
+def test_normalised_scores_use_the_saved_statistics(run_dir):
+    rm = RewardModel.load(run_dir)
+    raw = torch.tensor(rm.score(PROMPTS, RESPONSES).members)
+    norm = torch.tensor(rm.score(PROMPTS, RESPONSES, normalize=True).members)
+    stats = json.loads((run_dir / "reward.json").read_text())["norm"]
+    for k, member in enumerate(rm.members):
+        expected = (raw[k] - stats[member]["mean"]) / stats[member]["std"]
+        assert torch.allclose(norm[k], expected, atol=1e-5)
+
+
+def test_reward_adapters_join_a_policy_adapter_on_one_base(run_dir, tiny_model_dir):
+    from peft import get_peft_model
+
+    alone = RewardModel.load(run_dir).score(PROMPTS, RESPONSES)
+    base = load_model(tiny_model_dir)
+    policy = get_peft_model(base.model, lora_settings_config(LoraSettings()), adapter_name="policy")
+    flags = {n: p.requires_grad for n, p in policy.named_parameters()}
+    assert any(flags.values())
+    n_params = sum(p.numel() for p in policy.parameters())
+    rm = RewardModel.load(run_dir, base=policy, tokenizer=base.tokenizer)
+    assert rm.model is policy
+    assert set(policy.peft_config) == {"policy", "reward-0", "reward-1"}
+    shared = rm.score(PROMPTS, RESPONSES)
+    for a, b in zip(alone.members, shared.members, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+    # Scoring leaves the policy as it was: active, trainable, reward adapters frozen.
+    assert policy.active_adapter == "policy"
+    after = {n: p.requires_grad for n, p in policy.named_parameters()}
+    assert all(after[n] == flag for n, flag in flags.items())
+    assert not any(after[n] for n in after if "reward-" in n)
+    # The base weights were not copied: only adapter weights were added.
+    added = sum(p.numel() for p in policy.parameters()) - n_params
+    assert 0 < added < n_params
+
+
+def test_loading_twice_onto_one_base_renames_the_second(run_dir, tiny_model_dir):
+    base = load_model(tiny_model_dir)
+    first = RewardModel.load(run_dir, base=base)
+    second = RewardModel.load(run_dir, base=first.model, tokenizer=base.tokenizer)
+    assert second.adapters == {"reward-0": "reward-0-1", "reward-1": "reward-1-1"}
+    a = torch.tensor(first.score(PROMPTS, RESPONSES).members)
+    b = torch.tensor(second.score(PROMPTS, RESPONSES).members)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_clear_errors(run_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a reward model folder"):
+        RewardModel.load(tmp_path)
+    rm = RewardModel.load(run_dir)
+    with pytest.raises(ValueError, match="2 prompts but 1 responses"):
+        rm.score(["a", "b"], ["x"])
+    with pytest.raises(ValueError, match="empty token list"):
+        rm.score_ids([[]])
+    assert rm.score_ids([]).shape == (2, 0)
