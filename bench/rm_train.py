@@ -35,14 +35,8 @@ sys.path.insert(0, str(ROOT))
 CONFIGS = ("tuilab", "trl-default", "trl-no-ckpt")
 
 SUBJECTS = ["France", "Japan", "Peru", "Kenya", "Canada", "Norway", "Egypt", "Chile", "India", "Spain"]
-GOOD = (
-    "The capital of {s} is a large city with a long history. It is the seat of government "
-    "and home to many museums, parks and famous buildings."
-)
-BAD = (
-    "I am not sure about {s}. Maybe it has a capital, maybe not; countries are complicated and "
-    "capitals move around, so it is hard to say anything at all."
-)
+GOOD = "The capital of {s} is a large old city, home to its government and many long avenues."
+BAD = "I am not sure about {s}; capitals move around, so it is hard to say which."
 
 
 def make_data(n: int, seed: int = 0) -> list[dict]:

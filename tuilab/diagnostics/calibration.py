@@ -25,22 +25,24 @@ def expected_calibration_error(
 ) -> float:
     """ECE of P(chosen ≻ rejected) = σ(r_c − r_r) against the labels (1 = chosen preferred, 0.5 = tie).
 
-    Each pair is counted in both orientations (p with label y, 1 − p with 1 − y)
-    so the measure does not depend on which side is called "chosen"; with
-    `bins` equal-width bins on [0, 1] this equals the usual max-probability ECE.
+    Each prediction is read from the side it favours: confidence max(p, 1 − p)
+    against how often that side was preferred, in `bins` equal bins over
+    [0.5, 1]. So the figure does not depend on which side is called "chosen"
+    (with every label 1, a plain binning of p would only measure confidence).
     """
     p = np.asarray(probs, dtype=float)
     if p.size == 0:
         return float("nan")
     y = np.ones_like(p) if labels is None else np.asarray(labels, dtype=float)
-    p2 = np.concatenate([p, 1.0 - p])
-    y2 = np.concatenate([y, 1.0 - y])
-    which = np.clip((p2 * bins).astype(int), 0, bins - 1)
+    favours_chosen = p >= 0.5
+    conf = np.round(np.where(favours_chosen, p, 1.0 - p), 12)
+    hit = np.where(favours_chosen, y, 1.0 - y)
+    which = np.clip(((conf - 0.5) * 2 * bins).astype(int), 0, bins - 1)
     total = 0.0
     for b in range(bins):
         mask = which == b
         if mask.any():
-            total += mask.sum() / p2.size * abs(float(y2[mask].mean()) - float(p2[mask].mean()))
+            total += mask.sum() / p.size * abs(float(hit[mask].mean()) - float(conf[mask].mean()))
     return float(total)
 
 
