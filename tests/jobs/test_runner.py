@@ -45,7 +45,7 @@ def counting_loop(steps: int = 5, *, fail_at: int | None = None, warn: bool = Fa
             ctx.sink(Metrics(step=step, values={"train/loss": 1.0 / step}, total_steps=steps))
             if step % 2 == 0:
                 path = ctx.output_dir / f"ckpt-{step}"
-                path.mkdir()
+                path.mkdir(exist_ok=True)
                 ctx.sink(Checkpoint(step=step, path=str(path), metrics={"train/loss": 1.0 / step}))
         if warn:
             ctx.sink(RunWarning(step=steps, code="length_bias", message="rewards rise with length"))
@@ -209,3 +209,16 @@ def test_batched_flush_groups_events(paths):
     # 200 quick steps are not 200 forwards: they arrive in a few batches.
     assert len(batches) < 20
     assert sum(isinstance(e, Metrics) for b in batches for e in b) == 200
+
+
+def test_rerunning_an_existing_run_resumes_its_row(paths, read_db):
+    job = Job(kind="rm", config={}, fn=counting_loop(4, fail_at=3))
+    assert run_job(job, paths=paths).status == "failed"
+    again = Job(kind="rm", config={}, fn=counting_loop(4), run_id=job.run_id)
+    outcome = run_job(again, paths=paths)
+    db = read_db()
+    run = runs.get_run(db, job.run_id)
+    assert outcome.ok and run.status == "completed" and run.error == "" and run.error_summary == ""
+    assert len(runs.list_runs(db)) == 1
+    # Steps written by both attempts are upserted, not doubled.
+    assert [s for s, _ in runs.read_metrics(db, job.run_id)["train/loss"]] == [1, 2, 3, 4]

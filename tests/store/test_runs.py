@@ -50,6 +50,11 @@ def test_status_lifecycle_stamps_times(db):
     assert run.status == "failed" and run.finished_at
     assert run.error_summary == "ValueError: boom" and run.error.startswith("Traceback")
     assert run.final_metrics == {"steps": 3}
+    # Resuming: running again clears the old ending but keeps the first start.
+    runs.set_run_status(db, run_id, "running")
+    run = runs.get_run(db, run_id)
+    assert run.status == "running" and run.finished_at is None and run.error == run.error_summary == ""
+    assert run.started_at == started
 
 
 def test_parents_and_list_runs(db):

@@ -376,3 +376,26 @@ def test_plain_rows_and_gradient_checkpointing_train_too(tiny_model_dir, tmp_pat
                                      output_dir=tmp_path / f"rm{i}", sink=events.append)
         assert metrics["steps"] == len(train_losses(events)) >= 1
         assert all(math.isfinite(x) for x in train_losses(events))
+
+
+@pytest.mark.slow
+def test_default_model_trains_and_reloads(tmp_path):
+    """SmolLM2-135M end to end: packed training agrees with plain scoring, and reload is exact."""
+    from pathlib import Path
+
+    from tuilab.modeling.registry import ensure_default_model
+    from tuilab.modeling.reward_model import RewardModel
+
+    path = ensure_default_model(Path(__file__).resolve().parents[2] / "models")
+    events = []
+    rm, metrics = fit_reward_model(
+        RewardConfig(base_model=str(path), epochs=1, batch_size=8, min_pairs=8, checkpoint_every=0),
+        make_pairs(16), base=path, output_dir=tmp_path / "rm", sink=events.append,
+    )
+    assert not [e for e in events if isinstance(e, RunWarning) and e.code == "share_prefix_off"]
+    assert math.isfinite(metrics["train/loss"])
+    prompts = ["What is the capital of France?"] * 2
+    responses = ["The capital of France is Paris.", "I don't know."]
+    here = torch.tensor(rm.score(prompts, responses).members)
+    again = torch.tensor(RewardModel.load(tmp_path / "rm").score(prompts, responses).members)
+    assert torch.allclose(here, again, atol=1e-5)

@@ -133,7 +133,6 @@ class _Recorder:
         self.run_id = run_id
         self.forward = forward
         self.buffer: list[Event] = []
-        self.status: str | None = None
         self.total_steps: int | None = None
         self.last_step: int | None = None
         self.finished: Finished | None = None
@@ -160,8 +159,6 @@ class _Recorder:
         """One transaction for everything buffered (and a status change), then one forward call."""
         events, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
-        status = status or self.status
-        self.status = None
         metrics = [(e.step, name, value) for e in events if isinstance(e, Metrics) for name, value in e.values.items()]
         with runs_store.batch(self.db):
             runs_store.write_metrics(self.db, self.run_id, metrics)

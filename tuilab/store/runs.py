@@ -128,13 +128,18 @@ def set_run_status(
     error_summary: str = "",
     final_metrics: dict | None = None,
 ) -> None:
-    """Move a run to `status`; stamps started_at on the first "running" and finished_at on a final status."""
+    """Move a run to `status`; stamps started_at on the first "running" and finished_at on a final status.
+
+    "running" clears a previous ending (finished_at, error): that is how a resumed run starts again.
+    """
     if status not in STATUSES:
         raise ValueError(f"run status must be one of {', '.join(STATUSES)}; got {status!r}")
     sets = ["status = ?"]
     params: list[Any] = [status]
-    if status == "running":
-        sets.append(f"started_at = COALESCE(started_at, {NOW})")
+    if status == "running":  # (again, for a resumed run: the old ending no longer applies)
+        sets += [f"started_at = COALESCE(started_at, {NOW})", "finished_at = NULL"]
+        if not (error or error_summary):
+            sets += ["error = ''", "error_summary = ''"]
     if status in FINAL_STATUSES:
         sets.append(f"finished_at = {NOW}")
     if error or error_summary:
