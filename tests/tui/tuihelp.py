@@ -81,3 +81,44 @@ def rows(paths: LabPaths, sql: str, params=()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def add_comparisons(paths: LabPaths, specs: list[tuple[int, str]], *, strength: int = 1) -> list[int]:
+    """Record a decision per (prompt index, decision) with fixed texts and times (snapshot-safe)."""
+    from tuilab.store.comparisons import record_comparison
+    from tuilab.store.db import open_db
+    from tuilab.store.generations import add_generation
+    from tuilab.store.records import NewComparison
+
+    db = open_db(paths.db)
+    ids = []
+    try:
+        prompt_ids = [r[0] for r in db.execute("SELECT id FROM prompts ORDER BY id").fetchall()]
+        for n, (index, decision) in enumerate(specs):
+            pid = prompt_ids[index]
+            left = add_generation(db, pid, f"Short answer {n}.", model="base-model", n_tokens=3,
+                                  finished=True, params={"side": "A", "temperature": 0.8},
+                                  created_at=FIXED_TIME)
+            right = add_generation(db, pid, f"A longer answer number {n}, with **detail**.\n\n- one\n- two",
+                                   model="base-model", adapter="runs/ppo-1/policy", n_tokens=14,
+                                   finished=True, params={"side": "B", "temperature": 0.8},
+                                   created_at=FIXED_TIME)
+            ids.append(record_comparison(
+                db,
+                NewComparison(prompt_id=pid, left_id=left, right_id=right, decision=decision,
+                              swapped=n % 2 == 1, strength=strength, seconds=4.0 + n,
+                              rationale="clearer" if n == 0 else ""),
+                created_at=FIXED_TIME,
+            ))
+    finally:
+        db.conn.close()
+    return ids
+
+
+def wait_for_thread(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Block until `condition()` holds (for tests of the feeder without an app)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)

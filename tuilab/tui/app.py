@@ -74,10 +74,11 @@ class TuilabApp(App[int]):
         annotator: stored with every comparison.
         start_feeder: False leaves the generator off (screens that only read data).
         mode: the first screen.
+        reveal_toasts: also reveal the models in a toast after each decision.
     """
 
     TITLE = "tuilab"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     MODES = {m.name: screen_factory(m) for m in LAB_MODES}
     DEFAULT_MODE = "label"
     BINDINGS = [
@@ -101,6 +102,7 @@ class TuilabApp(App[int]):
         annotator: str = "",
         start_feeder: bool = True,
         mode: str = "label",
+        reveal_toasts: bool = False,
     ) -> None:
         super().__init__()
         paths = paths or LabPaths.resolve()
@@ -123,6 +125,9 @@ class TuilabApp(App[int]):
         self.feed_state = FeedState(capacity=queue_size)
         self.feed_signal: Signal[FeedState] = Signal(self, "feed")
         self.markdown = False
+        # The reveal after each decision is on the status line; a toast as well costs a
+        # widget mount per decision (measurable in bench/label_latency.py), so it is opt-in.
+        self.reveal_toasts = reveal_toasts
         self.session_started = utc_now_iso()
         self.errors: list[ErrorRecord] = []
         self._db: Any = None

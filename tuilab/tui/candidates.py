@@ -185,6 +185,11 @@ class ModelHost:
     def is_loaded(self) -> bool:
         return self._loaded is not None
 
+    @property
+    def name(self) -> str:
+        """The loaded model's folder name (what generations record), else the name asked for."""
+        return self._loaded.name if self._loaded is not None else Path(self.model_name).name
+
     def loaded(self, progress: Progress | None = None) -> Any:
         """The `LoadedModel`; loads it on first call (call with `lock` held)."""
         if self._loaded is None:
@@ -255,7 +260,7 @@ class ModelCandidateSource:
         self.host = host
         self.spec = spec or SourceSpec()
         self.spec.check()
-        self.label = self.spec.describe(host.model_name)
+        self.label = self.spec.describe(host.name)
         self.progress: Progress | None = None
         self._calls = 0
 
@@ -313,7 +318,7 @@ class ModelCandidateSource:
             params["seed"] = seed
         return Candidate(
             text=result.text,
-            model=self.host.model_name,
+            model=self.host.name,
             adapter=adapter,
             n_tokens=result.n_tokens,
             finished=result.finished,
@@ -399,8 +404,9 @@ class FakeCandidateSource:
         h = int(hashlib.sha256(f"{prompt.id}:{n}:{side}".encode()).hexdigest(), 16)
         topic = _topic(prompt.text)
         parts = [_OPENERS[h % len(_OPENERS)]]
-        for i in range(sentences):
-            parts.append(_BODIES[(h >> (4 + i)) % len(_BODIES)].format(topic=topic))
+        start = (h >> 4) % len(_BODIES)
+        for i in range(sentences):  # distinct bodies, rotated by the hash
+            parts.append(_BODIES[(start + i) % len(_BODIES)].format(topic=topic))
         closer = _CLOSERS[(h >> 12) % len(_CLOSERS)]
         if closer:
             parts.append(closer)

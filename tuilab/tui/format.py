@@ -18,7 +18,10 @@ DECISION_LABELS = {
     "skip": "skipped",
 }
 
-DECISION_SHORT = {"left": "L", "right": "R", "tie": "tie", "both_bad": "bad", "skip": "skip"}
+DECISIONS_SHOWN = ("left", "right", "tie", "both_bad", "skip")
+# One letter per decision for the narrow stats strip: L R, then the keys t b s.
+DECISION_KEYS = {"left": "L", "right": "R", "tie": "T", "both_bad": "B", "skip": "S"}
+WIDE_NAMES = {"left": "left", "right": "right", "tie": "tie", "both_bad": "both bad", "skip": "skip"}
 
 
 def decision_label(decision: str, strength: int = 1, edited: bool = False) -> str:
@@ -57,26 +60,29 @@ def stats_text(stats: LabelStats, *, wide: bool = True) -> Text:
     """The stats strip: counts, position bias, length bias, time to decide.
 
     A bias is highlighted once there are enough decisions to mean something (≥ 10
-    strict picks) and it is far from 50 %.
+    strict picks) and it is far from 50 %. `wide=False` fits 78 columns.
     """
     by = stats.by_decision or {}
     strict = by.get("left", 0) + by.get("right", 0)
+    sep = (" │ ", "dim")
     out = Text()
-    out.append("labeled ", style="dim")
-    out.append(f"{stats.session}", style="bold")
-    out.append(" session · ", style="dim")
-    out.append(f"{stats.total}", style="bold")
-    out.append(" total", style="dim")
-    out.append(" │ ", style="dim")
-    counts = [f"{DECISION_SHORT[d]} {by.get(d, 0)}" for d in ("left", "right", "tie", "both_bad", "skip")]
-    out.append("  ".join(counts) if wide else " ".join(counts))
-    out.append(" │ ", style="dim")
+    if wide:
+        out.append_text(Text.assemble("labeled ", (f"{stats.session}", "bold"), " session · ",
+                                      (f"{stats.total}", "bold"), " total", style="dim"))
+        out.append(*sep)
+        out.append(" · ".join(f"{WIDE_NAMES[d]} {by.get(d, 0)}" for d in DECISIONS_SHOWN))
+    else:
+        out.append_text(Text.assemble((f"{stats.session}", "bold"), " session/",
+                                      (f"{stats.total}", "bold"), style="dim"))
+        out.append(*sep)
+        out.append(" ".join(f"{DECISION_KEYS[d]}{by.get(d, 0)}" for d in DECISIONS_SHOWN))
+    out.append(*sep)
     out.append("left picks " if wide else "left ", style="dim")
     out.append(pct(stats.left_share), style=_bias_style(stats.left_share, strict, 0.15))
-    out.append(" · ", style="dim")
+    out.append(" · " if wide else " ", style="dim")
     out.append("longer picked " if wide else "longer ", style="dim")
     out.append(pct(stats.longer_share), style=_bias_style(stats.longer_share, strict, 0.15))
-    out.append(" │ ", style="dim")
+    out.append(*sep)
     out.append("median " if wide else "med ", style="dim")
     out.append("–" if stats.median_seconds is None else f"{stats.median_seconds:.1f}s")
     return out

@@ -1,6 +1,6 @@
 """The lab's screens (Textual modes) and the keys that switch to them.
 
-To add a screen: write a `Screen` subclass (give it a `HELP` markdown string for the
+To add a screen: write a `Screen` subclass (give it a `KEYS_HELP` list of key sections for the
 `?` screen), then add one `ModeSpec` line below. The App builds `MODES` and the
 switching bindings from this list, and imports a screen's module only when it is
 first shown, so start-up stays fast. F3 train, F4 runs and F5 inspect are reserved

@@ -28,18 +28,22 @@ def one_line(text: str, width: int = 90) -> str:
 class DataScreen(Screen):
     HELP_TITLE = "Data"
 
-    HELP = """\
-| key | |
-|---|---|
-| `enter` | open the selected comparison or prompt |
-| `d` / `delete` | delete the selected comparison (asks first) |
-| `/` | search (prompt and response text) |
-| `ctrl+r` | reload |
-| `tab` | move between the filter, the search box and the table |
-
-In an opened comparison: `1` `2` `!` `@` `t` `b` `s` re-label it, `n` edits its note, `d` deletes it,
-`m` toggles Markdown. The models that wrote each side are shown there (the decision is already made).
-"""
+    KEYS_HELP = [
+        ("Browse", [
+            ("enter", "open the selected comparison or prompt"),
+            ("d  delete", "delete the selected comparison (asks first)"),
+            ("/", "search prompt and response text"),
+            ("ctrl+r", "reload"),
+            ("tab", "move between the filter, the search box and the table"),
+        ]),
+        ("In an opened comparison", [
+            ("1 2 ! @ t b s", "re-label it"),
+            ("n", "edit its note"),
+            ("d", "delete it"),
+            ("m", "plain text / Markdown"),
+        ]),
+    ]
+    HELP_NOTES = "The models that wrote each side are shown in an opened comparison: its decision is made."
 
     BINDINGS = [
         Binding("slash", "search", "Search", key_display="/"),

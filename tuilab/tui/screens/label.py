@@ -59,42 +59,35 @@ class LabelScreen(Screen):
 
     HELP_TITLE = "Label"
 
-    HELP = """\
-### Decide (committed before the next pair appears)
-
-| key | |
-|---|---|
-| `1` or `←` | left is better |
-| `2` or `→` | right is better |
-| `!` / `@` (shift+1 / shift+2), shift+`←` / shift+`→` | left / right is **much** better (strength 2, TRL margin) |
-| `t` | tie |
-| `b` | both bad |
-| `s` | skip (recorded, never trained on) |
-| `e` | edit: rewrite a response; the edit is preferred over both. `ctrl+t` in the editor starts from the other side, `ctrl+s` saves, `esc` cancels (nothing recorded) |
-
-### Fix
-
-| key | |
-|---|---|
-| `u` | undo the last decision (repeat to go further back): deletes it and shows that pair again |
-| `n` | note: on the pair on screen (saved with the decision), or on the last decision when none is shown |
-| `N` | note on the last decision |
-| `r` | regenerate this pair (after an error: retry) |
-| `esc` | stop waiting for a regeneration, show the next pair |
-
-### View
-
-| key | |
-|---|---|
-| `tab` / `shift+tab` | move focus: prompt, left, right |
-| `↑` `↓` `pgup` `pgdn` | scroll the focused text |
-| `m` | plain text / rendered Markdown |
-| `c` | candidate source: two samples, or model A vs model B; queue size |
-
-Which model wrote each side is hidden until you decide; it is shown on the status line afterwards.
-Sides are shuffled per pair and the shuffle is recorded. Time to decide counts only while
-the pair is on screen and no dialog is open.
-"""
+    KEYS_HELP = [
+        ("Decide (saved before the next pair appears)", [
+            ("1  ←", "left is better"),
+            ("2  →", "right is better"),
+            ("!  @", "left / right is MUCH better (shift+1 / shift+2; also shift+← / shift+→): strength 2, TRL margin"),
+            ("t", "tie"),
+            ("b", "both bad"),
+            ("s", "skip (recorded, never trained on)"),
+            ("e", "edit a response: your text is preferred over both (in the editor: ctrl+t other side, "
+                  "ctrl+s save, esc cancel = nothing recorded)"),
+        ]),
+        ("Fix", [
+            ("u", "undo the last decision (repeat to go further back): deletes it, shows that pair again"),
+            ("n", "note on the pair on screen (saved with the decision); on the last decision when none is shown"),
+            ("N", "note on the last decision"),
+            ("r", "regenerate this pair (after an error: retry)"),
+            ("esc", "stop waiting for a regeneration, show the next pair"),
+        ]),
+        ("View", [
+            ("tab", "focus the prompt, the left or the right text; ↑ ↓ pgup pgdn scroll it"),
+            ("m", "plain text / rendered Markdown"),
+            ("c", "candidate source: two samples, or model A vs model B; pairs kept ready"),
+        ]),
+    ]
+    HELP_NOTES = (
+        "Which model wrote each side is hidden until you decide, then shown on the status line. "
+        "Sides are shuffled per pair and the shuffle is recorded. Time to decide counts only while "
+        "the pair is on screen and no dialog is open."
+    )
 
     BINDINGS = [
         Binding("1", "decide('left')", "Left", key_display="1/←"),
@@ -110,7 +103,7 @@ the pair is on screen and no dialog is open.
         Binding("s", "decide('skip')", "Skip"),
         Binding("u", "undo", "Undo"),
         Binding("e", "edit", "Edit"),
-        Binding("n", "note", "Note"),
+        Binding("n", "note", "Note", show=False),
         Binding("N", "note_last", "Note on last", show=False),
         Binding("r", "regenerate", "Regen", show=False),
         Binding("m", "toggle_markdown", "Markdown", show=False),
@@ -327,11 +320,12 @@ the pair is on screen and no dialog is open.
         line.append(" · right: ", style="dim")
         line.append(candidate_origin(pair.right))
         self._say(line)
-        self.notify(
-            f"left: {candidate_origin(pair.left)}\nright: {candidate_origin(pair.right)}",
-            title=f"#{cid} {label}",
-            timeout=2.5,
-        )
+        if self.lab.reveal_toasts:
+            self.notify(
+                f"left: {candidate_origin(pair.left)}\nright: {candidate_origin(pair.right)}",
+                title=f"#{cid} {label}",
+                timeout=2.5,
+            )
 
     def action_undo(self) -> None:
         from tuilab.store.comparisons import delete_comparison

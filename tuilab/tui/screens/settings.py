@@ -76,6 +76,16 @@ class SettingsScreen(ModalScreen["CandidateSettings | None"]):
 
     def on_mount(self) -> None:
         self.query_one(RadioSet).focus()
+        self._sync_mode()
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        self._sync_mode()
+
+    def _sync_mode(self) -> None:
+        """Adapters only matter for model A vs model B."""
+        ab = self.query_one("#mode-ab", RadioButton).value
+        for widget_id in ("#adapter-a", "#adapter-b"):
+            self.query_one(widget_id, Select).disabled = not ab
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

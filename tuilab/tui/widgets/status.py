@@ -67,4 +67,4 @@ class StatsStrip(Static):
         self._redraw()
 
     def _redraw(self) -> None:
-        self.update(stats_text(self._stats, wide=self.size.width >= 110))
+        self.update(stats_text(self._stats, wide=self.size.width >= 145))

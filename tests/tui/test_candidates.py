@@ -1,0 +1,122 @@
+"""Candidate sources: the fake (deterministic, no torch) and the real one on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tuilab.store.records import Prompt
+from tuilab.tui.candidates import (
+    CandidateSource,
+    FakeCandidateSource,
+    ModelCandidateSource,
+    ModelHost,
+    SourceSpec,
+    find_adapters,
+    source_pairs,
+)
+
+PROMPT = Prompt(id=1, messages=[{"role": "user", "content": "What is the capital of France?"}],
+                text="What is the capital of France?")
+
+
+def test_fake_is_deterministic_and_b_is_longer():
+    a1, b1 = FakeCandidateSource().pair(PROMPT)
+    a2, b2 = FakeCandidateSource().pair(PROMPT)
+    assert (a1, b1) == (a2, b2)
+    assert b1.n_tokens > a1.n_tokens
+    assert isinstance(FakeCandidateSource(), CandidateSource)
+
+
+def test_fake_fails_on_request():
+    source = FakeCandidateSource(fail="no GPU", fail_after=1)
+    source.pair(PROMPT)
+    with pytest.raises(RuntimeError, match="no GPU"):
+        source.pair(PROMPT)
+
+
+def test_spec_check_names_the_field():
+    SourceSpec().check()
+    with pytest.raises(ValueError, match="temperature_b"):
+        SourceSpec(temperature_b=-1).check()
+    with pytest.raises(ValueError, match="needs a policy adapter"):
+        SourceSpec(mode="ab").check()
+    with pytest.raises(ValueError, match="mode"):
+        SourceSpec(mode="three").check()
+    assert SourceSpec(mode="ab", adapter_b="runs/x/policy").describe("base") == "base vs x/policy"
+
+
+def test_find_adapters_keeps_causal_lm_only(tmp_path):
+    for rel, task in (("runs/ppo-1/policy", "CAUSAL_LM"), ("runs/rm-1/reward-0", "SEQ_CLS"), ("mine", None)):
+        folder = tmp_path / rel
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text(json.dumps({"task_type": task}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "adapter_config.json").write_text("{not json")
+    assert [a.name for a in find_adapters(tmp_path)] == ["mine", "runs/ppo-1/policy"]
+    assert find_adapters(tmp_path / "missing") == []
+
+
+def test_ui_modules_do_not_import_torch():
+    code = (
+        "import sys, tuilab.tui.app, tuilab.tui.screens.label, tuilab.tui.screens.data, "
+        "tuilab.tui.candidates, tuilab.tui.feeder\n"
+        "bad = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_model_source_samples_both_sides_in_one_batch(tiny_model_dir, tmp_path):
+    host = ModelHost(tmp_path, str(tiny_model_dir))
+    said = []
+    source = ModelCandidateSource(host, SourceSpec(max_new_tokens=6, seed=0))
+    source.progress = said.append
+    pairs = source_pairs(source, [PROMPT, PROMPT])
+    assert len(pairs) == 2
+    for a, b in pairs:
+        assert a.params["side"] == "A" and b.params["side"] == "B"
+        assert 0 <= a.n_tokens <= 6 and a.model == tiny_model_dir.name and a.adapter == ""
+    assert any(s.startswith("loading") for s in said)
+    assert sum(s.startswith("generating") for s in said) == 1  # one batched call for 2 pairs
+
+
+def test_model_source_a_vs_adapter(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from tuilab.modeling.loading import load_model
+
+    lm = load_model(tiny_model_dir)
+    peft_model = get_peft_model(lm.model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"],
+                                                      task_type="CAUSAL_LM"))
+    adapter_dir = tmp_path / "runs" / "ppo-1" / "policy"
+    peft_model.save_pretrained(adapter_dir)
+    assert [a.name for a in find_adapters(tmp_path)] == ["runs/ppo-1/policy"]
+
+    host = ModelHost(tmp_path, str(tiny_model_dir))
+    spec = SourceSpec(mode="ab", adapter_b="runs/ppo-1/policy", max_new_tokens=4, seed=1,
+                      temperature_a=0.7, temperature_b=1.0)
+    a, b = ModelCandidateSource(host, spec).pair(PROMPT)
+    assert (a.adapter, b.adapter) == ("", "runs/ppo-1/policy")
+    assert (a.params["temperature"], b.params["temperature"]) == (0.7, 1.0)
+    # A second source on the same host reuses the loaded model and adapter.
+    loaded = host._loaded
+    ModelCandidateSource(host, spec).pair(PROMPT)
+    assert host._loaded is loaded
+
+
+def test_missing_model_says_how_to_get_one(tmp_path):
+    host = ModelHost(tmp_path, "no-such-model")
+    source = ModelCandidateSource(host, SourceSpec(max_new_tokens=2))
+    with pytest.raises(LookupError, match="tuilab models"):
+        source.pair(PROMPT)
+
+
+def test_missing_adapter_is_a_clear_error(tiny_model_dir, tmp_path):
+    host = ModelHost(tmp_path, str(tiny_model_dir))
+    source = ModelCandidateSource(host, SourceSpec(mode="ab", adapter_b="runs/gone", max_new_tokens=2))
+    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        source.pair(PROMPT)

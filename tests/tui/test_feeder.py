@@ -1,0 +1,127 @@
+"""The pair feeder without a UI: queue fill, stored generations, side coin-flips, priority, failures."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from tuihelp import make_lab, rows, wait_for_thread
+
+from tuilab.tui.candidates import FakeCandidateSource
+from tuilab.tui.feeder import PairFeeder
+from tuilab.tui.messages import FeederUpdate, PairReady
+
+
+def start(feeder: PairFeeder) -> threading.Thread:
+    thread = threading.Thread(target=feeder.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_fills_to_capacity_and_stores_every_generation(lab):
+    posted = []
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=3, post=posted.append, seed=1)
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.ready == 3)
+    pairs = [feeder.take() for _ in range(3)]
+    for p in pairs:
+        stored = dict(rows(lab, "SELECT id, text FROM generations WHERE prompt_id = ?", (p.prompt.id,)))
+        assert stored[p.left_id] == p.left.text and stored[p.right_id] == p.right.text
+    assert len({p.prompt.id for p in pairs}) == 3  # distinct prompts
+    assert any(isinstance(m, PairReady) for m in posted)
+    feeder.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert isinstance(posted[-1], FeederUpdate) and posted[-1].state.phase == "stopped"
+
+
+def test_sides_are_a_recorded_coin_flip(lab):
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=40, seed=3)
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.ready == 40, timeout=30)
+    feeder.stop()
+    thread.join(5)
+    pairs = [feeder.take() for _ in range(40)]
+    flips = [p.swapped for p in pairs]
+    assert 8 < sum(flips) < 32
+    for p in pairs:
+        # A is the source's first (short) candidate.
+        assert p.a.params["side"] == "A" and p.b.params["side"] == "B"
+        assert (p.left.params["side"] == "B") == p.swapped
+
+
+def test_same_seed_same_pairs(tmp_path):
+    def run(root):
+        lab = make_lab(root)
+        feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=4, seed=7)
+        thread = start(feeder)
+        wait_for_thread(lambda: feeder.ready == 4)
+        feeder.stop()
+        thread.join(5)
+        return [(p.prompt.text, p.left.text, p.swapped) for p in (feeder.take() for _ in range(4))]
+
+    assert run(tmp_path / "a") == run(tmp_path / "b")
+
+
+def test_put_front_and_regenerate_come_first(lab):
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=2, seed=0)
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.ready == 2)
+    first = feeder.take()
+    feeder.put_front(first)
+    assert feeder.take() is first
+    feeder.regenerate(first.prompt)
+    wait_for_thread(lambda: any(p.prompt.id == first.prompt.id for p in list(feeder._ready)))
+    again = feeder.take(prompt_id=first.prompt.id)
+    assert again is not None and again.left_id not in (first.left_id, first.right_id)
+    feeder.stop()
+    thread.join(5)
+
+
+def test_failure_halts_until_retry(lab):
+    posted = []
+    source = FakeCandidateSource(fail="out of memory")
+    feeder = PairFeeder(lab.db, source, capacity=2, post=posted.append)
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.state.phase == "failed")
+    calls = source.calls
+    assert feeder.state.error == "RuntimeError: out of memory"
+    assert "Traceback" in feeder.state.traceback
+    threading.Event().wait(0.3)
+    assert source.calls == calls  # halted: no retry loop burning the CPU
+    source.fail = None
+    feeder.retry()
+    wait_for_thread(lambda: feeder.ready == 2)
+    feeder.stop()
+    thread.join(5)
+
+
+def test_no_prompts_then_prompts_arrive(tmp_path):
+    from tuilab.store.db import open_db
+    from tuilab.store.prompts import add_prompts
+
+    lab = make_lab(tmp_path, prompts=[])
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=1, poll_s=0.1)
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.state.phase == "no_prompts")
+    assert "tuilab data import" in feeder.state.error
+    db = open_db(lab.db)
+    add_prompts(db, ["A late prompt?"], split="train")
+    db.conn.close()
+    wait_for_thread(lambda: feeder.ready == 1)
+    feeder.stop()
+    thread.join(5)
+
+
+def test_fewer_prompts_than_the_queue_repeats_rather_than_starves(tmp_path):
+    lab = make_lab(tmp_path, prompts=["Only one prompt?"])
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=3)
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.ready == 3)
+    feeder.stop()
+    thread.join(5)
+
+
+def test_capacity_must_be_positive(lab):
+    with pytest.raises(ValueError, match="at least 1"):
+        PairFeeder(lab.db, FakeCandidateSource(), capacity=0)
