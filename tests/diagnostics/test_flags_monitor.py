@@ -2,7 +2,6 @@ import pytest
 
 from tuilab.diagnostics.flags import FLAG_HELP, FLAGS, LONG_FACTOR, sample_flags
 from tuilab.diagnostics.monitor import (
-    EOS_DROP_WARN,
     WINDOW,
     HackingMonitor,
 )
@@ -89,7 +88,6 @@ def test_monitor_warning_clears_and_reraises():
     for step in range(2 + 2 * WINDOW, 2 + 3 * WINDOW):
         raised += _observe(mon, step, lengths=[10] * 8, scores=[0.0] * 8, eos=[False] * 8).warnings
     assert [c for c, _ in raised] == ["eos_falling"]
-    assert 1 - 0 >= EOS_DROP_WARN
 
 
 def test_monitor_spread_rising_and_gold_diverging():
@@ -130,3 +128,20 @@ def test_monitor_state_roundtrip_and_resume_replaces_steps():
     other.load_state_dict(state)
     _observe(other, 3, lengths=[13] * 8, scores=[0.0] * 8)
     assert [s["step"] for s in other.steps] == [1, 2, 3]
+
+
+def test_monitor_fits_gold_curve_once_enough_steps():
+    import math
+
+    mon = HackingMonitor()
+    alpha, beta = 1.0, 0.5
+    for step in range(1, 8):
+        kl = float((step - 1) ** 2) / 4  # step 1 is the reference policy: KL 0, gold 0.1
+        d = math.sqrt(kl)
+        g = 0.1 + (d * (alpha - beta * math.log(d)) if d > 0 else 0.0)
+        rep = mon.observe(step, scores=[0.0] * 4, lengths=[5] * 4, eos=[True] * 4, tokens=[[1, 2]] * 4,
+                          gold=[g] * 4, kls=[kl] * 4)
+        if step < 5:
+            assert "diag/gold_fit_alpha" not in rep.metrics
+    assert rep.metrics["diag/gold_fit_alpha"] == pytest.approx(alpha, rel=1e-3)
+    assert rep.metrics["diag/gold_peak_kl"] == pytest.approx(math.e**2, rel=1e-2)

@@ -45,11 +45,11 @@ def test_ngrams_and_distinct():
     assert ngrams([1, 2, 3], 2) == [(1, 2), (2, 3)]
     assert distinct_n([[1, 2, 3], [1, 2, 4]], 2) == pytest.approx(3 / 4)
     assert distinct_n([[1]], 2) is None
-    assert distinct_n(["the cat sat".split(), "the cat ran".split()], 1) == pytest.approx(4 / 6)
+    assert distinct_n([["the", "cat", "sat"], ["the", "cat", "ran"]], 1) == pytest.approx(4 / 6)
 
 
 def test_repeated_ngram_fraction():
-    assert repeated_ngram_fraction("the cat the cat the cat".split(), 2) == pytest.approx(3 / 5)
+    assert repeated_ngram_fraction(["the", "cat", "the", "cat", "the", "cat"], 2) == pytest.approx(3 / 5)
     assert repeated_ngram_fraction([1, 2, 3, 4], 2) == 0.0
     assert repeated_ngram_fraction([1], 3) == 0.0
     with pytest.raises(ValueError):

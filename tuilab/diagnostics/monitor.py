@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tuilab.diagnostics.flags import FLAGS, REPEAT_N, sample_flags
+from tuilab.diagnostics.overoptimization import fit_gao
 from tuilab.diagnostics.repetition import distinct_n, repeated_ngram_fraction
 from tuilab.diagnostics.stats import pearson, spearman
 
@@ -43,6 +44,8 @@ SPREAD_RISE_WARN = 2.0
 GOLD_FALL_WARN = 0.25
 # Pools for the per-sample quantile flags keep this many recent values.
 POOL_SIZE = 1024
+# Steps with gold and KL before the Gao et al. curve is fitted (diag/gold_fit_*).
+MIN_FIT_STEPS = 5
 
 WARNING_CODES = (
     "length_bias",
@@ -97,6 +100,7 @@ class HackingMonitor:
         tokens: Sequence[Sequence[Hashable]],
         spreads: Sequence[float | None] | None = None,
         gold: Sequence[float | None] | None = None,
+        kls: Sequence[float] | None = None,
     ) -> StepReport:
         spreads = list(spreads) if spreads is not None else None
         gold = list(gold) if gold is not None else None
@@ -109,6 +113,7 @@ class HackingMonitor:
             "spread": _mean(spreads) if spreads is not None else None,
             "distinct2": distinct_n(tokens, 2),
             "repeat": float(np.mean([repeated_ngram_fraction(t, REPEAT_N) for t in tokens])) if tokens else 0.0,
+            "kl": _mean(kls) if kls is not None else None,
         }
         # A resumed run re-observes steps after its checkpoint: replace, never duplicate.
         self.steps = [s for s in self.steps if s["step"] < step]
@@ -171,7 +176,24 @@ class HackingMonitor:
         n = max(len(flags), 1)
         for flag in FLAGS:
             m[f"diag/flag_{flag}"] = sum(flag in f for f in flags) / n
+        m.update(self._gold_fit())
         return m
+
+    def _gold_fit(self) -> dict[str, float]:
+        """Gao et al.'s gold ≈ d·(α − β·log d) over per-step means, once there are enough steps."""
+        pts = [(s.get("kl"), _mean(s["gold"])) for s in self.steps if s.get("gold") and s.get("kl") is not None]
+        pts = [(k, g) for k, g in pts if g is not None]
+        if len(pts) < MIN_FIT_STEPS:
+            return {}
+        fit = fit_gao([max(k, 0.0) for k, _ in pts], [g for _, g in pts], baseline=pts[0][1])
+        if fit is None:
+            return {}
+        out = {"diag/gold_fit_alpha": fit.alpha, "diag/gold_fit_beta": fit.beta}
+        if fit.r2 is not None:
+            out["diag/gold_fit_r2"] = fit.r2
+        if fit.peak_kl is not None:
+            out["diag/gold_peak_kl"] = fit.peak_kl
+        return out
 
     def _conditions(self) -> dict[str, str]:
         """Each warning code whose condition holds now, with its explanation."""

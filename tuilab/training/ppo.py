@@ -573,7 +573,7 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
     eos = [bool(f) for f in ro.finished.tolist()]
     spreads = spread.tolist() if members.shape[0] > 1 else None
     report = monitor.observe(step, scores=rm_mean.tolist(), lengths=lengths, eos=eos, tokens=ro.tokens,
-                             spreads=spreads, gold=gold_scores)
+                             spreads=spreads, gold=gold_scores, kls=seq_kl.tolist())
     new_beta = kl_ctl.update(float(seq_kl.mean()), B)
     values = {
         "objective/scores": float(score.mean()),
