@@ -107,7 +107,7 @@ def test_only_adapter_weights_train(tiny_model_dir):
     assert trainable and all("lora_" in n for n in trainable)
 
 
-def _grads(model_dir, four_bit, *, eval_forward_first, weights=None):
+def _grads(model_dir, four_bit, *, eval_forward_first, weights=None, raw_peft=False):
     """LoRA gradients of a fixed loss; optionally after an eval-mode no-grad forward (as generation does)."""
     import bitsandbytes as bnb
 
@@ -125,7 +125,12 @@ def _grads(model_dir, four_bit, *, eval_forward_first, weights=None):
         with torch.no_grad():
             for name, w in weights.items():
                 model.get_submodule(name).weight.copy_(w)
-    model = add_adapter(model, "policy", LoraSettings(r=4))
+    if raw_peft:  # as code that calls peft directly would
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora_config(LoraSettings(r=4)), adapter_name="policy")
+    else:
+        model = add_adapter(model, "policy", LoraSettings(r=4))
     _randomize_lora(model, "policy", 0)
     x = _input(loaded.tokenizer)
     if eval_forward_first:
@@ -138,13 +143,15 @@ def _grads(model_dir, four_bit, *, eval_forward_first, weights=None):
     return grads, dequantized
 
 
-def test_four_bit_lora_gradients_are_exact(tiny64_dir):
+@pytest.mark.parametrize("raw_peft", [False, True], ids=["add_adapter", "plain-peft"])
+def test_four_bit_lora_gradients_are_exact(tiny64_dir, raw_peft):
     """4-bit LoRA grads equal those of an fp32 model holding the dequantized weights.
 
     Also after an eval-mode forward: bitsandbytes would otherwise repack CPU
     weights for a kernel without autograd and earlier layers' grads go wrong.
+    `load_model` prevents that for any 4-bit base, so plain peft code is safe too.
     """
-    grads4, dequantized = _grads(tiny64_dir, True, eval_forward_first=True)
+    grads4, dequantized = _grads(tiny64_dir, True, eval_forward_first=True, raw_peft=raw_peft)
     reference, _ = _grads(tiny64_dir, False, eval_forward_first=False, weights=dequantized)
     assert grads4.keys() == reference.keys() and grads4
     for name, g in reference.items():

@@ -71,10 +71,13 @@ def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
     return sorted({i for i in ids if i != pad})
 
 
-def _cache_kwarg(model: Any) -> str:
-    """transformers 5 calls the cache argument `cache`; older and remote code `past_key_values`."""
+def _forward_params(model: Any) -> set[str]:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    params = inspect.signature(base.forward).parameters
+    return set(inspect.signature(base.forward).parameters)
+
+
+def _cache_kwarg(params: set[str]) -> str:
+    """transformers 5 calls the cache argument `cache`; older and remote code `past_key_values`."""
     return "cache" if "cache" in params else "past_key_values"
 
 
@@ -158,7 +161,10 @@ def sample(
     device = _model_device(model)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     stops = list(eos_token_ids) if eos_token_ids is not None else stop_token_ids(tokenizer, model)
-    cache_arg = _cache_kwarg(model)
+    params = _forward_params(model)
+    cache_arg = _cache_kwarg(params)
+    # Prompt logits are needed at the last position only (saves B x Lq x vocab work).
+    prefill_extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     batch = len(prompt_id_lists)
     lq = max(len(p) for p in prompt_id_lists)
@@ -176,7 +182,7 @@ def sample(
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         stop_tensor = torch.tensor(stops, dtype=torch.long, device=device)
         rows = torch.arange(batch, device=device)  # original index of each live row
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **prefill_extra)
         cache = _cache_of(out)
         last_pos = positions[:, -1:]
         for step in range(max_new_tokens):

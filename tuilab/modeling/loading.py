@@ -69,7 +69,6 @@ def load_model(
     trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Load a Hugging Face model folder (see `modeling.registry.resolve_model` for names)."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
@@ -98,4 +97,10 @@ def load_model(
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     # Dropout off everywhere (N+ implementation details): RLHF log-probs must be deterministic.
     model.eval()
+    if four_bit:
+        # bitsandbytes would repack CPU 4-bit weights at the first eval forward for a kernel
+        # without autograd: later training silently gets wrong gradients (see lora.py).
+        from tuilab.modeling.lora import keep_4bit_differentiable
+
+        keep_4bit_differentiable(model)
     return LoadedModel(model=model, tokenizer=tokenizer, device=dev, name=path.name, path=path, four_bit=four_bit)
