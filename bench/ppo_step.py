@@ -67,27 +67,33 @@ def useful_tokens(ids, eos_ids: set[int], pad_id: int) -> int:
 # ------------------------------------------------------------------ workers
 
 
-def run_tuilab(args: argparse.Namespace) -> dict:
+def prepare_reward(args: argparse.Namespace) -> dict:
+    """A reward "run" with an untrained member (zero-delta LoRA adapter + fresh head), in its own process
+    so that loading a scratch copy of the base does not count toward tuilab's peak memory."""
     import torch
 
-    from tuilab.config import LoraSettings, PPOConfig
+    from tuilab.config import LoraSettings
     from tuilab.modeling.heads import ScalarHead
     from tuilab.modeling.loading import load_model
     from tuilab.modeling.lora import add_adapter
     from tuilab.modeling.reward_model import hidden_size_of, save_member, write_manifest
+
+    scratch = load_model(args.model)
+    peft = add_adapter(scratch.model, "reward-0", LoraSettings())
+    hidden = hidden_size_of(peft)
+    save_member(peft, ScalarHead(hidden, generator=torch.Generator().manual_seed(0)), args.rm_dir, "reward-0")
+    write_manifest(args.rm_dir, base_model=args.model, hidden_size=hidden, members=["reward-0"])
+    return {}
+
+
+def run_tuilab(args: argparse.Namespace) -> dict:
+    from tuilab.config import LoraSettings, PPOConfig
+    from tuilab.modeling.loading import load_model
     from tuilab.store.records import Prompt
     from tuilab.training.events import Metrics
     from tuilab.training.ppo import train_ppo
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ppo-"))
-    # A reward "run" with an untrained member: a zero-delta LoRA adapter and a fresh head.
-    scratch = load_model(args.model)
-    peft = add_adapter(scratch.model, "reward-0", LoraSettings())
-    hidden = hidden_size_of(peft)
-    save_member(peft, ScalarHead(hidden, generator=torch.Generator().manual_seed(0)), tmp / "rm", "reward-0")
-    write_manifest(tmp / "rm", base_model=args.model, hidden_size=hidden, members=["reward-0"])
-    del scratch, peft
-
     base = load_model(args.model)
     prompts = [Prompt(id=i + 1, messages=[{"role": "user", "content": p}], text=p)
                for i, p in enumerate(load_prompts())]
@@ -95,7 +101,7 @@ def run_tuilab(args: argparse.Namespace) -> dict:
                     ppo_epochs=args.epochs, temperature=0.9, total_updates=args.updates + 1, checkpoint_every=0,
                     sample_every=args.sample_every, lora=LoraSettings(r=8, alpha=16))
     steps: list[dict] = []
-    train_ppo(cfg, prompts, base=base, reward=str(tmp / "rm"), output_dir=tmp / "ppo",
+    train_ppo(cfg, prompts, base=base, reward=args.rm_dir, output_dir=tmp / "ppo",
               sink=lambda e: steps.append(e.values) if isinstance(e, Metrics) else None)
     timed = steps[1:]
     gen_tokens = sum(s["time/tokens_per_s"] * s["time/generate_s"] for s in timed)
@@ -241,7 +247,7 @@ def run_trl_rloo(args: argparse.Namespace) -> dict:
             "generate_s": statistics.median(gen) if gen else float("nan")}
 
 
-WORKERS = {"tuilab": run_tuilab, "trl-ppo": run_trl_ppo, "trl-rloo": run_trl_rloo}
+WORKERS = {"tuilab": run_tuilab, "trl-ppo": run_trl_ppo, "trl-rloo": run_trl_rloo, "prep": prepare_reward}
 
 
 # ------------------------------------------------------------------ driver
@@ -272,7 +278,8 @@ def main() -> None:
     parser.add_argument("--trl-path", default=str(ROOT / ".venv" / "trl-1.12"),
                         help="folder holding trl 1.12 (pip install --no-deps --target …)")
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=[*CONFIGS, "prep"], help=argparse.SUPPRESS)
+    parser.add_argument("--rm-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -281,6 +288,10 @@ def main() -> None:
         sys.exit(f"no model at {args.model}: run `tuilab models setup` first")
     results: dict[str, dict] = {}
     names = [n.strip() for n in args.only.split(",") if n.strip()]
+    rm_dir = Path(tempfile.mkdtemp(prefix="bench-ppo-rm-")) / "rm"
+    if "tuilab" in names:
+        subprocess.run([sys.executable, __file__, "--child", "prep", "--rm-dir", str(rm_dir), *sys.argv[1:]],
+                       check=True, capture_output=True)
     for name in names:
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="false")
         if name.startswith("trl"):
@@ -289,7 +300,7 @@ def main() -> None:
                       f"(pip install --no-deps --target {args.trl_path} trl==1.12.0)", file=sys.stderr)
                 continue
             env["PYTHONPATH"] = os.pathsep.join([args.trl_path, str(ROOT), env.get("PYTHONPATH", "")])
-        cmd = [sys.executable, __file__, "--child", name, *sys.argv[1:]]
+        cmd = [sys.executable, __file__, "--child", name, "--rm-dir", str(rm_dir), *sys.argv[1:]]
         load = os.getloadavg()[0]
         print(f"running {name} (load average {load:.1f}) …", file=sys.stderr, flush=True)
         start = time.perf_counter()

@@ -264,3 +264,20 @@ def test_batch_indices_deterministic_epochs():
     assert sorted(seen[10:20]) == list(range(10))
     assert seen == [i for step in range(1, 6) for i in batch_indices(n, b, step, seed=7)]
     assert seen != [i for step in range(1, 6) for i in batch_indices(n, b, step, seed=8)]
+
+
+def test_four_bit_base(model_dir, tmp_path):
+    """nf4 base (bitsandbytes on CPU): the policy adapter trains, checkpoints and resumes on it."""
+    pytest.importorskip("bitsandbytes")
+    c = cfg(total_updates=2, checkpoint_every=1, four_bit=True)
+    base = load_model(model_dir, four_bit=True)
+    events = []
+    train_ppo(c, prompts(), base=base, reward=rule, output_dir=tmp_path, sink=events.append)
+    assert sorted(metrics_by_step(events)) == [1, 2]
+    trainable = {n for n, p in base.model.named_parameters() if p.requires_grad}
+    assert trainable and all(".policy." in n for n in trainable)
+    again = load_model(model_dir, four_bit=True)
+    events = []
+    train_ppo(cfg(total_updates=3, checkpoint_every=1, four_bit=True), prompts(), base=again, reward=rule,
+              output_dir=tmp_path, sink=events.append, resume_from=tmp_path / "checkpoints" / "step-000002")
+    assert sorted(metrics_by_step(events)) == [3]
