@@ -68,6 +68,16 @@ def test_reward_adapters_join_a_policy_adapter_on_one_base(run_dir, tiny_model_d
     after = {n: p.requires_grad for n, p in policy.named_parameters()}
     assert all(after[n] == flag for n, flag in flags.items())
     assert not any(after[n] for n in after if "reward-" in n)
+    # Scoring inside the reference-policy context (adapters off) still uses the reward adapters,
+    # and leaves the adapters off for the caller.
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    with policy.disable_adapter():
+        inside = rm.score(PROMPTS, RESPONSES)
+        assert all(m.disable_adapters for m in policy.modules() if isinstance(m, BaseTunerLayer))
+    assert torch.allclose(torch.tensor(inside.members), torch.tensor(shared.members), atol=1e-6)
+    assert policy.active_adapter == "policy"
+    assert not any(m.disable_adapters for m in policy.modules() if isinstance(m, BaseTunerLayer))
     # The base weights were not copied: only adapter weights were added.
     added = sum(p.numel() for p in policy.parameters()) - n_params
     assert 0 < added < n_params

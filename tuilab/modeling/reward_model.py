@@ -119,33 +119,32 @@ def adapter_active(peft_model: Any, name: str) -> Iterator[None]:
 
     `PeftModel.set_adapter` also flips `requires_grad` on all adapters (it would
     freeze PPO's policy adapter); this puts the flags back exactly as they were.
-    Dropout inside that adapter is switched off while it scores.
+    Dropout inside that adapter is off while it scores, and adapters switched
+    off by the caller (`with model.disable_adapter():`) are on for the scoring.
     """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     previous = peft_model.active_adapter
+    if isinstance(previous, list):
+        previous = previous[0]
     flags = [(p, p.requires_grad) for n, p in peft_model.named_parameters() if "lora_" in n]
-    dropouts = [
-        m for n, m in peft_model.named_modules() if n.endswith(f"lora_dropout.{name}") and m.training
-    ]
-    if previous == name:
+    dropouts = [m for n, m in peft_model.named_modules() if n.endswith(f"lora_dropout.{name}") and m.training]
+    disabled = any(m.disable_adapters for m in peft_model.modules() if isinstance(m, BaseTunerLayer))
+    try:
+        if disabled:
+            peft_model.base_model.enable_adapter_layers()
+        if previous != name:
+            peft_model.set_adapter(name, inference_mode=True)
         for m in dropouts:
             m.eval()
-        try:
-            yield
-        finally:
-            for m in dropouts:
-                m.train()
-        return
-    peft_model.set_adapter(name, inference_mode=True)
-    for m in dropouts:
-        m.eval()
-    try:
         yield
     finally:
         for m in dropouts:
             m.train()
-        if isinstance(previous, list):
-            previous = previous[0]
-        peft_model.set_adapter(previous)
+        if previous != name:
+            peft_model.set_adapter(previous)
+        if disabled:
+            peft_model.base_model.disable_adapter_layers()
         for p, flag in flags:
             p.requires_grad_(flag)
 
