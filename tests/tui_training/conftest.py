@@ -21,3 +21,14 @@ def lab(tmp_path):
     db = open_db(paths.db)
     yield home, db
     db.conn.close()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models train fastest on one thread; two threads on a busy 2-core machine crawl (measured ~20×)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,8 +11,12 @@ from tuilab.store.prompts import add_prompts
 from tuilab.tui.training.charts import SQRT_KL, MetricChart
 from tuilab.tui.training.forms import ConfigForm
 from tuilab.tui.training.inspect import InspectScreen
+from tuilab.tui.training.runs import RunsScreen
 
 torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 RM_RUN = "rm-20261129-0500-tiny"
 
@@ -52,7 +56,7 @@ async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(lab, rew
         await wait_for(pilot, lambda: form.values()["base_model"] == str(base))
         for key, value in {"batch_size": "4", "max_new_tokens": "6", "total_updates": "500"}.items():
             form.set_value(key, value)
-        form.base.minibatch_size, form.base.ppo_epochs = 2, 1
+        form.base.minibatch_size, form.base.ppo_epochs, form.base.checkpoint_every = 2, 1, 1
         await pilot.press("s")
         run_id = app.training.active
         assert run_id and run_id.startswith("ppo-")
@@ -70,6 +74,21 @@ async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(lab, rew
         first = inspector.query_one("#insp-table").current()
         assert first is not None and first.ref_response is not None
         app.cancel_training()
+        live = app.live_run(run_id)
+        await wait_for(pilot, lambda: live.status == "cancelled")
+        assert runs_store.get_run(db, run_id).status == "cancelled"
+        # R on the runs screen continues the same run from its newest checkpoint.
+        stopped_at = live.step
+        await wait_for(pilot, lambda: app.training.thread_run is None)  # the thread has returned
+        app.open_run(run_id)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.selected == run_id)
+        await pilot.press("R")
+        assert app.training.active == run_id
+        # Resuming re-reads the run from the database: a new LiveRun, fed by the new thread.
+        await wait_for(pilot, lambda: (app.live_run(run_id).step or 0) > stopped_at + 1)
+        app.cancel_training()
         await wait_for(pilot, lambda: app.live_run(run_id).status == "cancelled")
-    assert runs_store.get_run(db, run_id).status == "cancelled"
-    assert runs_store.get_run(db, run_id).parents == [RM_RUN]
+    run = runs_store.get_run(db, run_id)
+    assert run.status == "cancelled" and run.parents == [RM_RUN]
+    steps = [s for s, _ in runs_store.read_metrics(db, run_id, ["objective/scores"])["objective/scores"]]
+    assert steps == sorted(set(steps)) and steps[-1] > stopped_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers import LabApp, add_pairs, wait_for, write_rm_run
 
 from tuilab.store.db import open_db
@@ -9,6 +10,8 @@ from tuilab.store.runs import get_run, list_runs
 from tuilab.tui.training.charts import MetricChart
 from tuilab.tui.training.forms import ConfigForm
 from tuilab.tui.training.train import TrainScreen
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _fill(screen: TrainScreen, **values) -> None:

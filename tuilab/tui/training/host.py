@@ -37,6 +37,7 @@ class TrainingState:
     last: str | None = None  # the run most recently started here
     inspect_run: str | None = None  # the run the inspector shows
     runs_focus: str | None = None  # the run the runs screen should open next time it is shown
+    thread_run: str | None = None  # set while the job thread runs, until its JobEnded arrives
 
 
 def build_job(kind: str, config: Any, *, run_id: str, name: str = "") -> Any:
@@ -90,10 +91,7 @@ class TrainingHost:
         from tuilab.store.runs import new_run_id
 
         state = self.training
-        if state.active is not None:
-            live = state.runs.get(state.active)
-            if live is not None and live.is_active:
-                raise JobBusy(f"{state.active} is still {live.status}; cancel it (x) before starting another")
+        self._check_idle()
         run_id = new_run_id(kind)
         while run_id in state.runs:
             run_id = new_run_id(kind)
@@ -107,8 +105,42 @@ class TrainingHost:
         if kind == "ppo":
             state.inspect_run = run_id
         state.control = RunControl()
+        state.thread_run = run_id
         self._training_thread(kind, config, run_id, name, state.control)
         return run_id
+
+    def resume_training(self, run_id: str) -> str:
+        """Continue a cancelled or failed PPO run from its newest checkpoint, in the same run row.
+
+        The job is built here (no torch needed), so a run that cannot resume is
+        refused in words (`ValueError`) and stays as it was.
+        """
+        from tuilab.jobs.ppo_job import PPOJobError, resume_ppo_job
+
+        state = self.training
+        self._check_idle()
+        try:
+            job = resume_ppo_job(self.db, run_id)  # type: ignore[attr-defined]
+        except PPOJobError as exc:
+            raise ValueError(str(exc)) from None
+        live = self.live_run(run_id, reload=True)
+        live.error_summary = live.error = ""
+        live.final_metrics = {}
+        live.mark_started(step=live.step or 0)
+        state.active = state.last = state.inspect_run = run_id
+        state.control = RunControl()
+        state.thread_run = run_id
+        self._training_thread(live.kind, job.config, run_id, live.name, state.control, job)
+        return run_id
+
+    def _check_idle(self) -> None:
+        state = self.training
+        if state.thread_run is not None and state.thread_run != state.active:
+            raise JobBusy(f"{state.thread_run} is still shutting down; try again in a moment")
+        if state.active is not None:
+            live = state.runs.get(state.active)
+            if live is not None and live.is_active:
+                raise JobBusy(f"{state.active} is still {live.status}; cancel it (x) before starting another")
 
     def pause_training(self) -> bool:
         """Pause (True) or resume (False) the active job; the loop stops at its next step."""
@@ -138,7 +170,8 @@ class TrainingHost:
     # ------------------------------------------------------------ the thread
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
-    def _training_thread(self, kind: str, config: Any, run_id: str, name: str, control: RunControl) -> str:
+    def _training_thread(self, kind: str, config: Any, run_id: str, name: str, control: RunControl,
+                         job: Any = None) -> str:
         """Run one job to its end. The runner records every outcome; this only covers what comes before it."""
         post = self.post_message  # type: ignore[attr-defined]
 
@@ -148,7 +181,8 @@ class TrainingHost:
         try:
             from tuilab.jobs.runner import run_job
 
-            job = build_job(kind, config, run_id=run_id, name=name)
+            if job is None:
+                job = build_job(kind, config, run_id=run_id, name=name)
             outcome = run_job(job, paths=self.paths, control=control, forward=forward)  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - building the job failed: still a failed run, still shown
             summary = error_summary(exc)
@@ -202,6 +236,8 @@ class TrainingHost:
 
     def on_job_ended(self, message: JobEnded) -> None:
         state = self.training
+        if state.thread_run == message.run_id:
+            state.thread_run = None
         live = state.runs.get(message.run_id)
         # The runner's final batch normally got here first; if forwarding failed, read the row.
         if live is not None and live.is_active:

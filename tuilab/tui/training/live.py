@@ -193,10 +193,11 @@ class LiveRun:
         self.samples.extend(SampleView.from_row(step, r) for r in rows)
         del self.samples[:-MAX_SAMPLES]
 
-    def mark_started(self, now: float | None = None) -> None:
-        """The job was just started here: the ETA clock starts at step 0."""
+    def mark_started(self, now: float | None = None, step: int = 0) -> None:
+        """The job was just started (or resumed at `step`) here: the ETA clock starts now."""
         self.status = "running"
-        self._clock = [(time.monotonic() if now is None else now, 0)]
+        self.pending_action = ""
+        self._clock = [(time.monotonic() if now is None else now, step)]
         self.touch()
 
     # ------------------------------------------------------------ reading

@@ -149,6 +149,7 @@ class RunsScreen(Screen):
             ("c", "compare the two marked runs side by side"),
             ("e", "the whole error (traceback) of a failed run"),
             ("i", "open a PPO run in the inspector"),
+            ("R", "resume a cancelled or failed PPO run from its newest checkpoint"),
             ("t", "the train screen"),
             ("r", "re-read the list"),
         ]),
@@ -160,6 +161,7 @@ class RunsScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("e", "error", "Error"),
         Binding("i", "inspect", "Inspect"),
+        Binding("R", "resume", "Resume", show=False),
         Binding("t", "train", "Train", show=False),
         Binding("r", "reload", "Reload"),
     ]
@@ -379,6 +381,25 @@ class RunsScreen(Screen):
             self.notify("The inspector shows PPO runs' samples; highlight a PPO run.", severity="warning")
             return
         self.app.open_inspector(run.id)
+
+    def action_resume(self) -> None:
+        from tuilab.tui.training.host import JobBusy
+
+        run = self._run(self.selected)
+        if run is None:
+            return
+        if run.kind != "ppo":
+            self.notify("Only PPO runs resume from a checkpoint; train a new reward model instead.",
+                        severity="warning")
+            return
+        try:
+            self.app.resume_training(run.id)
+        except (JobBusy, ValueError) as exc:
+            self.notify(str(exc), title="Resume", severity="warning", timeout=8)
+            return
+        self.notify(f"Resuming {run.id} from its newest checkpoint.", title="Resume")
+        self._loaded = self.selected  # live from now on: do not re-read it over the job's events
+        self._drawn = None
 
     def action_train(self) -> None:
         self.app.switch_mode("train")
