@@ -127,3 +127,21 @@ async def test_opens_on_the_latest_run_from_the_database(lab):
         await wait_for(pilot, lambda: screen.query_one("#chart-accuracy", MetricChart).point_count > 0)
         assert "rm-20261129-0627-3fa2" in str(screen.query_one("#run-line").render())
         assert "length bias" in str(screen.query_one("#train-warnings").render())
+
+
+async def test_a_reward_run_completed_here_is_offered_to_ppo(lab):
+    from tuilab.tui.training.live import LiveRun
+
+    home, db = lab
+    app = LabApp(home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        form = app.screen.query_one("#ppo-form", ConfigForm)
+        assert form.values()["reward_run"] == ""
+        await pilot.press("s")  # no reward run: refused in words
+        app.screen.query_one("#train-tabs").active = "tab-ppo"
+        await pilot.press("s")
+        assert "pick a reward run" in str(app.screen.query_one("#form-errors").render())
+        run_id = write_rm_run(db)  # as if the job thread had just finished it
+        app.training.runs[run_id] = LiveRun(run_id, status="completed")
+        await wait_for(pilot, lambda: form.values()["reward_run"] == run_id)
+        assert form.values()["base_model"] == "smollm2-135m-instruct"

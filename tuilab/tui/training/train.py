@@ -118,6 +118,7 @@ class TrainScreen(Screen):
         self.x_mode = STEP
         self._db_run: str | None = None  # the latest run in the database, shown before any job starts here
         self._drawn: tuple | None = None
+        self._statuses: tuple = ()
 
     # ------------------------------------------------------------ layout
 
@@ -187,6 +188,10 @@ class TrainScreen(Screen):
 
     async def tick(self) -> None:
         """Redraw what changed: header and progress each tick (cheap), charts only on new data."""
+        statuses = tuple((r.run_id, r.status) for r in self.app.training.runs.values())
+        if statuses != self._statuses:  # a reward run may have just completed: offer it to PPO
+            self._statuses = statuses
+            self._load_choices()
         live = self.watched()
         self.query_one("#run-line", Static).update(run_line(live))
         self._buttons(live)
