@@ -16,8 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from tuilab.training.events import (
     Cancelled,
     Checkpoint,
@@ -296,6 +294,8 @@ def moving_average(values: Sequence[float], window: int = SMOOTH_WINDOW) -> list
     by half a window; the newest point averages itself and the two before it.
     Vectorised: a long run's curves are recomputed on every redraw.
     """
+    import numpy as np  # here, not at the top: the App imports this module at start-up
+
     n = len(values)
     if n == 0:
         return []
@@ -313,6 +313,8 @@ def downsample(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[li
     Drawing cost grows with points (field notes: ~35 ms at 500), and a chart
     cannot show more than about two points per cell anyway.
     """
+    import numpy as np
+
     n = len(xs)
     if limit < 2 or n <= limit:
         return list(xs), list(ys)
