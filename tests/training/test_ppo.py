@@ -281,3 +281,20 @@ def test_four_bit_base(model_dir, tmp_path):
     train_ppo(cfg(total_updates=3, checkpoint_every=1, four_bit=True), prompts(), base=again, reward=rule,
               output_dir=tmp_path, sink=events.append, resume_from=tmp_path / "checkpoints" / "step-000002")
     assert sorted(metrics_by_step(events)) == [3]
+
+
+def test_cancel_checkpoints_the_last_finished_step(model_dir, tmp_path):
+    from tuilab.training.events import CancelledRun
+
+    control = RunControl()
+
+    def cancel_after_two(e):
+        if isinstance(e, Metrics) and e.step == 2:
+            control.cancel()
+
+    with pytest.raises(CancelledRun):
+        run(model_dir, tmp_path, cfg(total_updates=5, checkpoint_every=0), control=control, sink=cancel_after_two)
+    assert find_latest_checkpoint(tmp_path).name == "step-000002"
+    _, events, _ = run(model_dir, tmp_path, cfg(total_updates=5, checkpoint_every=0),
+                       resume_from=find_latest_checkpoint(tmp_path))
+    assert sorted(metrics_by_step(events)) == [3, 4, 5]

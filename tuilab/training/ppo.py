@@ -69,6 +69,7 @@ from tuilab.modeling.loading import LoadedModel
 from tuilab.store.records import Prompt
 from tuilab.training import ppo_math as pm
 from tuilab.training.events import (
+    CancelledRun,
     Checkpoint,
     Finished,
     Metrics,
@@ -386,18 +387,29 @@ def train_ppo(
     last: dict[str, float] = {}
     last_ckpt = start - 1
     step = start - 1
-    for step in range(start, total + 1):
-        control.check()
-        last = _ppo_step(step, cfg, prompts, query_ids, model=model, body=body, lm_head=lm_head,
-                         tokenizer=tokenizer, value_head=value_head, params=params, optimizer=optimizer,
-                         scheduler=scheduler, kl_ctl=kl_ctl, gens=gens, monitor=monitor, score_fn=score_fn,
-                         gold=gold, sink=sink)
-        if cfg.checkpoint_every > 0 and (step % cfg.checkpoint_every == 0 or step == total):
-            path = save_checkpoint(output_dir / "checkpoints" / f"step-{step:06d}", model=model,
-                                   value_head=value_head, optimizer=optimizer, scheduler=scheduler, gens=gens,
-                                   step=step, beta=kl_ctl.beta, monitor=monitor, cfg=cfg)
-            last_ckpt = step
-            sink(Checkpoint(step=step, path=str(path), metrics=_headline(last)))
+
+    def checkpoint(at: int) -> None:
+        path = save_checkpoint(output_dir / "checkpoints" / f"step-{at:06d}", model=model, value_head=value_head,
+                               optimizer=optimizer, scheduler=scheduler, gens=gens, step=at, beta=kl_ctl.beta,
+                               monitor=monitor, cfg=cfg)
+        sink(Checkpoint(step=at, path=str(path), metrics=_headline(last)))
+
+    try:
+        for step in range(start, total + 1):
+            control.check()
+            last = _ppo_step(step, cfg, prompts, query_ids, model=model, body=body, lm_head=lm_head,
+                             tokenizer=tokenizer, value_head=value_head, params=params, optimizer=optimizer,
+                             scheduler=scheduler, kl_ctl=kl_ctl, gens=gens, monitor=monitor, score_fn=score_fn,
+                             gold=gold, sink=sink)
+            if cfg.checkpoint_every > 0 and (step % cfg.checkpoint_every == 0 or step == total):
+                checkpoint(step)
+                last_ckpt = step
+    except CancelledRun:
+        # A cancel keeps every finished step: checkpoint the last one so `--resume` loses nothing.
+        done = step - 1
+        if done > last_ckpt:
+            checkpoint(done)
+        raise
     # The trained policy in the standard PEFT layout (+ its value head), loadable by other tools.
     model.save_pretrained(str(output_dir), selected_adapters=[POLICY])
     value_head.save(output_dir / POLICY / VALUE_DIR)
