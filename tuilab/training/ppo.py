@@ -10,11 +10,13 @@ The critic is a scalar value head on the *policy's* last hidden states, not a
 separate `value` adapter. One forward pass of the policy then yields the
 logits and the values of a minibatch; a critic adapter needs a second forward
 and backward through the whole trunk with the other adapter active. Measured
-on SmolLM2-135M, CPU, 2 threads, minibatch 4 × (≈40 prompt + 48 response
-tokens), forward + backward: 0.60 s shared vs 1.17 s with a value adapter
-(1.9×), and the update is most of a PPO step. The price: the value loss
-shapes the policy adapter too; `vf_coef` 0.1 (N+ details) keeps that small,
-and the value head starts from the reward model's head (see below).
+on SmolLM2-135M (CPU, minibatch 4 × (40 prompt + 48 response) tokens,
+forward + backward, median of 5, interleaved on a shared machine): the value
+adapter took 1.9× as long as the shared head at 1 thread (12.5 s vs 6.6 s under
+load) and 2.3× at 2 threads, and the update is most of a PPO step. The
+price: the value loss shapes the policy adapter too; `vf_coef` 0.1 (N+
+details) keeps that small, and the value head starts from the reward
+model's head (see below).
 
 Each implementation detail from "The N+ implementation details of RLHF with
 PPO" (Huang et al. 2024), as listed in FIELD-NOTES, is marked `# N+:` at the
