@@ -15,7 +15,9 @@ how TRL does PPO); tuilab's critic is a value head on the policy.
 
 An "update" is one rollout batch plus its optimisation. The first update of
 each run is a warm-up and is not counted; the figure is the median of the
-rest. Generated tokens/s counts tokens up to and including each row's EOS,
+rest; CPU seconds per update (process time) are printed beside it, since on
+a shared machine wall time depends on the neighbours and, with one thread, CPU
+time does not. Generated tokens/s counts tokens up to and including each row's EOS,
 over the time spent generating. Peers run with gradient checkpointing off
 (their fastest on a CPU; TRL's configs default it on) unless `--peer-gc`.
 """
@@ -101,13 +103,21 @@ def run_tuilab(args: argparse.Namespace) -> dict:
                     ppo_epochs=args.epochs, temperature=0.9, total_updates=args.updates + 1, checkpoint_every=0,
                     sample_every=args.sample_every, lora=LoraSettings(r=8, alpha=16))
     steps: list[dict] = []
-    train_ppo(cfg, prompts, base=base, reward=args.rm_dir, output_dir=tmp / "ppo",
-              sink=lambda e: steps.append(e.values) if isinstance(e, Metrics) else None)
+    marks = [(time.perf_counter(), time.process_time())]
+
+    def sink(e) -> None:
+        if isinstance(e, Metrics):
+            steps.append(e.values)
+            marks.append((time.perf_counter(), time.process_time()))
+
+    train_ppo(cfg, prompts, base=base, reward=args.rm_dir, output_dir=tmp / "ppo", sink=sink)
     timed = steps[1:]
+    cpu = [b[1] - a[1] for a, b in zip(marks, marks[1:], strict=False)][1:]
     gen_tokens = sum(s["time/tokens_per_s"] * s["time/generate_s"] for s in timed)
     gen_time = sum(s["time/generate_s"] for s in timed)
     return {
         "s_per_update": statistics.median(s["time/step_s"] for s in timed),
+        "cpu_s_per_update": statistics.median(cpu),
         "gen_tok_s": gen_tokens / gen_time,
         "generate_s": statistics.median(s["time/generate_s"] for s in timed),
         "optimise_s": statistics.median(s["time/update_s"] for s in timed),
@@ -148,10 +158,12 @@ class _StepClock:
 
         clock = self
         self.ends: list[float] = []
+        self.cpu: list[float] = []
 
         class CB(TrainerCallback):
             def on_step_end(self, args, state, control, **kw):
                 clock.ends.append(time.perf_counter())
+                clock.cpu.append(time.process_time())
 
         self.callback = CB()
 
@@ -200,13 +212,18 @@ def run_trl_ppo(args: argparse.Namespace) -> dict:
     trainer = PPOTrainer(args=cfg, processing_class=tok, model=base.model, ref_model=None, reward_model=reward,
                          train_dataset=data, value_model=value, peft_config=peft_config)
     trainer.add_callback(clock.callback)
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     trainer.train()
-    ends = [start, *clock.ends]
+    return _peer_result([start, *clock.ends], [cpu0, *clock.cpu], 1, timer)
+
+
+def _peer_result(ends: list[float], cpu: list[float], every: int, timer: _GenTimer) -> dict:
+    ends, cpu = ends[::every], cpu[::every]
     per = [b - a for a, b in zip(ends, ends[1:], strict=False)][1:]
+    per_cpu = [b - a for a, b in zip(cpu, cpu[1:], strict=False)][1:]
     gen = [e for _, e in timer.calls][1:]
-    return {"s_per_update": statistics.median(per), "gen_tok_s": timer.tokens / timer.seconds,
-            "generate_s": statistics.median(gen) if gen else float("nan")}
+    return {"s_per_update": statistics.median(per), "cpu_s_per_update": statistics.median(per_cpu),
+            "gen_tok_s": timer.tokens / timer.seconds, "generate_s": statistics.median(gen) if gen else float("nan")}
 
 
 def run_trl_rloo(args: argparse.Namespace) -> dict:
@@ -238,13 +255,9 @@ def run_trl_rloo(args: argparse.Namespace) -> dict:
     trainer = RLOOTrainer(model=base.model, reward_funcs=reward, args=cfg, train_dataset=data,
                           processing_class=tok, reward_processing_classes=tok, peft_config=peft_config)
     trainer.add_callback(clock.callback)
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     trainer.train()
-    ends = [start, *clock.ends][::per_update]
-    per = [b - a for a, b in zip(ends, ends[1:], strict=False)][1:]
-    gen = [e for _, e in timer.calls][1:]
-    return {"s_per_update": statistics.median(per), "gen_tok_s": timer.tokens / timer.seconds,
-            "generate_s": statistics.median(gen) if gen else float("nan")}
+    return _peer_result([start, *clock.ends], [cpu0, *clock.cpu], per_update, timer)
 
 
 WORKERS = {"tuilab": run_tuilab, "trl-ppo": run_trl_ppo, "trl-rloo": run_trl_rloo, "prep": prepare_reward}
@@ -315,15 +328,17 @@ def main() -> None:
 
     print(f"\nPPO update: {args.rollouts} rollouts × ≤{args.tokens} tokens, {args.epochs} epochs, "
           f"minibatch {args.minibatch}, LoRA r=8, {args.threads} threads, median of {args.updates} updates")
-    print(f"{'config':<10} {'s/update':>9} {'gen tok/s':>10} {'peak RSS':>10}")
+    print(f"{'config':<10} {'s/update':>9} {'CPU s/upd':>10} {'gen tok/s':>10} {'peak RSS':>10}  load avg")
     for name, r in results.items():
-        print(f"{name:<10} {r['s_per_update']:>9.2f} {r['gen_tok_s']:>10.1f} {r['peak_rss_mib'] / 1024:>8.2f} GiB")
+        print(f"{name:<10} {r['s_per_update']:>9.2f} {r['cpu_s_per_update']:>10.2f} {r['gen_tok_s']:>10.1f} "
+              f"{r['peak_rss_mib'] / 1024:>6.2f} GiB  {r['load_avg_at_start']:.1f}")
     if "tuilab" in results:
         ours = results["tuilab"]
         for peer in ("trl-ppo", "trl-rloo"):
             if peer in results:
                 r = results[peer]
-                print(f"tuilab vs {peer}: {r['s_per_update'] / ours['s_per_update']:.2f}× faster per update, "
+                print(f"tuilab vs {peer}: {r['s_per_update'] / ours['s_per_update']:.2f}× faster per update "
+                      f"({r['cpu_s_per_update'] / ours['cpu_s_per_update']:.2f}× in CPU time), "
                       f"{ours['gen_tok_s'] / r['gen_tok_s']:.2f}× generated tok/s, "
                       f"{ours['peak_rss_mib'] / r['peak_rss_mib']:.2f}× the peak memory")
     if args.json:
