@@ -101,7 +101,8 @@ def test_gguf_import_stores_bf16_by_default(tiny_gguf, tmp_path):
 
     path = import_model(tiny_gguf, tmp_path / "models", "tiny-bf16", smoke=False)
     with safe_open(str(path / "model.safetensors"), "pt") as f:
-        assert {f.get_tensor(k).dtype for k in f} == {torch.bfloat16}
+        names = list(f.keys())  # noqa: SIM118 - safe_open is not iterable
+        assert {f.get_tensor(k).dtype for k in names} == {torch.bfloat16}
     from tuilab.modeling.loading import load_model
 
     assert load_model(path).model.dtype == torch.float32  # fp32 on CPU regardless
