@@ -210,7 +210,7 @@ def convert_gguf(gguf: Path, out_dir: Path, progress: Progress | None = None, dt
     gguf = Path(gguf)
     _say(progress, "reading the GGUF tokenizer and chat template…")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    _say(progress, "dequantizing the GGUF weights (15–30 s)…")
+    _say(progress, "dequantizing the GGUF weights…")
     try:
         quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     except Exception as exc:  # transformers raises several types for unsupported GGUFs
@@ -406,11 +406,23 @@ def _quiet_transformers():
         return
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    # The GGUF reader uses tqdm directly, ignoring the switch above.
+    try:
+        import functools
+
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+        plain_tqdm = gguf_utils.tqdm
+        gguf_utils.tqdm = functools.partial(plain_tqdm, disable=True)
+    except (ImportError, AttributeError):
+        gguf_utils = None
     try:
         yield
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
+        if gguf_utils is not None:
+            gguf_utils.tqdm = plain_tqdm
 
 
 def _import_into(src: Path, models_dir: Path, name: str, final: Path, is_gguf: bool, fingerprint: str,
