@@ -54,7 +54,7 @@ def _replay(app, run_id: str, fraction: float) -> None:
     per_step = 21.0  # seconds an update took on the recording machine, for a plausible ETA
     live._clock = [(now - per_step * cut, 0), (now, cut)]
     live.touch()
-    app.training.last = run_id
+    app.training.last = app.training.active = run_id  # buttons as during a run (no thread: nothing to stop)
 
 
 async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
@@ -63,6 +63,7 @@ async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
 
     from tuilab.store.runs import list_runs
     from tuilab.tui.training.charts import MetricChart
+    from tuilab.tui.training.widgets import composed
 
     def drawn(app) -> bool:
         return all(c.drawn for c in app.screen.query(MetricChart) if c.display)
@@ -74,20 +75,25 @@ async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
         ppo = next(r.id for r in runs if r.kind == "ppo")
         rm = next(r.id for r in runs if r.kind == "rm")
         screen = app.screen
+        await pilot.pause(0.5)
         screen.show_run(rm)
-        await wait_for(pilot, lambda: drawn(app) and rm in str(screen.query_one("#runs-line").render()))
+        await wait_for(pilot, lambda: rm in str(screen.query_one("#runs-line").render()))
+        await wait_for(pilot, lambda: drawn(app))
         await pilot.pause(0.5)
         app.save_screenshot(str(out / "runs.svg"))
 
         app.open_inspector(ppo)
-        await wait_for(pilot, lambda: app.screen.query_one("#insp-table").row_count > 0)
+        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: composed(app.screen, "#insp-table")
+                       and app.screen.query_one("#insp-table").row_count > 0)
         await pilot.press("f", "h")
         await pilot.pause(0.5)
         app.save_screenshot(str(out / "inspect.svg"))
 
         _replay(app, ppo, 2 / 3)
         app.switch_mode("train")
-        await wait_for(pilot, lambda: drawn(app) and ppo in str(app.screen.query_one("#run-line").render()))
+        await wait_for(pilot, lambda: composed(app.screen, "#run-line") and drawn(app)
+                       and ppo in str(app.screen.query_one("#run-line").render()))
         await pilot.pause(0.5)
         app.save_screenshot(str(out / "train.svg"))
     for name in ("train", "runs", "inspect"):

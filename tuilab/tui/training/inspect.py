@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tuilab.tui.training.live import LiveRun, SampleView
 from tuilab.tui.training.samples_table import SORT_KEYS, SampleDetail, SamplesTable, sort_samples
-from tuilab.tui.training.widgets import WarningsView, run_line
+from tuilab.tui.training.widgets import WarningsView, composed, run_line
 
 TICK_SECONDS = 0.4
 SORT = Binding.Group("Sort")
@@ -113,6 +113,7 @@ class InspectScreen(Screen):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._composed = False
         self.run_id: str | None = None
         self.sort_key = "step"
         self.descending = True
@@ -138,8 +139,11 @@ class InspectScreen(Screen):
         self.set_interval(TICK_SECONDS, self.tick)
         self._choose_run()
         self.call_after_refresh(self.tick)
+        self._composed = True
 
     def on_screen_resume(self) -> None:
+        if not self._composed:  # the first resume can arrive before compose; on_mount does this then
+            return
         self._choose_run()
         self.call_after_refresh(self.tick)
 
@@ -194,6 +198,8 @@ class InspectScreen(Screen):
     # ------------------------------------------------------------ drawing
 
     def tick(self) -> None:
+        if not composed(self, "#insp-table", "#sd-flags", "#insp-warnings"):
+            return
         live = self.live()
         self.query_one("#insp-line", Static).update(run_line(live) if live else "")
         self._status_line()
@@ -227,7 +233,7 @@ class InspectScreen(Screen):
         self.query_one("#insp-status", Static).update(out)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "insp-table":
+        if event.data_table.id == "insp-table" and composed(self, "#sd-flags"):
             self.query_one("#insp-detail", SampleDetail).show(self.query_one("#insp-table", SamplesTable).current())
 
     # ------------------------------------------------------------ actions

@@ -25,6 +25,7 @@ from tuilab.tui.training.widgets import (
     STATUS_STYLE,
     ChartPanel,
     WarningsView,
+    composed,
     fmt_number,
     metrics_line,
     parse_ts,
@@ -184,6 +185,7 @@ class RunsScreen(Screen):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._composed = False
         self.runs: list[Run] = []
         self.marked: list[str] = []
         self.selected: str | None = None
@@ -217,13 +219,21 @@ class RunsScreen(Screen):
         table.add_column("final metrics", key="final")
         table.add_column("name", key="name")
         self.reload()
+        self._take_focus_request()
         self.set_interval(TICK_SECONDS, self.tick)
+        self._composed = True
 
     def on_resize(self) -> None:
         self.set_class(self.size.height < 30, "-short")
 
     def on_screen_resume(self) -> None:
+        if not self._composed:  # the first resume can arrive before compose; on_mount does this then
+            return
         self.reload()
+        self._take_focus_request()
+
+    def _take_focus_request(self) -> None:
+        """`App.open_run(run_id)` asked for a run: highlight it."""
         focus = self.app.training.runs_focus
         if focus:
             self.app.training.runs_focus = None
@@ -305,6 +315,8 @@ class RunsScreen(Screen):
         return live
 
     async def tick(self) -> None:
+        if not composed(self, "#runs-charts", "#runs-warnings"):
+            return
         self._ticks += 1
         if self._ticks % LIST_EVERY == 0:
             self.reload()

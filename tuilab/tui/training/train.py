@@ -30,7 +30,7 @@ from tuilab.tui.training.charts import SQRT_KL, STEP
 from tuilab.tui.training.forms import ConfigForm, FormErrors, ppo_form, rm_form
 from tuilab.tui.training.host import JobBusy
 from tuilab.tui.training.live import LiveRun
-from tuilab.tui.training.widgets import ChartPanel, WarningsView, metrics_line, run_line
+from tuilab.tui.training.widgets import ChartPanel, WarningsView, composed, metrics_line, run_line
 
 TICK_SECONDS = 0.4  # ≥ 2 redraws a second, and only of what changed
 
@@ -115,6 +115,7 @@ class TrainScreen(Screen):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._composed = False
         self.x_mode = STEP
         self._db_run: str | None = None  # the latest run in the database, shown before any job starts here
         self._drawn: tuple | None = None
@@ -146,9 +147,17 @@ class TrainScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.set_interval(TICK_SECONDS, self.tick)
+        self.call_after_refresh(self._setup)
+
+    def _setup(self) -> None:
+        """First fill, once the forms inside the tabs exist (they mount after this screen does)."""
+        if not composed(self, "#ppo-form", "#ppo-reward-run", "#train-warnings"):
+            self.call_after_refresh(self._setup)
+            return
         self._load_choices()
         self._pick_db_run()
-        self.set_interval(TICK_SECONDS, self.tick)
+        self._composed = True
         self.call_after_refresh(self.tick)
 
     def on_resize(self) -> None:
@@ -156,6 +165,8 @@ class TrainScreen(Screen):
         self.set_class(self.size.height < 30, "-short")
 
     def on_screen_resume(self) -> None:
+        if not self._composed:  # the first resume can arrive before compose; on_mount does this then
+            return
         self._load_choices()
         self._pick_db_run()
         self._drawn = None
@@ -188,6 +199,8 @@ class TrainScreen(Screen):
 
     async def tick(self) -> None:
         """Redraw what changed: header and progress each tick (cheap), charts only on new data."""
+        if not self._composed:
+            return
         statuses = tuple((r.run_id, r.status) for r in self.app.training.runs.values())
         if statuses != self._statuses:  # a reward run may have just completed: offer it to PPO
             self._statuses = statuses

@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from tuilab.tui.training.charts import STEP, ChartSpec, MetricChart, charts_for
@@ -37,6 +38,17 @@ HEADLINE = {
     "ppo": (("objective/scores", "score"), ("objective/gold", "gold"), ("objective/kl", "KL"),
             ("response/length_mean", "length"), ("objective/rlhf_reward", "rlhf reward")),
 }
+
+
+def composed(node, *selectors: str) -> bool:
+    """Whether these descendants exist yet: a screen's on_mount can run before its nested
+    containers have mounted their own children."""
+    try:
+        for selector in selectors:
+            node.query_one(selector)
+    except NoMatches:
+        return False
+    return True
 
 
 def parse_ts(value: str | None) -> datetime | None:
