@@ -237,3 +237,24 @@ def test_sampling_distribution(temperature, top_p, top_k, expected):
     freq = torch.bincount(picks, minlength=5).float() / len(picks)
     assert torch.allclose(freq, torch.tensor(expected), atol=0.01)
     assert all(freq[i] == 0 for i, e in enumerate(expected) if e == 0)  # masked tokens never drawn
+
+
+def test_sampling_runs_without_dropout_and_restores_train_mode(tiny_model_dir):
+    """A policy in train mode with LoRA dropout samples as in eval mode, and stays in train mode."""
+    from tuilab.config import LoraSettings
+    from tuilab.modeling.loading import load_model
+    from tuilab.modeling.lora import add_adapter
+
+    loaded = load_model(tiny_model_dir)
+    model = add_adapter(loaded.model, "policy", LoraSettings(dropout=0.5))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_" in name:  # LoRA B starts at zero, which would hide dropout
+                p.copy_(torch.randn(p.shape, generator=gen))
+    ids = _ids(loaded.tokenizer)
+    eval_rows = _rows(sample(model, loaded.tokenizer, ids, max_new_tokens=8, temperature=0))
+    model.train()
+    train_rows = _rows(sample(model, loaded.tokenizer, ids, max_new_tokens=8, temperature=0))
+    assert train_rows == eval_rows
+    assert model.training

@@ -176,41 +176,15 @@ def sample(
     outputs: list[list[int]] = [[] for _ in range(batch)]
     finished = [False] * batch
 
-    with torch.inference_mode():
-        ids = query_ids.to(device)
-        mask = query_mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        stop_tensor = torch.tensor(stops, dtype=torch.long, device=device)
-        rows = torch.arange(batch, device=device)  # original index of each live row
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **prefill_extra)
-        cache = _cache_of(out)
-        last_pos = positions[:, -1:]
-        for step in range(max_new_tokens):
-            nxt = _pick_next(out.logits[:, -1, :].float(), temperature, top_p, top_k, generator)
-            done = torch.isin(nxt, stop_tensor)
-            # One host sync per step: the tokens and which rows ended.
-            for r, t, d in zip(rows.tolist(), nxt.tolist(), done.tolist(), strict=True):
-                outputs[r].append(t)
-                finished[r] = d
-            if step == max_new_tokens - 1:
-                break
-            if bool(done.any()):
-                keep = (~done).nonzero().squeeze(-1)
-                if keep.numel() == 0:
-                    break
-                rows, nxt, mask, last_pos = rows[keep], nxt[keep], mask[keep], last_pos[keep]
-                cache.batch_select_indices(keep)
-            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
-            last_pos = last_pos + 1
-            out = model(
-                input_ids=nxt[:, None],
-                attention_mask=mask,
-                position_ids=last_pos,
-                use_cache=True,
-                **{cache_arg: cache},
-            )
-            cache = _cache_of(out)
-        del cache, out
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()  # no dropout in rollouts (N+ implementation details); restored below
+    try:
+        _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extra, max_new_tokens,
+                temperature, top_p, top_k, generator, outputs, finished)
+    finally:
+        if was_training:
+            model.train()
 
     # Built outside inference mode so PPO can feed these ids to a forward pass with autograd.
     lengths = [len(o) for o in outputs]
@@ -228,6 +202,48 @@ def sample(
         lengths=lengths,
         finished=finished,
     )
+
+
+def _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extra, max_new_tokens,
+            temperature, top_p, top_k, generator, outputs, finished) -> None:
+    """The decode loop: fills `outputs` (tokens per row) and `finished` in place."""
+    import torch
+
+    with torch.inference_mode():
+        ids = query_ids.to(device)
+        mask = query_mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        stop_tensor = torch.tensor(stops, dtype=torch.long, device=device)
+        rows = torch.arange(ids.shape[0], device=device)  # original index of each live row
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **prefill_extra)
+        cache = _cache_of(out)
+        last_pos = positions[:, -1:]
+        for step in range(max_new_tokens):
+            nxt = _pick_next(out.logits[:, -1, :].float(), temperature, top_p, top_k, generator)
+            done = torch.isin(nxt, stop_tensor)
+            # One host sync per step: the tokens and which rows ended.
+            for r, t, d in torch.stack([rows, nxt, done.long()], dim=1).tolist():
+                outputs[r].append(t)
+                finished[r] = bool(d)
+            if step == max_new_tokens - 1:
+                break
+            if bool(done.any()):
+                keep = (~done).nonzero().squeeze(-1)
+                if keep.numel() == 0:
+                    break
+                # Finished rows leave the batch, cache rows included: they cost nothing from here on.
+                rows, nxt, mask, last_pos = rows[keep], nxt[keep], mask[keep], last_pos[keep]
+                cache.batch_select_indices(keep)
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+            last_pos = last_pos + 1
+            out = model(
+                input_ids=nxt[:, None],
+                attention_mask=mask,
+                position_ids=last_pos,
+                use_cache=True,
+                **{cache_arg: cache},
+            )
+            cache = _cache_of(out)
 
 
 def make_generator(seed: int | None, device: Any = None):
