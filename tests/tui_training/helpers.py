@@ -218,11 +218,29 @@ class LabApp(TrainingHost, App):
 
 
 async def wait_for(pilot, condition, *, limit: float = 120.0, step: float = 0.05) -> None:
-    """Let the app run until `condition()` holds (the limit only guards against a hang)."""
+    """Let the app run until `condition()` holds (the limit only guards against a hang).
+
+    A widget that is not mounted yet (NoMatches) counts as "not yet".
+    """
     import time
 
+    from textual.css.query import NoMatches
+
+    def holds() -> bool:
+        try:
+            return bool(condition())
+        except NoMatches:
+            return False
+
     deadline = time.monotonic() + limit
-    while not condition():
+    while not holds():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached before the hang guard")
         await pilot.pause(step)
+
+
+async def ready(pilot, *selectors: str) -> None:
+    """Wait until the current screen has mounted these descendants."""
+    from tuilab.tui.training.widgets import composed
+
+    await wait_for(pilot, lambda: composed(pilot.app.screen, *selectors))

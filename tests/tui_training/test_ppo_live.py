@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import LabApp, wait_for
+from helpers import LabApp, ready, wait_for
 
 from tuilab.config import LoraSettings
 from tuilab.store import runs as runs_store
@@ -48,6 +48,7 @@ async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(lab, rew
     runs_store.set_run_status(db, RM_RUN, "completed", final_metrics={"eval/accuracy": 0.75})
     app = LabApp(home)
     async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, "#ppo-form", "#train-warnings")
         screen = app.screen
         screen.query_one("#train-tabs").active = "tab-ppo"
         form = screen.query_one("#ppo-form", ConfigForm)

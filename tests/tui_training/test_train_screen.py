@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import LabApp, add_pairs, wait_for, write_rm_run
+from helpers import LabApp, add_pairs, ready, wait_for, write_rm_run
 
 from tuilab.store.db import open_db
 from tuilab.store.runs import get_run, list_runs
@@ -25,6 +25,7 @@ async def test_rm_job_charts_then_cancel(lab, tiny_model_dir):
     add_pairs(db, 24)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")
         screen = app.screen
         assert isinstance(screen, TrainScreen)
         # Many epochs of tiny steps: the run is still going when we cancel it.
@@ -52,6 +53,7 @@ async def test_pause_then_resume_then_cancel(lab, tiny_model_dir):
     add_pairs(db, 24)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")
         screen = app.screen
         _fill(screen, base_model=str(tiny_model_dir), epochs="400", batch_size="2")
         await pilot.press("s")
@@ -74,6 +76,7 @@ async def test_bad_base_model_fails_and_app_stays_up(lab):
     add_pairs(db, 24)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")
         screen = app.screen
         _fill(screen, base_model=str(home / "no-such-model"))
         await pilot.press("s")
@@ -96,6 +99,7 @@ async def test_too_few_pairs_is_refused_in_words(lab):
     add_pairs(db, 3)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")
         await pilot.press("s")
         text = str(app.screen.query_one("#form-errors").render())
         assert "only 3 usable preference pairs" in text
@@ -107,6 +111,7 @@ async def test_bad_field_is_named_and_kept(lab):
     add_pairs(db, 20)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")
         screen = app.screen
         _fill(screen, learning_rate="fast", batch_size="2.5")
         await pilot.press("s")
@@ -123,6 +128,7 @@ async def test_opens_on_the_latest_run_from_the_database(lab):
     write_rm_run(db)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")
         screen = app.screen
         await wait_for(pilot, lambda: screen.query_one("#chart-accuracy", MetricChart).point_count > 0)
         assert "rm-20261129-0627-3fa2" in str(screen.query_one("#run-line").render())
@@ -135,6 +141,7 @@ async def test_a_reward_run_completed_here_is_offered_to_ppo(lab):
     home, db = lab
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")
         form = app.screen.query_one("#ppo-form", ConfigForm)
         assert form.values()["reward_run"] == ""
         await pilot.press("s")  # no reward run: refused in words
