@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -48,13 +50,17 @@ class BenchApp(TuilabApp):
         super().__init__(*args, **kwargs)
         self.shown: list[tuple[float, int]] = []
         self.key_times: list[float] = []
+        self.key_cpu: list[float] = []
+        self.shown_cpu: list[float] = []
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self.key_times.append(event.time)  # when the driver produced the key
+            self.key_cpu.append(time.thread_time())
         await super().on_event(event)
 
     def on_label_screen_pair_shown(self, message: LabelScreen.PairShown) -> None:
+        self.shown_cpu.append(time.thread_time())  # CPU time of the UI thread (this one)
         self.shown.append((message.time, message.pair.left_id))
 
 
@@ -78,6 +84,14 @@ def model_available(models_dir: Path, model: str) -> str | None:
 
 async def run(args: argparse.Namespace) -> dict:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="tuilab-bench-"))
+    try:
+        return await _run(args, home)
+    finally:
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+async def _run(args: argparse.Namespace, home: Path) -> dict:
     paths = LabPaths(home)  # a throwaway database with the demo prompts
     models_dir = Path(args.models) if args.models else ROOT / "models"
     folder = models_dir / args.model
@@ -99,6 +113,7 @@ async def run(args: argparse.Namespace) -> dict:
     app = BenchApp(paths, **kwargs)
     width, height = (int(x) for x in args.size.lower().split("x"))
     latencies: list[float] = []  # key event → pair rendered
+    cpu: list[float] = []  # UI-thread CPU time over the same span
     injected: list[float] = []  # Pilot starts injecting the key → pair rendered
     during_generation: list[float] = []
     t_start = time.monotonic()
@@ -127,8 +142,11 @@ async def run(args: argparse.Namespace) -> dict:
             injected.append((shown_at - t0) * 1000)
             dt = (shown_at - app.key_times[-1]) * 1000
             latencies.append(dt)
+            cpu.append((app.shown_cpu[-1] - app.key_cpu[-1]) * 1000)
             if busy:
                 during_generation.append(dt)
+            if args.progress and (i + 1) % 25 == 0:
+                print(f"  {i + 1} decisions, p95 so far {percentile(latencies, 0.95):.1f} ms", file=sys.stderr)
         total_s = time.monotonic() - t_start
         decided = app.db.execute("SELECT count(*) FROM comparisons").fetchone()[0]
     result = {
@@ -143,6 +161,9 @@ async def run(args: argparse.Namespace) -> dict:
         "p95_ms": round(percentile(latencies, 0.95), 2),
         "max_ms": round(max(latencies), 2),
         "mean_ms": round(statistics.fmean(latencies), 2),
+        "ui_cpu_p50_ms": round(percentile(cpu, 0.5), 2),
+        "ui_cpu_p95_ms": round(percentile(cpu, 0.95), 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "with_pilot_p50_ms": round(percentile(injected, 0.5), 2),
         "with_pilot_p95_ms": round(percentile(injected, 0.95), 2),
         "while_generating": len(during_generation),
@@ -167,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake-delay", type=float, default=0.05, help="seconds per pair of the fake generator")
     parser.add_argument("--warmup-timeout", type=float, default=600)
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser.add_argument("--progress", action="store_true", help="report every 25 decisions on stderr")
+    parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval for this run (GIL)")
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     result = asyncio.run(run(args))
     if args.json:
         print(json.dumps(result))
@@ -176,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['source']} generator: {result['model']}, queue {result['queue']}, {result['size']})")
     print(f"  p50 {result['p50_ms']} ms   p95 {result['p95_ms']} ms   max {result['max_ms']} ms   "
           f"mean {result['mean_ms']} ms")
+    print(f"  UI-thread CPU time over the same span: p50 {result['ui_cpu_p50_ms']} ms, "
+          f"p95 {result['ui_cpu_p95_ms']} ms (load average {result['load_avg_1m']} on {os.cpu_count()} cores)")
     print(f"  (counting the Pilot's injection too: p50 {result['with_pilot_p50_ms']} ms, "
           f"p95 {result['with_pilot_p95_ms']} ms)")
     if result["while_generating"]:

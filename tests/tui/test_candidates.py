@@ -56,7 +56,17 @@ def test_find_adapters_keeps_causal_lm_only(tmp_path):
         (folder / "adapter_config.json").write_text(json.dumps({"task_type": task}))
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "adapter_config.json").write_text("{not json")
+    # The lab's reward layout: a CAUSAL_LM adapter with a scalar head beside it.
+    member = tmp_path / "runs" / "rm-2" / "reward-0"
+    member.mkdir(parents=True)
+    (member / "adapter_config.json").write_text(json.dumps({"task_type": "CAUSAL_LM"}))
+    (member / "head.safetensors").write_bytes(b"")
+    (tmp_path / "runs" / "rm-2" / "reward.json").write_text("{}")
+    half = tmp_path / "runs" / "ppo-1" / "checkpoints" / "step-5.tmp" / "policy"
+    half.mkdir(parents=True)
+    (half / "adapter_config.json").write_text(json.dumps({"task_type": "CAUSAL_LM"}))
     assert [a.name for a in find_adapters(tmp_path)] == ["mine", "runs/ppo-1/policy"]
+    assert len(find_adapters(tmp_path, causal_only=False)) == 4
     assert find_adapters(tmp_path / "missing") == []
 
 
@@ -72,16 +82,23 @@ def test_ui_modules_do_not_import_torch():
 
 def test_model_source_samples_both_sides_in_one_batch(tiny_model_dir, tmp_path):
     host = ModelHost(tmp_path, str(tiny_model_dir))
-    said = []
+    said, steps = [], []
+
+    def progress(text, step=None, total=None):
+        said.append(text)
+        if step is not None:
+            steps.append((step, total))
+
     source = ModelCandidateSource(host, SourceSpec(max_new_tokens=6, seed=0))
-    source.progress = said.append
+    source.progress = progress
     pairs = source_pairs(source, [PROMPT, PROMPT])
     assert len(pairs) == 2
     for a, b in pairs:
         assert a.params["side"] == "A" and b.params["side"] == "B"
         assert 0 <= a.n_tokens <= 6 and a.model == tiny_model_dir.name and a.adapter == ""
     assert any(s.startswith("loading") for s in said)
-    assert sum(s.startswith("generating") for s in said) == 1  # one batched call for 2 pairs
+    assert sum(s == "generating 4 × ≤6 tokens" for s in said) >= 1  # one batched call for 2 pairs
+    assert steps and all(1 <= step <= total == 6 for step, total in steps)  # decoding progress
 
 
 def test_model_source_a_vs_adapter(tiny_model_dir, tmp_path):
@@ -119,4 +136,27 @@ def test_missing_adapter_is_a_clear_error(tiny_model_dir, tmp_path):
     host = ModelHost(tmp_path, str(tiny_model_dir))
     source = ModelCandidateSource(host, SourceSpec(mode="ab", adapter_b="runs/gone", max_new_tokens=2))
     with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        source.pair(PROMPT)
+
+
+def test_model_source_stops_at_the_next_token_when_asked(tiny_model_dir, tmp_path):
+    from tuilab.tui.candidates import GenerationStopped
+
+    host = ModelHost(tmp_path, str(tiny_model_dir))
+    source = ModelCandidateSource(host, SourceSpec(max_new_tokens=400, seed=0))
+    steps = []
+    source.progress = lambda text, step=None, total=None: steps.append(step)
+    source.stop_requested = lambda: len(steps) >= 2  # after the load and the first progress report
+    with pytest.raises(GenerationStopped):
+        source.pair(PROMPT)
+
+
+def test_fake_gate_gives_way_to_stop():
+    import threading
+
+    from tuilab.tui.candidates import GenerationStopped
+
+    source = FakeCandidateSource(gate=threading.Event())
+    source.stop_requested = lambda: True
+    with pytest.raises(GenerationStopped):
         source.pair(PROMPT)

@@ -40,8 +40,10 @@ async def test_first_pair_appears_and_sides_are_hidden(lab):
         [(rt,)] = rows(lab, "SELECT text FROM generations WHERE id = ?", (pair.right_id,))
         assert (lt, rt) == (pair.left.text, pair.right.text)
         # Nothing on screen names the model before the decision.
-        shown = " ".join(str(w.render()) for w in screen.query(Static))
-        assert "fake-model" not in shown
+        visible = [w for w in screen.query(Static) if w.region.area]  # what is on screen now
+        shown = " ".join(str(w.render()) for w in visible)
+        shown += " ".join(str(p.border_title) + str(p.border_subtitle) for p in screen.query("#left, #right"))
+        assert "Left" in shown and "fake-model" not in shown
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ or `textual serve "python -m tuilab --home DIR"`.
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class TuilabApp(App[int]):
             paths = LabPaths(paths.home, Path(db_path))
         self.paths = paths
         self.model_name = model
+        self.model_label = Path(model).name or model  # launch passes a folder path
         self.four_bit = four_bit
         self.annotator = annotator
         self.seed = seed
@@ -118,7 +120,7 @@ class TuilabApp(App[int]):
         self._source_factory = source_factory
         self.model_host: ModelHost | None = None
         self.feeder: PairFeeder | None = None
-        self._feeder_worker: Worker | None = None
+        self._feeder_thread: threading.Thread | None = None
         self._feeder_generation = 0
         self._start_feeder = start_feeder
         self._first_mode = mode
@@ -195,28 +197,24 @@ class TuilabApp(App[int]):
             generation=self._feeder_generation,
         )
         self.feed_state = self.feeder.state
-        self._feeder_worker = self.run_worker(
-            self.feeder.run,
-            name="candidates",
-            group="candidates",
-            description=self.feeder.state.source,
-            thread=True,
-            exclusive=True,
-            exit_on_error=False,
+        # A plain daemon thread rather than a Textual thread worker: it runs at a lower CPU
+        # priority for its whole life (a pooled executor thread would keep that priority for
+        # whatever it runs next), and quitting never waits for a generation to finish.
+        self._feeder_thread = threading.Thread(
+            target=self.feeder.run, name=f"tuilab-candidates-{self._feeder_generation}", daemon=True
         )
+        self._feeder_thread.start()
         self.feed_signal.publish(self.feed_state)
 
     def stop_feeder(self) -> None:
         if self.feeder is not None:
             self.feeder.stop()
-        if self._feeder_worker is not None:
-            self._feeder_worker.cancel()
-            self._feeder_worker = None
+        self._feeder_thread = None
 
     def retry_candidates(self) -> None:
-        """After a failure: retry in the running worker, or start a new one."""
-        worker = self._feeder_worker
-        if self.feeder is not None and worker is not None and worker.state == WorkerState.RUNNING:
+        """After a failure: retry in the running thread, or start a new one."""
+        thread = self._feeder_thread
+        if self.feeder is not None and thread is not None and thread.is_alive():
             self.feeder.retry()
         else:
             self.start_feeder()
@@ -227,7 +225,7 @@ class TuilabApp(App[int]):
             raise ValueError("queue size must be at least 1")
         self.settings = settings
         self.start_feeder()
-        self.notify(f"Candidates: {self.feed_state.source or settings.spec.describe(self.model_name)}",
+        self.notify(f"Candidates: {self.feed_state.source or settings.spec.describe(self.model_label)}",
                     title="Candidate source")
 
     def on_feeder_update(self, message: FeederUpdate) -> None:
@@ -280,7 +278,7 @@ class TuilabApp(App[int]):
             if result is not None:
                 self.apply_candidate_settings(result)
 
-        self.push_screen(SettingsScreen(self.settings, self.paths.models, self.model_name), done)
+        self.push_screen(SettingsScreen(self.settings, self.paths.models, self.model_label), done)
 
     def use_source(self, spec: SourceSpec) -> None:
         """Switch the candidate source from the command palette."""
@@ -298,7 +296,7 @@ class TuilabApp(App[int]):
                             self.action_candidate_settings)
         base = self.settings.spec
         yield SystemCommand(
-            f"Candidates: two samples of {self.model_name}",
+            f"Candidates: two samples of {self.model_label}",
             "Both sides sampled from the base model",
             lambda: self.use_source(SourceSpec(mode="samples", temperature_a=base.temperature_a,
                                                temperature_b=base.temperature_b, top_p=base.top_p,
@@ -308,7 +306,7 @@ class TuilabApp(App[int]):
 
         for adapter in find_adapters(self.paths.models):
             yield SystemCommand(
-                f"Candidates: {self.model_name} vs {adapter.name}",
+                f"Candidates: {self.model_label} vs {adapter.name}",
                 "Base model against a trained policy adapter",
                 lambda a=adapter.name: self.use_source(SourceSpec(
                     mode="ab", adapter_b=a, temperature_a=base.temperature_a,
@@ -358,3 +356,20 @@ def run_app(paths: LabPaths, *, model: str = DEFAULT_MODEL, four_bit: bool = Fal
     app = TuilabApp(paths, model=model, four_bit=four_bit, **kwargs)
     result = app.run()
     return int(result or app.return_code or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tuilab.tui.app [--home DIR] [--model NAME]`: the UI alone (e.g. under `textual serve`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tuilab.tui.app", description="Open the tuilab UI.")
+    parser.add_argument("--home", help="lab folder holding models/ and db/ (default: $TUILAB_HOME or .)")
+    parser.add_argument("--db", help="database file (default: HOME/db/lab.db)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="base model to sample candidates from")
+    parser.add_argument("--4bit", dest="four_bit", action="store_true", help="load the base model in nf4")
+    args = parser.parse_args(argv)
+    return run_app(LabPaths.resolve(args.home, args.db), model=args.model, four_bit=args.four_bit)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

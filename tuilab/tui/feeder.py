@@ -9,6 +9,7 @@ thread only takes pairs, puts an undone pair back, and asks for regenerations.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -20,10 +21,22 @@ from pathlib import Path
 from typing import Any
 
 from tuilab.store.records import Prompt
-from tuilab.tui.candidates import Candidate, CandidateSource, source_pairs
+from tuilab.tui.candidates import Candidate, CandidateSource, GenerationStopped, source_pairs
 from tuilab.tui.messages import FeederUpdate, FeedState, PairReady
 
 Post = Callable[[Any], Any]
+
+
+def lower_thread_priority(by: int) -> bool:
+    """Raise the calling thread's nice value by `by` (Linux: per thread). False where unsupported."""
+    if by <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 @dataclass
@@ -65,6 +78,7 @@ class PairFeeder:
         max_batch: int = 4,
         generation: int = 0,
         poll_s: float = 5.0,
+        nice: int = 10,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"queue size must be at least 1, got {capacity}")
@@ -74,6 +88,7 @@ class PairFeeder:
         self.split = split
         self.max_batch = max(1, max_batch)
         self.poll_s = poll_s
+        self.nice = nice
         self._post = post or (lambda _m: None)
         self._rng = random.Random(seed)
         self._seeded = seed is not None
@@ -87,6 +102,8 @@ class PairFeeder:
         self.state = FeedState(capacity=capacity, source=getattr(source, "label", ""), generation=generation)
         if hasattr(source, "progress"):
             source.progress = self._progress
+        if hasattr(source, "stop_requested"):
+            source.stop_requested = self._stop.is_set
 
     # ------------------------------------------------------------ UI-thread API
 
@@ -144,9 +161,14 @@ class PairFeeder:
     # ------------------------------------------------------------ worker thread
 
     def run(self, is_cancelled: Callable[[], bool] = lambda: False) -> None:
-        """Refill the queue until stopped; errors are shown, never raised."""
+        """Refill the queue until stopped; errors are shown, never raised.
+
+        Run it in a thread of its own: it lowers that thread's CPU priority (`nice`), so
+        the UI thread wins whenever both want a core.
+        """
         from tuilab.store.db import open_db
 
+        lower_thread_priority(self.nice)
         db = None
         try:
             db = open_db(self.db_path)  # this thread's own connection
@@ -231,13 +253,16 @@ class PairFeeder:
         started = time.monotonic()
         eta = self._sec_per_pair * len(prompts) if self._sec_per_pair else None
         what = "regenerating this pair" if priority else f"generating {len(prompts)} pair{'s' * (len(prompts) > 1)}"
-        self._set(phase="generating", detail=what, error="", traceback="", eta_s=eta, started_at=started)
+        self._set(phase="generating", detail=what, error="", traceback="", eta_s=eta, started_at=started,
+                  step=None, steps=None)
         try:
             results = source_pairs(self.source, prompts)
         except Exception as exc:  # noqa: BLE001 - a model error is shown, the app stays up
             if priority:
                 with self._cond:
                     self._priority.extendleft(prompts)
+            if self._stopping(is_cancelled) or isinstance(exc, GenerationStopped):
+                return  # stopped on purpose: not an error
             self._fail(exc)
             return
         elapsed = time.monotonic() - started
@@ -259,7 +284,8 @@ class PairFeeder:
                     self._ready.append(pair)
                 self._recent.append(prompt.id)
                 ready = len(self._ready)
-            self.state = replace(self.state, ready=ready, phase="idle", detail="", eta_s=None, started_at=None)
+            self.state = replace(self.state, ready=ready, phase="idle", detail="", eta_s=None, started_at=None,
+                                 step=None, steps=None)
             self._post(PairReady(self.state, prompt.id))
 
     @staticmethod
@@ -276,9 +302,9 @@ class PairFeeder:
             finished=c.finished,
         )
 
-    def _progress(self, text: str) -> None:
+    def _progress(self, text: str, step: int | None = None, total: int | None = None) -> None:
         phase = "loading" if text.startswith(("loading", "importing")) else "generating"
-        self._set(phase=phase, detail=text)
+        self._set(phase=phase, detail=text, step=step, steps=total)
 
     def _fail(self, exc: BaseException) -> None:
         self._halted = True

@@ -24,6 +24,8 @@ class FeedState:
     traceback: str = ""
     eta_s: float | None = None  # expected seconds for the pair being generated
     started_at: float | None = None  # monotonic time the current generation began
+    step: int | None = None  # decoding step of the current model call …
+    steps: int | None = None  # … out of at most this many
     generation: int = 0  # which feeder (settings changes start a new one)
 
 

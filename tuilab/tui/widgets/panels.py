@@ -15,8 +15,8 @@ from tuilab.tui.messages import FeedState
 class WaitingPanel(Vertical):
     """The queue is empty: say what is being generated and how far along it is.
 
-    Progress is the elapsed time against the measured time of the previous pair
-    (an estimate, labelled as such); the first pair has none and pulses.
+    Progress is the decoding step of the model call when the source reports it,
+    else the elapsed time against the previous pair's; with neither, it pulses.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -52,21 +52,23 @@ class WaitingPanel(Vertical):
         s = self._state
         self.query_one("#waiting-title", Static).update(Text(self._title, style="bold"))
         detail = Text()
-        what = {"loading": "Loading the model", "starting": "Starting the generator"}.get(s.phase, "Generating")
-        detail.append(f"{what}: {s.detail or s.source or '…'}")
+        detail.append(s.detail or f"generating with {s.source or '…'}")
         bar = self.query_one("#waiting-progress", ProgressBar)
+        if s.steps:
+            detail.append(f": token {s.step}/{s.steps}", style="bold")
+            bar.update(total=s.steps, progress=s.step or 0)
+        elif s.eta_s and s.started_at is not None:
+            elapsed = max(0.0, time.monotonic() - s.started_at)
+            bar.update(total=max(s.eta_s, 0.1), progress=min(elapsed, 0.95 * s.eta_s))
+        else:
+            bar.update(total=None)
         if s.started_at is not None:
             elapsed = max(0.0, time.monotonic() - s.started_at)
             detail.append(f"  ({elapsed:.0f} s", style="dim")
             if s.eta_s:
-                detail.append(f", last pair took {s.eta_s:.0f} s", style="dim")
-                bar.update(total=max(s.eta_s, 0.1), progress=min(elapsed, 0.95 * s.eta_s))
-            else:
-                bar.update(total=None)
+                detail.append(f"; expected ~{s.eta_s:.0f} s", style="dim")
             detail.append(")", style="dim")
-        else:
-            bar.update(total=None)
-        detail.append(f"\n{s.ready}/{s.capacity} pairs ready", style="dim")
+        detail.append(f"\n{s.ready}/{s.capacity} pairs ready · {s.source}", style="dim")
         self.query_one("#waiting-detail", Static).update(detail)
 
 
