@@ -33,6 +33,7 @@ from tuilab.tui.candidates import CandidateSource, ModelCandidateSource, ModelHo
 from tuilab.tui.feeder import PairFeeder
 from tuilab.tui.messages import FeederUpdate, FeedState, PairReady, WorkerFailed
 from tuilab.tui.modes import LAB_MODES, screen_factory
+from tuilab.tui.training.host import TrainingHost
 
 SourceFactory = Callable[[SourceSpec], CandidateSource]
 
@@ -58,7 +59,7 @@ def utc_now_iso() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-class TuilabApp(App[int]):
+class TuilabApp(TrainingHost, App[int]):
     """The lab. Every argument has a default, so `TuilabApp()` opens the lab in `$TUILAB_HOME` or `.`.
 
     Args:
