@@ -1,0 +1,42 @@
+"""The training screens inside the lab's own App: F3 / F4 / F5, jobs started by the App, errors reported."""
+
+from __future__ import annotations
+
+from helpers import add_pairs, ready, wait_for, write_ppo_run, write_rm_run
+
+from tuilab.config import LabPaths
+from tuilab.tui.app import TuilabApp
+from tuilab.tui.training.inspect import InspectScreen
+from tuilab.tui.training.runs import RunsScreen
+from tuilab.tui.training.train import TrainScreen
+
+
+async def test_function_keys_open_the_training_screens(lab):
+    home, db = lab
+    ppo = write_ppo_run(db, reward_run=write_rm_run(db))
+    app = TuilabApp(LabPaths(home), start_feeder=False, mode="data")
+    async with app.run_test(size=(120, 36)) as pilot:
+        for key, cls in (("f3", TrainScreen), ("f4", RunsScreen), ("f5", InspectScreen)):
+            await pilot.press(key)
+            await wait_for(pilot, lambda cls=cls: isinstance(app.screen, cls))
+        await wait_for(pilot, lambda: app.screen.run_id == ppo and app.screen.query_one("#insp-table").row_count)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: ppo in str(app.screen.query_one("#run-line").render()))
+
+
+async def test_a_failing_job_is_reported_by_the_lab_app_which_stays_up(lab):
+    home, db = lab
+    add_pairs(db, 20)
+    app = TuilabApp(LabPaths(home), start_feeder=False, mode="train")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, "#rm-form", "#train-warnings")
+        app.screen.query_one("#rm-form").set_value("base_model", str(home / "missing-model"))
+        await pilot.press("s")
+        run_id = app.training.last
+        await wait_for(pilot, lambda: app.live_run(run_id).status == "failed")
+        await wait_for(pilot, lambda: any(run_id in e.where for e in app.errors))
+        assert "missing-model" in app.errors[-1].summary
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await wait_for(pilot, lambda: "missing-model" in str(app.screen.query_one("#runs-error").render()))
+        assert app.is_running
