@@ -116,6 +116,9 @@ class PPOConfig:
     total_updates: int = 30
     prompt_split: str = "train"
     prompt_limit: int = 0  # 0 = every prompt in the split
+    # Only prompts from this source ("demo", or an imported file's name such as
+    # "prompts.jsonl"); "" = every prompt in the split.
+    prompt_source: str = ""
     # Optimisation
     learning_rate: float = 2e-4
     ppo_epochs: int = 2

@@ -143,3 +143,14 @@ def test_transaction_rolls_back_and_nests(db):
     with transaction(db):
         add_prompts(db, ["kept"])
     assert count_prompts(db) == 1
+
+
+def test_list_and_count_filter_by_source(db):
+    from tuilab.store.prompts import add_prompts, count_prompts, list_prompts
+
+    add_prompts(db, ["demo one", "demo two"], source="demo", split="train")
+    add_prompts(db, ["fact one"], source="import:prompts.jsonl", split="train")
+    assert count_prompts(db, split="train", source="prompts.jsonl") == 1
+    assert count_prompts(db, split="train", source="import:prompts.jsonl") == 1
+    assert [p.text for p in list_prompts(db, source="demo")] == ["demo one", "demo two"]
+    assert count_prompts(db, split="train") == 3

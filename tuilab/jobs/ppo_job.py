@@ -89,13 +89,15 @@ def _prompts(ctx: JobContext, cfg: PPOConfig, resume: bool) -> list[Prompt]:
     saved = ctx.output_dir / PROMPTS_FILE
     if resume and saved.exists():
         return [Prompt(**p) for p in json.loads(saved.read_text())]
-    n = count_prompts(ctx.db, split=cfg.prompt_split)
+    source = cfg.prompt_source or None
+    n = count_prompts(ctx.db, split=cfg.prompt_split, source=source)
     if n == 0:
         total = count_prompts(ctx.db)
-        raise PPOJobError(f"no {cfg.prompt_split!r} prompts in this lab ({total} in all); add some with "
-                          "`tuilab data add FILE`, or set prompt_split")
+        where = f" from source {source!r}" if source else ""
+        raise PPOJobError(f"no {cfg.prompt_split!r} prompts{where} in this lab ({total} in all); add some "
+                          "with `tuilab data import FILE`, or set prompt_split / prompt_source")
     limit = cfg.prompt_limit if cfg.prompt_limit > 0 else n
-    prompts = list_prompts(ctx.db, split=cfg.prompt_split, limit=limit)
+    prompts = list_prompts(ctx.db, split=cfg.prompt_split, limit=limit, source=source)
     saved.write_text(json.dumps([p.__dict__ for p in prompts], ensure_ascii=False))
     return prompts
 

@@ -164,8 +164,13 @@ def like_pattern(search: str) -> str:
     return f"%{escaped}%"
 
 
-def _where(split: str | None, search: str | None) -> tuple[str, list]:
+def _where(split: str | None, search: str | None, source: str | None = None) -> tuple[str, list]:
     clauses, params = [], []
+    if source:
+        # A source names where prompts came from ("demo", "import:prompts.jsonl"):
+        # PPO on one scenario's prompts must not mix in the demo set.
+        clauses.append("(source = ? OR source = ?)")
+        params.extend([source, f"import:{source}"])
     if split is not None:
         _check_split(split)
         clauses.append("split = ?")
@@ -183,9 +188,10 @@ def list_prompts(
     search: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    source: str | None = None,
 ) -> list[Prompt]:
     """Prompts in id order; `search` matches the display text (case-insensitive for ASCII)."""
-    where, params = _where(split, search)
+    where, params = _where(split, search, source)
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM prompts{where} ORDER BY id LIMIT ? OFFSET ?",
         [*params, limit, offset],
@@ -194,9 +200,13 @@ def list_prompts(
 
 
 def count_prompts(
-    db: sqlite_utils.Database, split: str | None = None, *, search: str | None = None
+    db: sqlite_utils.Database,
+    split: str | None = None,
+    *,
+    search: str | None = None,
+    source: str | None = None,
 ) -> int:
-    where, params = _where(split, search)
+    where, params = _where(split, search, source)
     return db.execute(f"SELECT count(*) FROM prompts{where}", params).fetchone()[0]
 
 
