@@ -35,6 +35,15 @@ sys.path.insert(0, str(ROOT))
 CONFIGS = ("tuilab", "trl-default", "trl-no-ckpt")
 
 SUBJECTS = ["France", "Japan", "Peru", "Kenya", "Canada", "Norway", "Egypt", "Chile", "India", "Spain"]
+# Varied openings: only the chat template's system prompt is common to a batch, as with real prompts.
+QUESTIONS = [
+    "Answer briefly: what is the capital of {s}?",
+    "Which city is the capital of {s}? Keep it short.",
+    "Quick question, what's {s}'s capital city?",
+    "Name the capital of {s} in a sentence.",
+    "In one line: where does {s} keep its government?",
+    "Tell me the capital city of {s}, please.",
+]
 GOOD = "The capital of {s} is a large old city, home to its government and many long avenues."
 BAD = "I am not sure about {s}; capitals move around, so it is hard to say which."
 
@@ -44,7 +53,7 @@ def make_data(n: int, seed: int = 0) -> list[dict]:
     out = []
     for i in range(n):
         s = SUBJECTS[i % len(SUBJECTS)]
-        prompt = f"Answer briefly: what is the capital of {s}? ({i})"
+        prompt = rng.choice(QUESTIONS).format(s=s) + f" ({i})"
         good, bad = GOOD.format(s=s), BAD.format(s=s)
         if rng.random() < 0.5:  # vary lengths a little, as real data does
             good = good.replace(" long", "")
@@ -143,10 +152,15 @@ def run_trl(args: argparse.Namespace, data: list[dict], checkpointing: bool | No
             callbacks=[timer],
         )
         ds = trainer.train_dataset
-        tokens = None
-        if "chosen_input_ids" in ds.column_names:
+        if "chosen_input_ids" in getattr(ds, "column_names", []):
             lens = [len(x) for x in ds["chosen_input_ids"]] + [len(x) for x in ds["rejected_input_ids"]]
-            tokens = sum(lens) / len(lens)
+        else:  # what its chat template makes of each side
+            lens = []
+            for row in rows:
+                for side in ("chosen", "rejected"):
+                    out = tok.apply_chat_template(row[side], tokenize=True)
+                    lens.append(len(out["input_ids"] if hasattr(out, "keys") else out))
+        tokens = sum(lens) / len(lens)
         out = trainer.train()
     return {"begins": timer.begins, "loss": out.training_loss, "tokens": tokens,
             "gradient_checkpointing": bool(config.gradient_checkpointing)}

@@ -16,6 +16,7 @@ from tuilab.training.events import Warning as RunWarning
 from tuilab.training.reward import (
     NotEnoughPairs,
     TrainingDiverged,
+    batch_prefix,
     bt_loss,
     common_prefix,
     encode_pairs,
@@ -316,14 +317,26 @@ def test_checkpoints_are_loadable(tiny_model_dir, tmp_path):
 # ------------------------------------------------------------------ shared-prefix packing
 
 
+def test_batch_prefix_is_common_to_every_row_and_within_each_pair():
+    from tuilab.training.metrics import EncodedPair
+
+    system = list(range(100, 120))
+    rows = [EncodedPair(chosen=system + [1, 2, 3, 9], rejected=system + [1, 2, 4, 9], shared=22),
+            EncodedPair(chosen=system + [1, 5, 9], rejected=system + [1, 6, 9], shared=21)]
+    assert batch_prefix(rows) == 21
+    assert batch_prefix(rows[:1]) == 0  # one row: nothing to share
+    short = [EncodedPair(chosen=[1, 2, 3, 9], rejected=[1, 2, 4, 9], shared=2)] * 2
+    assert batch_prefix(short) == 0  # too short to be worth it
+
+
 def test_common_prefix_leaves_each_side_its_last_token():
     assert common_prefix([1, 2, 3, 9], [1, 2, 4, 9]) == 2
     assert common_prefix([1, 2, 9], [1, 2, 9, 7, 9]) == 2
     assert common_prefix([5, 9], [6, 9]) == 0
 
 
-@pytest.mark.parametrize("additive", [None, torch.float32])
-def test_packed_pairs_compute_exactly_the_separate_rows(tiny_model_dir, additive):
+@pytest.mark.parametrize(("additive", "with_prefix"), [(None, False), (None, True), (torch.float32, True)])
+def test_packed_pairs_compute_exactly_the_separate_rows(tiny_model_dir, additive, with_prefix):
     """Rewards and gradients from one packed row per pair equal those of separate chosen/rejected rows."""
     from peft import get_peft_model
 
@@ -340,7 +353,7 @@ def test_packed_pairs_compute_exactly_the_separate_rows(tiny_model_dir, additive
     if additive is not None:
         base.model.config._attn_implementation = "eager"
     torch.manual_seed(0)
-    peft = get_peft_model(base.model, lora_settings_config(RewardConfig().lora), adapter_name="r")
+    peft = get_peft_model(base.model, lora_settings_config(RewardConfig().lora), adapter_name="reward-t")
     with torch.no_grad():  # LoRA B starts at zero; make the adapter matter
         for n, p in peft.named_parameters():
             if "lora_B" in n:
@@ -356,7 +369,11 @@ def test_packed_pairs_compute_exactly_the_separate_rows(tiny_model_dir, additive
     def grads():
         return {n: p.grad.clone() for n, p in peft.named_parameters() if p.requires_grad}
 
-    rc, rr = packed_rewards(body, head, pack_pairs(encoded, tok.pad_token_id, torch.device("cpu"), additive=additive))
+    prefix = batch_prefix(encoded) if with_prefix else 0
+    assert (prefix > 0) == with_prefix  # the chat template's system prompt is common to every row
+    packed = pack_pairs(encoded, tok.pad_token_id, torch.device("cpu"), additive=additive, prefix=prefix)
+    assert (packed.prefix_ids is not None) == with_prefix
+    rc, rr = packed_rewards(body, head, packed)
     (rc - rr).pow(2).sum().backward()
     packed_grads = grads()
     peft.zero_grad()

@@ -151,39 +151,66 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+MIN_BATCH_PREFIX = 8  # tokens every row must share before running them once for the batch pays off
+
+
+def batch_prefix(rows: Sequence[EncodedPair]) -> int:
+    """Tokens that every sequence in the batch starts with (the chat template's system prompt, at least).
+
+    Capped so each pair keeps its own shared region intact: P ≤ min(shared).
+    """
+    if len(rows) < 2:
+        return 0
+    first = rows[0].chosen
+    limit = min(r.shared for r in rows)
+    n = 0
+    while n < limit and all(r.chosen[n] == first[n] for r in rows):
+        n += 1
+    return n if n >= MIN_BATCH_PREFIX else 0
+
+
 @dataclass
 class PackedPairs:
-    """A batch of pairs as one row each: shared prefix, chosen suffix, rejected suffix, pads.
+    """A batch of pairs as one row each: (batch prefix,) shared prefix, chosen suffix, rejected suffix, pads.
 
-    The mask lets each suffix see the prefix and itself, never the other
-    suffix, and the position ids restart the rejected suffix where the prefix
-    ends: every token computes exactly what it would in its own sequence.
+    The mask lets each suffix see the prefixes and itself, never the other
+    suffix, and the position ids restart the rejected suffix where the shared
+    prefix ends: every token computes exactly what it would in its own
+    sequence. A prefix common to the whole batch (`prefix_ids`) runs once, as
+    one row, and every row attends to its keys and values.
     """
 
     input_ids: torch.Tensor  # [B, T]
     position_ids: torch.Tensor  # [B, T]
-    mask: torch.Tensor  # [B, 1, T, T], bool (True = may attend) or additive float
+    mask: torch.Tensor  # [B, 1, T, P + T], bool (True = may attend) or additive float
     chosen_at: torch.Tensor  # [B] index of the chosen side's last token (EOS)
     rejected_at: torch.Tensor  # [B]
+    prefix_ids: torch.Tensor | None = None  # [1, P] run once for the batch
 
 
 def pack_pairs(
-    rows: Sequence[EncodedPair], pad_id: int, device: torch.device, *, additive: torch.dtype | None = None
+    rows: Sequence[EncodedPair],
+    pad_id: int,
+    device: torch.device,
+    *,
+    additive: torch.dtype | None = None,
+    prefix: int = 0,
 ) -> PackedPairs:
-    width = max(r.packed_length for r in rows)
+    """Pack pairs; the first `prefix` tokens (common to every row, see `batch_prefix`) are left out of the rows."""
+    width = max(r.packed_length for r in rows) - prefix
     n = len(rows)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     pos = torch.zeros((n, width), dtype=torch.long)
-    seg = torch.full((n, width), 3, dtype=torch.int8)  # 0 prefix, 1 chosen, 2 rejected, 3 pad
+    seg = torch.full((n, width), 3, dtype=torch.int8)  # 0 shared, 1 chosen, 2 rejected, 3 pad
     chosen_at = torch.empty(n, dtype=torch.long)
     rejected_at = torch.empty(n, dtype=torch.long)
     for i, r in enumerate(rows):
-        shared, nc, nr = r.shared, len(r.chosen), len(r.rejected)
+        shared, nc, nr = r.shared - prefix, len(r.chosen) - prefix, len(r.rejected) - prefix
         end = nc + nr - shared
-        ids[i, :nc] = torch.as_tensor(r.chosen)
-        ids[i, nc:end] = torch.as_tensor(r.rejected[shared:])
-        pos[i, :nc] = torch.arange(nc)
-        pos[i, nc:end] = torch.arange(shared, nr)
+        ids[i, :nc] = torch.as_tensor(r.chosen[prefix:])
+        ids[i, nc:end] = torch.as_tensor(r.rejected[prefix + shared :])
+        pos[i, :nc] = torch.arange(prefix, prefix + nc)
+        pos[i, nc:end] = torch.arange(prefix + shared, prefix + nr)
         seg[i, :shared] = 0
         seg[i, shared:nc] = 1
         seg[i, nc:end] = 2
@@ -192,22 +219,41 @@ def pack_pairs(
     causal = torch.ones(width, width, dtype=torch.bool).tril()
     key = seg[:, None, :]
     mask = causal[None] & ((key == 0) | (key == seg[:, :, None]))
+    if prefix:
+        mask = torch.cat([torch.ones(n, width, prefix, dtype=torch.bool), mask], dim=2)
     mask = mask[:, None]
     if additive is not None:
         mask = torch.zeros(mask.shape, dtype=additive).masked_fill_(~mask, torch.finfo(additive).min)
-    return PackedPairs(ids.to(device), pos.to(device), mask.to(device), chosen_at.to(device), rejected_at.to(device))
+    prefix_ids = torch.as_tensor(rows[0].chosen[:prefix], dtype=torch.long)[None].to(device) if prefix else None
+    return PackedPairs(
+        ids.to(device), pos.to(device), mask.to(device), chosen_at.to(device), rejected_at.to(device), prefix_ids
+    )
+
+
+def _cache_kwarg(body: torch.nn.Module) -> str:
+    """transformers renamed `past_key_values` to `cache` (5.2x); use whichever this model takes."""
+    import inspect
+
+    params = inspect.signature(body.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def packed_rewards(body: torch.nn.Module, head: ScalarHead, packed: PackedPairs) -> tuple[torch.Tensor, torch.Tensor]:
     """(chosen rewards [B], rejected rewards [B]) from one forward over packed pairs."""
-    out = body(
-        input_ids=packed.input_ids, attention_mask=packed.mask, position_ids=packed.position_ids, use_cache=False
-    )
+    n = packed.input_ids.shape[0]
+    extra: dict[str, Any] = {"use_cache": False}
+    if packed.prefix_ids is not None:
+        # The batch prefix once; its keys/values (with their autograd history) serve every row.
+        kw = _cache_kwarg(body)
+        pre = body(input_ids=packed.prefix_ids, use_cache=True)
+        cache = getattr(pre, "cache", None) or getattr(pre, "past_key_values", None)
+        cache.batch_repeat_interleave(n)
+        extra = {"use_cache": True, kw: cache}
+    out = body(input_ids=packed.input_ids, attention_mask=packed.mask, position_ids=packed.position_ids, **extra)
     hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    rows = torch.arange(n, device=hidden.device)
     picked = torch.cat([hidden[rows, packed.chosen_at], hidden[rows, packed.rejected_at]])
     rewards = head(picked)
-    n = hidden.shape[0]
     return rewards[:n], rewards[n:]
 
 
@@ -354,34 +400,60 @@ class _Trainer:
                     module.eval()
         impl = getattr(getattr(self.body, "config", None), "_attn_implementation", "sdpa")
         self.share = bool(self.cfg.share_prefix) and impl in ("sdpa", "eager")
+        # Checkpointed layers drop the cache the batch prefix travels in.
+        self.batch_prefix = self.share and not self.cfg.gradient_checkpointing
         self.additive = next(self.body.parameters()).dtype if impl == "eager" else None
         if self.share and self.additive is not None and not self.additive.is_floating_point:
             self.additive = torch.float32
 
     def check_sharing(self, rows: Sequence[EncodedPair]) -> None:
-        """Packed and plain forwards must agree on this model; if not, train the plain way and say so."""
+        """Packed forwards must agree with plain ones on this model; where not, train the plain way and say so.
+
+        Checks the pair packing on `rows` and, separately, the batch prefix on
+        one pair run twice (so the shared keys/values serve two rows).
+        """
         if not self.share or not rows:
             return
         head = self.heads[self.members[0]]
         pad_id = self.tokenizer.pad_token_id
-        with torch.no_grad():
-            rc, rr = packed_rewards(self.body, head, pack_pairs(rows, pad_id, self.device, additive=self.additive))
-            ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], pad_id, self.device)
-            plain = head(last_token_hidden(self.body, ids, lens))
-        packed = torch.cat([rc, rr])
         exact = next(self.body.parameters()).dtype == torch.float32 and not self.base.four_bit
-        tol = (1e-3 if exact else 5e-2) * (1.0 + float(plain.abs().max()))
-        gap = float((packed - plain).abs().max())
-        if not gap <= tol:
-            self.share = False
-            self.sink(
-                RunWarning(
-                    step=0,
-                    code="share_prefix_off",
-                    message=f"This model's packed and plain forwards differ by {gap:.3g} (> {tol:.3g}), "
-                    "so chosen and rejected are run as separate rows (slower, same result).",
-                )
+        scale = 1e-3 if exact else 5e-2
+
+        def plain(batch: Sequence[EncodedPair]) -> torch.Tensor:
+            ids, lens = pad_right([r.chosen for r in batch] + [r.rejected for r in batch], pad_id, self.device)
+            return head(last_token_hidden(self.body, ids, lens))
+
+        def gap(batch: Sequence[EncodedPair], prefix: int) -> tuple[float, float]:
+            packed = pack_pairs(batch, pad_id, self.device, additive=self.additive, prefix=prefix)
+            rc, rr = packed_rewards(self.body, head, packed)
+            want = plain(batch)
+            return float((torch.cat([rc, rr]) - want).abs().max()), scale * (1.0 + float(want.abs().max()))
+
+        with torch.no_grad():
+            diff, tol = gap(rows, 0)
+            if not diff <= tol:
+                self.share = self.batch_prefix = False
+                self._warn_sharing(diff, tol, "chosen and rejected are run as separate rows")
+                return
+            if self.batch_prefix and rows[0].shared > 0:
+                diff, tol = gap([rows[0], rows[0]], rows[0].shared)
+                if not diff <= tol:
+                    self.batch_prefix = False
+                    self._warn_sharing(diff, tol, "the prompt prefix common to a batch is run per row")
+
+    def _warn_sharing(self, diff: float, tol: float, fallback: str) -> None:
+        self.sink(
+            RunWarning(
+                step=0,
+                code="share_prefix_off",
+                message=f"On this model the packed forward differs from the plain one by {diff:.3g} "
+                f"(> {tol:.3g}), so {fallback} (slower, same result).",
             )
+        )
+
+    def pack(self, rows: Sequence[EncodedPair]) -> PackedPairs:
+        prefix = batch_prefix(rows) if self.batch_prefix else 0
+        return pack_pairs(rows, self.tokenizer.pad_token_id, self.device, additive=self.additive, prefix=prefix)
 
     def rm(self, members: Sequence[str]) -> RewardModel:
         return RewardModel(
@@ -503,8 +575,7 @@ class _Trainer:
                     labels = torch.tensor([r.label for r in rows], device=dev)
                     margins = torch.tensor([r.margin for r in rows], device=dev)
                     if self.share:
-                        packed = pack_pairs(rows, pad_id, dev, additive=self.additive)
-                        rc, rr = packed_rewards(self.body, head, packed)
+                        rc, rr = packed_rewards(self.body, head, self.pack(rows))
                         rewards = torch.cat([rc, rr])
                     else:
                         ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], pad_id, dev)
