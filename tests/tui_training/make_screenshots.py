@@ -58,10 +58,12 @@ def _replay(app, run_id: str, fraction: float) -> None:
 
 
 async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
-    from helpers import LabApp, wait_for
+    from helpers import wait_for
     from pngs import svg_to_png
 
+    from tuilab.config import LabPaths
     from tuilab.store.runs import list_runs
+    from tuilab.tui.app import TuilabApp
     from tuilab.tui.training.charts import MetricChart
     from tuilab.tui.training.widgets import composed
 
@@ -69,7 +71,7 @@ async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
         return all(c.drawn for c in app.screen.query(MetricChart) if c.display)
 
     scratch = _copy_lab(home)
-    app = LabApp(scratch, mode="runs")
+    app = TuilabApp(LabPaths(scratch), start_feeder=False, mode="runs")  # the lab's own App, generator off
     async with app.run_test(size=size) as pilot:
         runs = list_runs(app.db)
         ppo = next(r.id for r in runs if r.kind == "ppo")
@@ -80,6 +82,8 @@ async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
         await wait_for(pilot, lambda: rm in str(screen.query_one("#runs-line").render()))
         await wait_for(pilot, lambda: drawn(app))
         await pilot.pause(0.5)
+        await wait_for(pilot, lambda: drawn(app))
+        await pilot.pause(0.2)
         app.save_screenshot(str(out / "runs.svg"))
 
         app.open_inspector(ppo)
@@ -95,6 +99,8 @@ async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
         await wait_for(pilot, lambda: composed(app.screen, "#run-line") and drawn(app)
                        and ppo in str(app.screen.query_one("#run-line").render()))
         await pilot.pause(0.5)
+        await wait_for(pilot, lambda: drawn(app))  # a late layout change (warnings shown) redraws once more
+        await pilot.pause(0.2)
         app.save_screenshot(str(out / "train.svg"))
     for name in ("train", "runs", "inspect"):
         svg_to_png(out / f"{name}.svg", out / f"{name}.png")

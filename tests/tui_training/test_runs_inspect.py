@@ -135,10 +135,10 @@ async def test_inspector_sorts_by_each_column(lab):
         assert spreads == sorted(spreads, reverse=True)
         await pilot.press("f")
         flags = column(screen, "flags")
-        assert flags[0] == "long,no eos" and flags[-1] == ""
+        assert flags[0] == "long cut" and flags[-1] == ""
         # The highlighted sample is shown in full beside the reference, its flags in words.
         detail = str(screen.query_one("#sd-flags").render())
-        assert "no eos:" in detail and "cut off at the length cap" in detail
+        assert "cut (no eos):" in detail and "cut off at the length cap" in detail
         assert str(screen.query_one("#sd-ref").render()).strip() != ""
 
 

@@ -21,7 +21,6 @@ from tuilab.tui.training.samples_table import SORT_KEYS, SampleDetail, SamplesTa
 from tuilab.tui.training.widgets import WarningsView, composed, run_line
 
 TICK_SECONDS = 0.4
-SORT = Binding.Group("Sort")
 
 
 class NotePrompt(ModalScreen[str | None]):
@@ -85,14 +84,15 @@ class InspectScreen(Screen):
     BINDINGS = [
         Binding("h", "hacked", "Mark hacked"),
         Binding("n", "hacked_note", "…with note"),
-        Binding("s", "sort('score')", "score", group=SORT),
-        Binding("k", "sort('kl')", "KL", group=SORT),
-        Binding("l", "sort('length')", "length", group=SORT),
-        Binding("d", "sort('spread')", "spread", group=SORT),
-        Binding("f", "sort('flags')", "flags", group=SORT),
+        Binding("r", "reload", "Reload"),
+        # One footer entry for the five sort keys (the ? screen lists each).
+        Binding("s", "sort('score')", "sort", key_display="s k l d f"),
+        Binding("k", "sort('kl')", "KL", show=False),
+        Binding("l", "sort('length')", "length", show=False),
+        Binding("d", "sort('spread')", "spread", show=False),
+        Binding("f", "sort('flags')", "flags", show=False),
         Binding("g", "sort('gold')", "gold", show=False),
         Binding("t", "sort('step')", "step", show=False),
-        Binding("r", "reload", "Reload"),
     ]
 
     DEFAULT_CSS = """

@@ -28,7 +28,10 @@ SORT_KEYS = {
 }
 
 COLUMNS = (("step", "step"), ("score", "score"), ("gold", "gold"), ("kl", "KL"), ("length", "len"),
-           ("spread", "spread"), ("flags", "flags"), ("hacked", "mark"))
+           ("spread", "spread"), ("hacked", "mark"), ("flags", "flags"))
+
+# Flags as the table shows them (the detail pane spells each out).
+FLAG_SHORT = {"long": "long", "no_eos": "cut", "repetitive": "rep", "uncertain": "unsure", "overrated": "over"}
 
 
 def sort_value(s: SampleView, key: str) -> float | None:
@@ -55,7 +58,7 @@ def num(value: float | None, digits: int = 2) -> str:
 
 
 def flag_cell(flags: Sequence[str]) -> Text:
-    return Text(",".join(f.replace("_", " ") for f in flags), style="yellow" if flags else "")
+    return Text(" ".join(FLAG_SHORT.get(f, f) for f in flags), style="yellow" if flags else "")
 
 
 def row_cells(s: SampleView) -> list:
@@ -63,7 +66,7 @@ def row_cells(s: SampleView) -> list:
     length = "–" if s.length is None else str(s.length)
     if s.eos is False:
         length += "✂"  # cut off at the cap
-    return [str(s.step), num(s.score), num(s.gold), num(s.kl), length, num(s.spread), flag_cell(s.flags), mark]
+    return [str(s.step), num(s.score), num(s.gold), num(s.kl), length, num(s.spread), mark, flag_cell(s.flags)]
 
 
 def numbers_line(s: SampleView) -> Text:
@@ -93,7 +96,8 @@ def flags_text(flags: Sequence[str]) -> Text:
     for i, flag in enumerate(flags):
         if i:
             out.append("\n")
-        out.append(f"{flag.replace('_', ' ')}: ", style="bold yellow")
+        short, name = FLAG_SHORT.get(flag, flag), flag.replace("_", " ")
+        out.append(f"{short}: " if short == name else f"{short} ({name}): ", style="bold yellow")
         out.append(FLAG_HELP.get(flag, "(no explanation recorded for this flag)"))
     return out
 
