@@ -202,7 +202,7 @@ class ChartPanel(Container):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 70 and self.kind == "rm", "-narrow")
-        self.set_class(self.size.height < 16, "-short")
+        self.set_class(self.size.height < 20, "-short")
 
 
 class WarningsView(Static):
