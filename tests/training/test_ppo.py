@@ -298,3 +298,18 @@ def test_cancel_checkpoints_the_last_finished_step(model_dir, tmp_path):
     _, events, _ = run(model_dir, tmp_path, cfg(total_updates=5, checkpoint_every=0),
                        resume_from=find_latest_checkpoint(tmp_path))
     assert sorted(metrics_by_step(events)) == [3, 4, 5]
+
+
+def test_microbatches_give_the_minibatch_gradient(model_dir, tmp_path, monkeypatch):
+    """Splitting each minibatch into one-row passes changes memory, not the update."""
+    import tuilab.training.ppo as ppo
+
+    c = cfg(total_updates=3, sample_every=0)
+    _, whole, _ = run(model_dir, tmp_path / "whole", c)
+    monkeypatch.setattr(ppo, "MICROBATCH_TOKENS", {"cpu": 1})
+    _, split, _ = run(model_dir, tmp_path / "split", c)
+    a, b = metrics_by_step(whole), metrics_by_step(split)
+    for step in (1, 2, 3):
+        for name in ("objective/scores", "objective/kl", "loss/policy_avg", "loss/value_avg",
+                     "policy/clipfrac_avg", "policy/approxkl_avg", "policy/entropy_avg"):
+            assert b[step][name] == pytest.approx(a[step][name], rel=1e-3, abs=1e-5), (step, name)

@@ -173,3 +173,15 @@ def test_explained_variance_and_masked_mean():
     assert explained_variance(ret, ret, mask) == pytest.approx(1.0)
     assert explained_variance(torch.full((1, 3), 2.0), ret, mask) == pytest.approx(0.0)
     assert float(masked_mean(torch.tensor([[1.0, 9.0]]), torch.tensor([[1.0, 0.0]]))) == 1.0
+
+
+def test_logprobs_and_entropy_match_the_separate_functions():
+    from tuilab.training.ppo_math import logprobs_and_entropy
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 11, generator=g, requires_grad=True)
+    labels = torch.randint(0, 11, (2, 5), generator=g)
+    lp, ent = logprobs_and_entropy(logits, labels, temperature=0.7)
+    assert torch.allclose(lp, logprobs_from_logits(logits, labels, 0.7), atol=1e-6)
+    assert torch.allclose(ent, entropy_from_logits(logits, 0.7), atol=1e-5)
+    assert not ent.requires_grad and lp.requires_grad

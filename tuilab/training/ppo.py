@@ -227,6 +227,18 @@ def _forward(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows:
     return logits, h, last
 
 
+# Tokens per forward/backward pass in the update. On a CPU, activations of a minibatch of 4 × ~90
+# tokens of SmolLM2-135M take ~700 MB and fragment the heap; passes of ≤ 256 tokens halve that
+# at no measurable cost in speed. GPUs take the whole minibatch.
+MICROBATCH_TOKENS = {"cpu": 256}
+DEFAULT_MICROBATCH_TOKENS = 1 << 20
+
+
+def _rows_per_microbatch(ro: Rollout, device: torch.device) -> int:
+    budget = MICROBATCH_TOKENS.get(device.type, DEFAULT_MICROBATCH_TOKENS)
+    return max(1, budget // max(int(ro.input_ids.shape[1]), 1))
+
+
 def _pad_cols(x: torch.Tensor, width: int) -> torch.Tensor:
     if x.shape[1] == width:
         return x
@@ -514,10 +526,11 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
     mask = ro.mask
     with torch.no_grad():
         logits, h, width = _forward(body, lm_head, ro, all_rows, T)
-        old_logp = _pad_cols(pm.logprobs_from_logits(logits, ro.response_ids[:, :width], T), mask.shape[1])
+        lp, ent = pm.logprobs_and_entropy(logits, ro.response_ids[:, :width], T)
+        old_logp = _pad_cols(lp, mask.shape[1])
         old_values = _pad_cols(value_head(h), mask.shape[1]) * mask
-        token_entropy = pm.masked_mean(_pad_cols(pm.entropy_from_logits(logits, T), mask.shape[1]), mask)
-        del logits, h
+        token_entropy = pm.masked_mean(_pad_cols(ent, mask.shape[1]), mask)
+        del logits, h, lp, ent
         with adapters_disabled(model):  # the reference policy: same weights, adapters off
             ref_logits, _, _ = _forward(body, lm_head, ro, all_rows, T)
             ref_logp = _pad_cols(pm.logprobs_from_logits(ref_logits, ro.response_ids[:, :width], T), mask.shape[1])
@@ -550,32 +563,39 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
 
     # ---------------------------------------------------------------- update
     t2 = time.perf_counter()
-    stats: dict[str, list[float]] = {k: [] for k in ("pg", "vf", "clip", "vclip", "akl", "ratio", "ent")}
+    stats: dict[str, float] = {k: 0.0 for k in ("pg", "vf", "clip", "vclip", "akl", "ratio", "ent")}
+    n_minibatches = 0
     mb = cfg.minibatch_size
+    per_micro = _rows_per_microbatch(ro, mask.device)
     for _ in range(cfg.ppo_epochs):
         perm = torch.randperm(B, generator=gens["shuffle"]).to(mask.device)
         for s in range(0, B, mb):
             rows = perm[s : s + mb]
-            logits, h, width = _forward(body, lm_head, ro, rows, T)
-            m = mask[rows, :width]
-            logp = pm.logprobs_from_logits(logits, ro.response_ids[rows, :width], T)
-            values = value_head(h)
-            # N+: clipped surrogate objective (clip 0.2).
-            pl = pm.clipped_policy_loss(logp, old_logp[rows, :width], adv[rows, :width], m, cfg.clip_range)
-            # N+: clipped value loss, weighted by vf_coef (0.1).
-            vl, vclip = pm.clipped_value_loss(values, old_values[rows, :width], returns[rows, :width], m,
-                                              cfg.clip_range_value)
-            loss = pl.loss + cfg.vf_coef * vl
+            n_tok = mask[rows].sum().clamp_min(1.0)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # Micro-batches accumulate the exact minibatch gradient (each term weighted by its token
+            # share) with a fraction of the activation memory.
+            for m0 in range(0, len(rows), per_micro):
+                micro = rows[m0 : m0 + per_micro]
+                logits, h, width = _forward(body, lm_head, ro, micro, T)
+                m = mask[micro, :width]
+                share = m.sum() / n_tok
+                logp, ent = pm.logprobs_and_entropy(logits, ro.response_ids[micro, :width], T)
+                values = value_head(h)
+                # N+: clipped surrogate objective (clip 0.2).
+                pl = pm.clipped_policy_loss(logp, old_logp[micro, :width], adv[micro, :width], m, cfg.clip_range)
+                # N+: clipped value loss, weighted by vf_coef (0.1).
+                vl, vclip = pm.clipped_value_loss(values, old_values[micro, :width], returns[micro, :width], m,
+                                                  cfg.clip_range_value)
+                ((pl.loss + cfg.vf_coef * vl) * share).backward()
+                for k, v in (("pg", pl.loss), ("vf", vl), ("clip", pl.clipfrac), ("vclip", vclip),
+                             ("akl", pl.approxkl), ("ratio", pl.ratio), ("ent", pm.masked_mean(ent, m))):
+                    stats[k] += float(v.detach() * share)
+                del logits, h, logp, values, pl, vl
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)  # N+: gradient clipping
             optimizer.step()
-            with torch.no_grad():
-                ent = pm.masked_mean(pm.entropy_from_logits(logits.detach(), T), m)
-            for k, v in (("pg", pl.loss), ("vf", vl), ("clip", pl.clipfrac), ("vclip", vclip),
-                         ("akl", pl.approxkl), ("ratio", pl.ratio), ("ent", ent)):
-                stats[k].append(float(v.detach()))
-            del logits, h, loss
+            n_minibatches += 1
+    stats = {k: v / max(n_minibatches, 1) for k, v in stats.items()}
     lr = scheduler.get_last_lr()[0]
     scheduler.step()  # N+: linear LR decay, once per update
     update_s = time.perf_counter() - t2
@@ -602,13 +622,13 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         "objective/rlhf_reward": float((score + non_score).mean()),
         "objective/beta": beta,
         "objective/beta_next": new_beta,
-        "policy/clipfrac_avg": float(np.mean(stats["clip"])),
-        "policy/approxkl_avg": float(np.mean(stats["akl"])),
-        "policy/entropy_avg": float(np.mean(stats["ent"])),
-        "loss/policy_avg": float(np.mean(stats["pg"])),
-        "loss/value_avg": float(np.mean(stats["vf"])),
-        "val/clipfrac_avg": float(np.mean(stats["vclip"])),
-        "val/ratio": float(np.mean(stats["ratio"])),
+        "policy/clipfrac_avg": stats["clip"],
+        "policy/approxkl_avg": stats["akl"],
+        "policy/entropy_avg": stats["ent"],
+        "loss/policy_avg": stats["pg"],
+        "loss/value_avg": stats["vf"],
+        "val/clipfrac_avg": stats["vclip"],
+        "val/ratio": stats["ratio"],
         "val/explained_variance": ev,
         "val/num_eos_tokens": float(sum(eos)),
         "response/length_mean": float(np.mean(lengths)),

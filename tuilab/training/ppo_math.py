@@ -57,6 +57,24 @@ def logprobs_from_logits(logits: torch.Tensor, labels: torch.Tensor, temperature
     return picked - torch.logsumexp(logits, dim=-1)
 
 
+def logprobs_and_entropy(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log π(label), entropy of π) from one pass over the vocabulary; the entropy carries no gradient.
+
+    H = logsumexp(z) − Σ softmax(z)·z with z = logits ÷ temperature, so the
+    softmax is formed once instead of the three full-vocabulary tensors that
+    log_softmax → exp → multiply would allocate.
+    """
+    z = logits.float()
+    if temperature != 1.0:
+        z = z / temperature
+    lse = torch.logsumexp(z, dim=-1)
+    logp = z.gather(-1, labels.unsqueeze(-1)).squeeze(-1) - lse
+    with torch.no_grad():
+        zd = z.detach()
+        ent = lse.detach() - (torch.softmax(zd, dim=-1) * zd).sum(-1)
+    return logp, ent
+
+
 def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     logits = logits.float() / temperature
     logp = F.log_softmax(logits, dim=-1)
