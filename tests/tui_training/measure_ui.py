@@ -59,7 +59,12 @@ async def with_ui(paths, model: Path, seconds: float) -> dict:
         def beat() -> None:
             now = time.perf_counter()
             lateness.append(now - last[0] - 0.05)
+            if lateness[-1] > 0.2:
+                stalls.append((round(now - start, 1), round(1000 * lateness[-1]), live.step))
             last[0] = now
+
+        stalls: list = []
+        start = time.perf_counter()
 
         screen.set_interval(0.05, beat)
         panel = screen.query_one(ChartPanel)
@@ -75,6 +80,8 @@ async def with_ui(paths, model: Path, seconds: float) -> dict:
         redraw_ms = 1000 * (time.perf_counter() - t)
         app.cancel_training()
         await wait_for(pilot, lambda: not live.is_active)
+    if stalls:
+        print("stalls over 200 ms (s since start, ms, step):", stalls)
     lat = sorted(x * 1000 for x in lateness[1:])
     return {"steps_per_s": steps, "late_p50_ms": statistics.median(lat), "late_p99_ms": lat[int(0.99 * (len(lat) - 1))],
             "late_max_ms": lat[-1], "redraws_per_s": redraws, "redraw_ms": redraw_ms, "points": len(live.values("train/loss"))}

@@ -198,6 +198,17 @@ class _Plot(PlotWidget, can_focus=False):
     margin_bottom = reactive(1)
     margin_left = reactive(7)
 
+    def _render_plot(self) -> None:
+        """textual-plot refreshes the canvas once per pixel drawn; batch that into one refresh per canvas."""
+        from contextlib import ExitStack
+
+        from textual_hires_canvas import Canvas
+
+        with ExitStack() as stack:
+            for canvas in self.query(Canvas):
+                stack.enter_context(canvas.batch_refresh())
+            super()._render_plot()
+
 
 class MetricChart(Vertical):
     """A bordered chart: title above, legend below, a placeholder until the first point."""
@@ -226,6 +237,7 @@ class MetricChart(Vertical):
         self._signature: tuple | None = None
         self.curves: list[Curve] = []
         self.redraws = 0  # for tests: how often the plot was redrawn
+        self._subtitle = ""
 
     def compose(self) -> ComposeResult:
         yield Static("no points yet", classes="chart-empty")
@@ -253,12 +265,13 @@ class MetricChart(Vertical):
         plot = self.query_one(_Plot)
         empty = self.query_one(".chart-empty", Static)
         has_data = any(c.xs for c in self.curves)
-        plot.display = has_data
-        empty.display = not has_data
-        if x_mode == SQRT_KL and not has_data and sources:
-            empty.update("no points yet (the √KL axis needs KL values)")
-        else:
-            empty.update("no points yet")
+        # Only touch what changed: every update of a widget costs the compositor a repaint.
+        if plot.display != has_data:
+            plot.display = has_data
+            empty.display = not has_data
+        if not has_data:
+            empty.update("no points yet (the √KL axis needs KL values)" if x_mode == SQRT_KL and sources
+                         else "no points yet")
         plot.clear()
         for c in self.curves:
             if c.markers:
@@ -283,7 +296,9 @@ class MetricChart(Vertical):
         axis = "√KL" if x_mode == SQRT_KL else "step"
         if has_data:
             subtitle.append(f"  x: {axis}", style="dim")
-        self.border_subtitle = subtitle
+        if subtitle.markup != self._subtitle:
+            self._subtitle = subtitle.markup
+            self.border_subtitle = subtitle
         self.redraws += 1
         return True
 

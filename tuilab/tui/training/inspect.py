@@ -20,7 +20,7 @@ from tuilab.tui.training.live import LiveRun, SampleView
 from tuilab.tui.training.samples_table import SORT_KEYS, SampleDetail, SamplesTable, sort_samples
 from tuilab.tui.training.widgets import WarningsView, composed, run_line
 
-TICK_SECONDS = 0.4
+TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
 
 
 class NotePrompt(ModalScreen[str | None]):

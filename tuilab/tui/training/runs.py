@@ -32,8 +32,8 @@ from tuilab.tui.training.widgets import (
     run_line,
 )
 
-TICK_SECONDS = 0.4
-LIST_EVERY = 5  # ticks between re-reading the run list (2 s)
+TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
+LIST_EVERY = 4  # ticks between re-reading the run list (2 s)
 
 
 def started_label(run: Run) -> str:

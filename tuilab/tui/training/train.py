@@ -32,7 +32,7 @@ from tuilab.tui.training.host import JobBusy
 from tuilab.tui.training.live import LiveRun
 from tuilab.tui.training.widgets import ChartPanel, WarningsView, composed, metrics_line, run_line
 
-TICK_SECONDS = 0.4  # ≥ 2 redraws a second, and only of what changed
+TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
 
 
 def reward_run_choices(db: Any) -> list[tuple[str, str]]:
@@ -220,9 +220,11 @@ class TrainScreen(Screen):
             self._drawn = key
             bar = self.query_one("#run-progress", ProgressBar)
             if live.total_steps:
-                bar.update(total=live.total_steps, progress=live.step or 0)
+                total, progress = live.total_steps, live.step or 0
             else:
-                bar.update(total=None if live.is_active else 1, progress=0 if live.is_active else 1)
+                total, progress = (None, 0) if live.is_active else (1, 1)
+            if (bar.total, bar.progress) != (total, progress):
+                bar.update(total=total, progress=progress)
             self.query_one("#run-metrics", Static).update(metrics_line(live.kind, live.final_metrics, limit=5))
             err = self.query_one("#run-error", Static)
             if live.status == "failed":
