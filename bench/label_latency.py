@@ -41,6 +41,23 @@ from tuilab.tui.candidates import FakeCandidateSource, SourceSpec  # noqa: E402
 from tuilab.tui.screens.label import LabelScreen  # noqa: E402
 
 KEYS = ["1", "2", "t", "left", "right", "b", "s", "exclamation_mark"]
+COMMITS: list[float] = []  # wall ms inside record_comparison (SQLite insert + fsync)
+
+
+def time_commits() -> None:
+    """Wrap the store's `record_comparison` to time each committed decision."""
+    import tuilab.store.comparisons as comparisons
+
+    original = comparisons.record_comparison
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            COMMITS.append((time.perf_counter() - t0) * 1000)
+
+    comparisons.record_comparison = timed
 
 
 class BenchApp(TuilabApp):
@@ -161,6 +178,8 @@ async def _run(args: argparse.Namespace, home: Path) -> dict:
         "p95_ms": round(percentile(latencies, 0.95), 2),
         "max_ms": round(max(latencies), 2),
         "mean_ms": round(statistics.fmean(latencies), 2),
+        "commit_p50_ms": round(percentile(COMMITS, 0.5), 2) if COMMITS else None,
+        "commit_p95_ms": round(percentile(COMMITS, 0.95), 2) if COMMITS else None,
         "ui_cpu_p50_ms": round(percentile(cpu, 0.5), 2),
         "ui_cpu_p95_ms": round(percentile(cpu, 0.95), 2),
         "load_avg_1m": round(os.getloadavg()[0], 2),
@@ -193,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
+    time_commits()
     result = asyncio.run(run(args))
     if args.json:
         print(json.dumps(result))
@@ -203,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
           f"mean {result['mean_ms']} ms")
     print(f"  UI-thread CPU time over the same span: p50 {result['ui_cpu_p50_ms']} ms, "
           f"p95 {result['ui_cpu_p95_ms']} ms (load average {result['load_avg_1m']} on {os.cpu_count()} cores)")
+    print(f"  committing each decision (SQLite insert + fsync, wall): p50 {result['commit_p50_ms']} ms, "
+          f"p95 {result['commit_p95_ms']} ms")
     print(f"  (counting the Pilot's injection too: p50 {result['with_pilot_p50_ms']} ms, "
           f"p95 {result['with_pilot_p95_ms']} ms)")
     if result["while_generating"]:

@@ -154,7 +154,12 @@ class TuilabApp(TrainingHost, App[int]):
             self.start_feeder()
 
     def on_unmount(self) -> None:
+        thread = self._feeder_thread
         self.stop_feeder()
+        if thread is not None and thread.is_alive():
+            # The model call stops at its next token; wait for it so the interpreter does not
+            # finalise under a thread that is still inside torch (that aborts the process).
+            thread.join(timeout=10)
         if self.model_host is not None:
             self.model_host.close()
         if self._db is not None:

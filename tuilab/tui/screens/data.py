@@ -60,7 +60,7 @@ class DataScreen(Screen):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="●")
         with TabbedContent(id="data-tabs", initial="tab-comparisons"):
             with TabPane("Comparisons", id="tab-comparisons"):
                 with Horizontal(classes="filters"):

@@ -135,7 +135,7 @@ class LabelScreen(Screen):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="●")
         yield PromptView(id="prompt")
         with ContentSwitcher(initial="waiting", id="body"):
             with Horizontal(id="pair"):

@@ -27,6 +27,7 @@ class StatusLine(Static):
         super().__init__("", markup=False, **kwargs)
         self._state = FeedState()
         self._message: Text = Text()
+        self._shown: Text | None = None
 
     def set_state(self, state: FeedState) -> None:
         self._state = state
@@ -49,7 +50,9 @@ class StatusLine(Static):
         if self._message:
             out.append("  │  ", style="dim")
             out.append_text(self._message)
-        self.update(out)
+        if out != self._shown:  # progress ticks mostly change nothing here: skip the redraw
+            self._shown = out
+            self.update(out)
 
 
 class StatsStrip(Static):
