@@ -325,8 +325,9 @@ async def test_stats_strip_counts_the_session(lab):
         for key in ("1", "2", "1", "t"):
             await pilot.press(key)
             await ready(pilot, 0)
-        await pilot.pause()
-        stats = screen.query_one("#stats")._stats
+        strip = screen.query_one("#stats")
+        await wait_for(pilot, lambda: strip._stats.session == 4)  # computed in a worker thread
+        stats = strip._stats
         assert stats.session == 4 and stats.total == 4
         assert stats.by_decision["left"] == 2 and stats.by_decision["tie"] == 1
         assert stats.left_share == pytest.approx(2 / 3)

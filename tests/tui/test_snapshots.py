@@ -32,6 +32,8 @@ def test_label_screen_after_a_decision(lab, snap_compare):
         pilot.app.screen.clock = lambda: 0.0  # a fixed time to decide: no clock in the snapshot
         await pilot.press("2")
         await _queue_full(pilot)
+        strip = pilot.app.screen.query_one("#stats")
+        await wait_for(pilot, lambda: strip._stats.session == 1)  # stats come from a worker
         pilot.app.clear_notifications()
 
     assert snap_compare(make_app(lab), terminal_size=(110, 32), run_before=run_before)

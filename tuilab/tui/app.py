@@ -26,12 +26,12 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuilab.config import DEFAULT_MODEL, LabPaths
 from tuilab.tui.candidates import CandidateSource, ModelCandidateSource, ModelHost, SourceSpec
 from tuilab.tui.feeder import PairFeeder
-from tuilab.tui.messages import FeederUpdate, FeedState, PairReady, WorkerFailed
+from tuilab.tui.messages import FeederUpdate, FeedState, LabelStatsReady, PairReady, WorkerFailed
 from tuilab.tui.modes import LAB_MODES, screen_factory
 from tuilab.tui.training.host import TrainingHost
 
@@ -127,6 +127,7 @@ class TuilabApp(TrainingHost, App[int]):
         self._first_mode = mode
         self.feed_state = FeedState(capacity=queue_size)
         self.feed_signal: Signal[FeedState] = Signal(self, "feed")
+        self.stats_signal: Signal[Any] = Signal(self, "label-stats")
         self.markdown = False
         # The reveal after each decision is on the status line; a toast as well costs a
         # widget mount per decision (measurable in bench/label_latency.py), so it is opt-in.
@@ -248,6 +249,32 @@ class TuilabApp(TrainingHost, App[int]):
         if state.phase == "failed" and not was_failed:
             self.report_error("Candidate generation", state.error, state.traceback, notify=False)
         self.feed_signal.publish(state)
+
+    # ------------------------------------------------------------ label stats
+
+    def refresh_label_stats(self) -> None:
+        """Recompute the stats strip in a worker thread; `stats_signal` carries the result.
+
+        `label_stats` scans every comparison (~60 ms at 20 000 here), so it never runs on
+        the UI thread between two decisions.
+        """
+        self.run_worker(self._label_stats_work, name="label stats", group="label-stats",
+                        thread=True, exclusive=True, exit_on_error=False)
+
+    def _label_stats_work(self) -> None:
+        from tuilab.store.comparisons import label_stats
+        from tuilab.store.db import open_db
+
+        db = open_db(self.paths.db)  # this thread's own connection
+        try:
+            stats = label_stats(db, since=self.session_started)
+        finally:
+            db.conn.close()
+        if not get_current_worker().is_cancelled:
+            self.post_message(LabelStatsReady(stats))
+
+    def on_label_stats_ready(self, message: LabelStatsReady) -> None:
+        self.stats_signal.publish(message.stats)
 
     # ------------------------------------------------------------ errors
 

@@ -54,3 +54,11 @@ class WorkerFailed(Message):
         self.where = where
         self.summary = summary
         self.detail = detail
+
+
+class LabelStatsReady(Message):
+    """Fresh labeling stats, computed off the UI thread (they scan every comparison)."""
+
+    def __init__(self, stats) -> None:
+        super().__init__()
+        self.stats = stats

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header
 
-from tuilab.store.records import NewComparison
+from tuilab.store.records import LabelStats, NewComparison
 from tuilab.tui.feeder import ReadyPair
 from tuilab.tui.format import candidate_origin, decision_label
 from tuilab.tui.messages import FeedState
@@ -150,6 +150,7 @@ class LabelScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "Label"
         self.lab.feed_signal.subscribe(self, self._on_feed)
+        self.lab.stats_signal.subscribe(self, self._on_stats)
         self.query_one("#status", StatusLine).set_state(self.lab.feed_state)
         self._show_next()
         self.refresh_stats()
@@ -246,13 +247,10 @@ class LabelScreen(Screen):
             self.query_one("#right", ResponsePane).show(self.current.right, self.lab.markdown)
 
     def refresh_stats(self) -> None:
-        from tuilab.store.comparisons import label_stats
+        """Ask for fresh stats (computed in a worker; they arrive through `stats_signal`)."""
+        self.lab.refresh_label_stats()
 
-        try:
-            stats = label_stats(self.lab.db, since=self.lab.session_started)
-        except Exception as exc:  # noqa: BLE001 - stats are nice to have; never block labeling
-            self.lab.report_error("Label stats", f"{type(exc).__name__}: {exc}", notify=False)
-            return
+    def _on_stats(self, stats: LabelStats) -> None:
         self.query_one("#stats", StatsStrip).set_stats(stats)
 
     def _say(self, message: Text | str) -> None:
