@@ -105,9 +105,12 @@ def test_resume_errors(home, assets, capsys):
     assert "only change total_updates" in capsys.readouterr().err
 
 
-def _poll(db_path, until, timeout=120.0):
+def _poll(db_path, until, proc=None, timeout=480.0):
+    """Wait for `until(db)`; generous because CI machines are shared, but fail fast if the run died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the run exited early ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
         try:
             db = open_db(db_path)
             try:
@@ -143,7 +146,7 @@ def test_kill_9_mid_run_then_resume(home, assets):
         return run_id if ckpt and last >= ckpt[0] + 1 else None
 
     try:
-        run_id = _poll(db_path, past_a_checkpoint)
+        run_id = _poll(db_path, past_a_checkpoint, proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
