@@ -377,3 +377,16 @@ async def test_command_palette_offers_sources_and_screens(lab):
         assert "Screen: Data (F2)" in titles
         assert any(t.endswith("vs runs/ppo-1/policy") for t in titles)
         assert not any("reward-0" in t for t in titles)
+
+
+async def test_a_brand_new_lab_is_created_with_the_demo_prompts(tmp_path):
+    """No database yet: the app creates it (once, before any worker opens it) and seeds prompts."""
+    from tuilab.config import LabPaths
+
+    lab = LabPaths(tmp_path / "new-lab")
+    app = make_app(lab)
+    async with app.run_test() as pilot:
+        await ready(pilot, 0)
+        await wait_for(pilot, lambda: app.screen.query_one("#stats")._stats is not None)
+        assert rows(lab, "SELECT count(*) > 50 FROM prompts") == [(1,)]
+        assert not app.errors

@@ -147,8 +147,12 @@ class TuilabApp(TrainingHost, App[int]):
             self._db = open_lab_db(self.paths)
         return self._db
 
+    def on_load(self) -> None:
+        # Open (create, migrate, seed) the database on the UI thread before any screen mounts
+        # or any worker opens its own connection: two first opens would both try to migrate.
+        self.db  # noqa: B018
+
     def on_mount(self) -> None:
-        self.db  # noqa: B018 - open (and migrate) before any worker opens its own connection
         if self._first_mode != self.current_mode:
             self.switch_mode(self._first_mode)
         if self._start_feeder:
