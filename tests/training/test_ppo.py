@@ -313,3 +313,32 @@ def test_microbatches_give_the_minibatch_gradient(model_dir, tmp_path, monkeypat
         for name in ("objective/scores", "objective/kl", "loss/policy_avg", "loss/value_avg",
                      "policy/clipfrac_avg", "policy/approxkl_avg", "policy/entropy_avg"):
             assert b[step][name] == pytest.approx(a[step][name], rel=1e-3, abs=1e-5), (step, name)
+
+
+def test_sampled_hidden_states_match_a_fresh_forward(model_dir):
+    """Old log-probs/values come from the sampler's hidden states: the same as a forward pass."""
+    from tuilab.modeling.chat import prompt_ids
+    from tuilab.training import ppo
+
+    base = load_model(model_dir)
+    c = cfg(max_new_tokens=12)
+    model = ppo.prepare_policy(base, c)
+    with torch.no_grad():  # a policy that differs from the reference, so the adapter matters
+        for name, p in model.named_parameters():
+            if "lora_B.policy" in name:
+                p.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(1))
+    body, lm_head = ppo._body_and_head(model)
+    ids = [prompt_ids(base.tokenizer, p.messages) for p in prompts(6)]
+    capture = ppo._SampledHidden(body)
+    ro = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
+    capture.close()
+    lengths = [int(n) for n in ro.mask.sum(1).tolist()]
+    assert len(set(lengths)) > 1 or max(lengths) == 12  # rows of different lengths exercise the row drop
+    h = capture.assemble(lengths, ro.mask.shape[1])
+    with torch.no_grad():
+        _, h_fwd, width = ppo._forward(body, lm_head, ro, torch.arange(len(ids)), 1.0)
+    m = ro.mask[:, :, None]
+    assert width == ro.mask.shape[1]
+    assert torch.allclose(h * m, h_fwd * m, atol=1e-4)
+    # a capture that does not line up is refused (the loop then runs the forward pass)
+    assert capture.assemble([n + 1 for n in lengths], ro.mask.shape[1] + 1) is None

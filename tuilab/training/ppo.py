@@ -245,6 +245,40 @@ def _pad_cols(x: torch.Tensor, width: int) -> torch.Tensor:
     return torch.nn.functional.pad(x, (0, width - x.shape[1]))
 
 
+class _SampledHidden:
+    """The trunk's last hidden state at every sampling call: the positions PPO scores.
+
+    The sampler's prefill yields the state that predicts response token 0, and
+    its k-th decode call the one that predicts token k, for the rows still
+    running (rows leave in order once they end). Reusing these saves the policy
+    forward pass over the rollout that would otherwise recompute them.
+    """
+
+    def __init__(self, body: torch.nn.Module) -> None:
+        self.calls: list[torch.Tensor] = []
+        self._handle = body.register_forward_hook(self._hook)
+
+    def _hook(self, module, args, output) -> None:
+        hidden = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+        self.calls.append(hidden[:, -1].clone())
+
+    def close(self) -> None:
+        self._handle.remove()
+
+    def assemble(self, lengths: list[int], width: int) -> torch.Tensor | None:
+        """[B, width, d] (zeros after each row's end), or None if the calls do not line up."""
+        if not self.calls or len(self.calls) != max(lengths):
+            return None
+        out = torch.zeros(len(lengths), width, self.calls[0].shape[-1], dtype=self.calls[0].dtype,
+                          device=self.calls[0].device)
+        for k, h in enumerate(self.calls):
+            live = [i for i, n in enumerate(lengths) if n > k]
+            if h.shape[0] != len(live):
+                return None
+            out[live, k] = h
+        return out
+
+
 def _generate(model, tokenizer, id_lists, cfg: PPOConfig, generator) -> Rollout:
     # N+: fixed response length (max_new_tokens), rows stop at their first EOS; left-padded queries.
     sb = sample(model, tokenizer, id_lists, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
@@ -511,7 +545,11 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
 
     # ---------------------------------------------------------------- rollout
     t0 = time.perf_counter()
-    ro = _generate(model, tokenizer, ids, cfg, gens["sample"])
+    capture = _SampledHidden(body)
+    try:
+        ro = _generate(model, tokenizer, ids, cfg, gens["sample"])
+    finally:
+        capture.close()
     gen_s = time.perf_counter() - t0
     n_gen = int(ro.mask.sum())
     ref_texts: list[str | None] = [None] * B
@@ -525,7 +563,16 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
     all_rows = torch.arange(B, device=ro.mask.device)
     mask = ro.mask
     with torch.no_grad():
-        logits, h, width = _forward(body, lm_head, ro, all_rows, T)
+        # Old log-probs and values from the sampler's own hidden states (equal to a fresh forward up to
+        # KV-cache rounding; tested); a forward pass only if the capture does not line up.
+        lengths_now = [int(n) for n in mask.sum(1).tolist()]
+        h = capture.assemble(lengths_now, mask.shape[1])
+        capture.calls.clear()
+        if h is not None:
+            width = mask.shape[1]
+            logits = lm_head(h)
+        else:
+            logits, h, width = _forward(body, lm_head, ro, all_rows, T)
         lp, ent = pm.logprobs_and_entropy(logits, ro.response_ids[:, :width], T)
         old_logp = _pad_cols(lp, mask.shape[1])
         old_values = _pad_cols(value_head(h), mask.shape[1]) * mask
