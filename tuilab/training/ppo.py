@@ -37,8 +37,14 @@ Omitted, with the reason:
 - 4 PPO epochs: the config defaults to 2 (field notes: 2 already moves a
   135M policy within 10 updates on CPU); set `ppo_epochs = 4` for the paper's value.
 - A separate full critic model: replaced by the value head above (memory and time).
-- Gradient accumulation across minibatches: each minibatch is one optimiser step,
-  as in the paper's `local_mini_batch_size` with one micro-batch.
+- Gradient accumulation across minibatches: each minibatch is one optimiser step.
+  (On a CPU a minibatch is split into micro-batches of ≤ `MICROBATCH_TOKENS`
+  tokens whose gradients add up to exactly the minibatch's: memory, not maths.)
+
+Cost per step: the old log-probs and values are read from the hidden states
+the sampler computed anyway (`_SampledHidden`, a forward hook on the trunk),
+so a rollout costs the sampling, one reference forward and one reward forward;
+the update costs `ppo_epochs` forward + backward passes over the batch.
 
 Reference responses (SampleRow.ref_response) are sampled from the reference
 policy every `sample_every` steps at the *same temperature* as the policy, from
