@@ -74,6 +74,10 @@ def _migrate(conn: sqlite3.Connection, current: int) -> None:
             continue
         try:
             conn.execute("BEGIN IMMEDIATE")
+            # Another connection may have migrated while we waited for the write lock.
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+                conn.execute("COMMIT")
+                continue
             # executescript would COMMIT first; run statement by statement inside our transaction.
             for statement in _split_sql(sql):
                 conn.execute(statement)
