@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from typing import Any
 
-from tuilab.config import DEFAULT_MODEL
+from tuilab.cli.job_args import build_config, json_safe
+from tuilab.config import PPOConfig
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -33,25 +32,6 @@ def register(kinds: argparse._SubParsersAction) -> None:
                         help="continue this PPO run from its newest checkpoint (only total_updates may be --set)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def build_config(args: argparse.Namespace):
-    from tuilab.cli import CLIError
-    from tuilab.config import ConfigError, PPOConfig, load_config
-
-    try:
-        cfg = load_config(PPOConfig, args.config, args.sets)
-    except ConfigError as exc:
-        raise CLIError(str(exc)) from None
-    explicit_base = any(s.split("=", 1)[0].strip() == "base_model" for s in args.sets)
-    model = getattr(args, "model", DEFAULT_MODEL)
-    if model and model != DEFAULT_MODEL and not explicit_base:
-        cfg.base_model = model
-    if getattr(args, "four_bit", False):
-        cfg.four_bit = True
-    if args.name:
-        cfg.name = args.name
-    return cfg
 
 
 def _resume_total(args: argparse.Namespace) -> int | None:
@@ -74,17 +54,6 @@ def _resume_total(args: argparse.Namespace) -> int | None:
         except ValueError:
             raise CLIError(f"total_updates: expected int, got {sets['total_updates']!r}") from None
     return None
-
-
-def _clean(value: Any) -> Any:
-    """JSON without NaN/Infinity (strict parsers reject them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 class _ProgressView:
@@ -155,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             db.conn.close()
     else:
-        job = ppo_job(build_config(args))
+        job = ppo_job(build_config(PPOConfig, args))
     cfg = job.config
     with _ProgressView(args.quiet) as view:
         verb = "resuming" if args.resume else "run"
@@ -165,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if outcome.status == "completed":
         metrics = dict(outcome.metrics)
         metrics.setdefault("run_id", outcome.run_id)
-        print(json.dumps(_clean(metrics)), flush=True)
+        print(json.dumps(json_safe(metrics)), flush=True)
         return 0
     if outcome.status == "cancelled":
         print(f"tuilab: run {outcome.run_id} cancelled at step {outcome.step or 0}; "

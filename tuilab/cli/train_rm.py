@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
-from tuilab.config import DEFAULT_MODEL
+from tuilab.cli.job_args import build_config, json_safe
+from tuilab.config import RewardConfig
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -30,36 +30,6 @@ def register(kinds: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", help="a name for the run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def build_config(args: argparse.Namespace):
-    from tuilab.cli import CLIError
-    from tuilab.config import ConfigError, RewardConfig, load_config
-
-    try:
-        cfg = load_config(RewardConfig, args.config, args.sets)
-    except ConfigError as exc:
-        raise CLIError(str(exc)) from None
-    explicit_base = any(s.split("=", 1)[0].strip() == "base_model" for s in args.sets)
-    model = getattr(args, "model", DEFAULT_MODEL)
-    if model and model != DEFAULT_MODEL and not explicit_base:
-        cfg.base_model = model
-    if getattr(args, "four_bit", False):
-        cfg.four_bit = True
-    if args.name:
-        cfg.name = args.name
-    return cfg
-
-
-def _clean(value: Any) -> Any:
-    """JSON without NaN/Infinity (strict parsers reject them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 class _ProgressView:
@@ -133,7 +103,7 @@ def _quiet_libraries() -> None:
 def run(args: argparse.Namespace) -> int:
     from tuilab.cli import CLIError, paths_from
 
-    cfg = build_config(args)
+    cfg = build_config(RewardConfig, args)
     from tuilab.jobs.rm_job import reward_job
     from tuilab.jobs.runner import run_job
 
@@ -147,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if outcome.status == "completed":
         metrics = dict(outcome.metrics)
         metrics.setdefault("run_id", outcome.run_id)
-        print(json.dumps(_clean(metrics)), flush=True)
+        print(json.dumps(json_safe(metrics)), flush=True)
         return 0
     if outcome.status == "cancelled":
         print(f"tuilab: run {outcome.run_id} cancelled at step {outcome.step or 0}", file=sys.stderr)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -102,3 +104,23 @@ def _split_sql(sql: str) -> list[str]:
     if buf.strip():
         parts.append(buf.strip())
     return parts
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """One write transaction (BEGIN IMMEDIATE … COMMIT), rolled back on any error.
+
+    Connections are opened with isolation_level=None, so without this every
+    statement commits on its own. Nested use joins the outer transaction.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from tuilab.store.db import transaction
 from tuilab.store.formats import SPLITS, as_prompt_messages, prompt_text
 from tuilab.store.records import Message, Prompt
 
@@ -40,24 +40,6 @@ class AddResult:
     ids: list[int] = field(default_factory=list)
 
 
-@contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """One write transaction (BEGIN IMMEDIATE … COMMIT), rolled back on any error.
-
-    Connections are opened with isolation_level=None, so without this every
-    statement commits on its own. Nested use joins the outer transaction.
-    """
-    conn = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def canonical_json(messages: list[Message]) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
+from tuilab.store.db import transaction
 from tuilab.store.records import Run
 
 KINDS = ("rm", "ppo", "dpo")
@@ -31,20 +31,8 @@ class RunNotFound(KeyError):
         return f"no run {self.args[0]!r} in this lab"
 
 
-@contextmanager
-def batch(db: sqlite_utils.Database) -> Iterator[None]:
-    """One transaction around several writes (nested calls join the outer one)."""
-    conn: sqlite3.Connection = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+# Several writes in one transaction (the job runner's flush).
+batch = transaction
 
 
 def new_run_id(kind: str, now: datetime | None = None) -> str:
