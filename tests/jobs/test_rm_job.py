@@ -6,8 +6,8 @@ import math
 import threading
 
 import pytest
-from rm_data import insert_pairs
 
+from tests.jobs.rm_data import insert_pairs
 from tuilab.config import LabPaths, RewardConfig
 from tuilab.jobs.rm_job import reward_job
 from tuilab.jobs.runner import run_job

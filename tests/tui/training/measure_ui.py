@@ -1,6 +1,6 @@
 """How the train screen behaves while a job trains in the same process (prints figures; not a test).
 
-    .venv/bin/python tests/tui_training/measure_ui.py [--seconds 20]
+    .venv/bin/python tests/tui/training/measure_ui.py [--seconds 20]
 
 Trains a reward model on the tiny model from the train screen and reports:
 - UI timer lateness (a 50 ms interval on the UI thread): p50 / p99 / max;
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent))
+sys.path.insert(0, str(Path(__file__).parents[2]))
 
 
 def _lab(root: Path):

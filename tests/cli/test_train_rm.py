@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from jobs.rm_data import insert_pairs
 
+from tests.jobs.rm_data import insert_pairs
 from tuilab.cli import main
 from tuilab.store import runs
 from tuilab.store.db import open_db

@@ -19,7 +19,7 @@ from tuilab.store.db import open_db
 from tuilab.store.prompts import add_prompts
 from tuilab.store.samples import count_samples
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from tuilab.cli import main
 from tuilab.store.db import open_db
 
-DATA = Path(__file__).parent / "fixtures" / "data"
+DATA = Path(__file__).parents[1] / "fixtures" / "data"
 
 
 @pytest.fixture

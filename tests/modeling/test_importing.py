@@ -22,7 +22,7 @@ from tuilab.modeling.importing import (
 
 @pytest.fixture(scope="module")
 def tiny_gguf(tiny_model_dir, tmp_path_factory):
-    from gguf_tiny import write_tiny_gguf
+    from tests.modeling.gguf_tiny import write_tiny_gguf
 
     return write_tiny_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "Tiny-Llama.Q8.gguf")
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from jobs.rm_data import make_pairs
 
+from tests.jobs.rm_data import make_pairs
 from tuilab.config import LoraSettings, RewardConfig
 from tuilab.modeling.loading import load_model
 from tuilab.modeling.reward_model import RewardModel, lora_settings_config

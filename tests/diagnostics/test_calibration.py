@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from jobs.rm_data import make_pairs
 
+from tests.jobs.rm_data import make_pairs
 from tuilab.config import RewardConfig
 from tuilab.diagnostics.calibration import (
     evaluate_pairs,

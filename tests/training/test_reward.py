@@ -8,8 +8,8 @@ import random
 
 import pytest
 import torch
-from jobs.rm_data import make_pairs
 
+from tests.jobs.rm_data import make_pairs
 from tuilab.config import RewardConfig
 from tuilab.training.events import Checkpoint, Metrics, RunControl
 from tuilab.training.events import Warning as RunWarning
