@@ -78,7 +78,8 @@ def prepare_reward(args: argparse.Namespace) -> dict:
     from tuilab.modeling.heads import ScalarHead
     from tuilab.modeling.loading import load_model
     from tuilab.modeling.lora import add_adapter
-    from tuilab.modeling.reward_model import hidden_size_of, save_member, write_manifest
+    from tuilab.modeling.reward_model import save_member, write_manifest
+    from tuilab.modeling.trunk import hidden_size_of
 
     scratch = load_model(args.model)
     peft = add_adapter(scratch.model, "reward-0", LoraSettings())

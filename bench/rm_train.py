@@ -134,7 +134,7 @@ def run_trl(args: argparse.Namespace, data: list[dict], checkpointing: bool | No
             self.begins.append((time.perf_counter(), time.process_time()))
 
     tok = AutoTokenizer.from_pretrained(args.model)
-    tok.pad_token = "<|endoftext|>"  # pad must differ from EOS (field notes), as in tuilab
+    tok.pad_token = "<|endoftext|>"  # pad must differ from EOS (SmolLM2 uses <|im_end|> for both), as in tuilab
     model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = tok.pad_token_id
     rows = [

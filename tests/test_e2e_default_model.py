@@ -27,7 +27,7 @@ def default_model():
 
 
 def test_default_model_is_imported_and_verified():
-    from tuilab.modeling.importing import DEFAULT_SOURCE, read_marker
+    from tuilab.modeling.model_import import DEFAULT_SOURCE, read_marker
     from tuilab.modeling.registry import ensure_default_model, list_models
 
     path = ensure_default_model(REPO_MODELS)

@@ -13,10 +13,9 @@ from tuilab.diagnostics.calibration import (
     evaluate_pairs,
     expected_calibration_error,
     length_bias_message,
-    pearson,
 )
-from tuilab.training.events import Metrics
-from tuilab.training.events import Warning as RunWarning
+from tuilab.diagnostics.stats import pearson
+from tuilab.training.events import Metrics, RunWarning
 from tuilab.training.reward import train_reward_model
 
 

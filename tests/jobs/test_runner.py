@@ -13,8 +13,15 @@ from tuilab.config import LabPaths, RewardConfig
 from tuilab.jobs.runner import Job, run_job
 from tuilab.store import runs
 from tuilab.store.db import open_db
-from tuilab.training.events import Cancelled, Checkpoint, Failed, Finished, Metrics, RunControl
-from tuilab.training.events import Warning as RunWarning
+from tuilab.training.events import (
+    Cancelled,
+    Checkpoint,
+    Failed,
+    Finished,
+    Metrics,
+    RunControl,
+    RunWarning,
+)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tuilab.config import DEFAULT_MODEL
-from tuilab.modeling.importing import import_model
+from tuilab.modeling.model_import import import_model
 from tuilab.modeling.registry import (
     ModelInfo,
     ModelNotFound,
@@ -101,7 +101,7 @@ def test_ensure_default_model_returns_an_existing_folder_without_work(tmp_path, 
 
 def test_ensure_default_model_refuses_a_wrong_file(tmp_path):
     """An offline user can hand in the wheel; a file with other bytes is refused before any work."""
-    from tuilab.modeling.importing import ImportFailed
+    from tuilab.modeling.model_import import ImportFailed
 
     fake = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
     fake.write_bytes(b"GGUF" + b"\0" * 100)

@@ -10,7 +10,8 @@ import torch
 from tests.jobs.rm_data import make_pairs
 from tuilab.config import LoraSettings, RewardConfig
 from tuilab.modeling.loading import load_model
-from tuilab.modeling.reward_model import RewardModel, lora_settings_config
+from tuilab.modeling.lora import lora_config
+from tuilab.modeling.reward_model import RewardModel
 from tuilab.training.reward import train_reward_model
 
 
@@ -53,7 +54,7 @@ def test_reward_adapters_join_a_policy_adapter_on_one_base(run_dir, tiny_model_d
 
     alone = RewardModel.load(run_dir).score(PROMPTS, RESPONSES)
     base = load_model(tiny_model_dir)
-    policy = get_peft_model(base.model, lora_settings_config(LoraSettings()), adapter_name="policy")
+    policy = get_peft_model(base.model, lora_config(LoraSettings()), adapter_name="policy")
     flags = {n: p.requires_grad for n, p in policy.named_parameters()}
     assert any(flags.values())
     n_params = sum(p.numel() for p in policy.parameters())

@@ -11,8 +11,7 @@ import torch
 from tuilab.config import PPOConfig
 from tuilab.modeling.loading import load_model
 from tuilab.store.records import Prompt
-from tuilab.training.events import Checkpoint, Finished, Metrics, RunControl, Samples
-from tuilab.training.events import Warning as RunWarning
+from tuilab.training.events import Checkpoint, Finished, Metrics, RunControl, RunWarning, Samples
 from tuilab.training.ppo import batch_indices, find_latest_checkpoint, train_ppo
 
 TARGET = set(range(100, 200))  # the rule rewards these token ids (~30% of the vocabulary)

@@ -17,27 +17,15 @@ from tuilab.config import DEFAULT_MODEL
 
 def prepare_model(args: argparse.Namespace) -> Path:
     """The folder of `--model`: the default is imported on first use, any other must resolve."""
-    from tuilab.modeling.importing import ImportFailed
-    from tuilab.modeling.registry import ModelNotFound, ensure_default_model, resolve_model
+    from tuilab.modeling.model_import import ImportFailed
+    from tuilab.modeling.registry import ModelNotFound, find_model
 
-    paths = paths_from(args)
-    model = getattr(args, "model", None) or DEFAULT_MODEL
-    if model == DEFAULT_MODEL:
-        target = paths.models / DEFAULT_MODEL
-        if not (target / "config.json").is_file():
-            print(f"tuilab: first start: importing the default model into {target} (once, about a minute)",
-                  file=sys.stderr, flush=True)
+    def say(message: str) -> None:
+        print(f"tuilab: {message}", file=sys.stderr, flush=True)
 
-        def say(message: str) -> None:
-            print(f"  {message}", file=sys.stderr, flush=True)
-
-        try:
-            return ensure_default_model(paths.models, progress=say)
-        except ImportFailed as exc:
-            raise CLIError(str(exc)) from None
     try:
-        return resolve_model(model, paths.models)
-    except ModelNotFound as exc:
+        return find_model(getattr(args, "model", None) or DEFAULT_MODEL, paths_from(args).models, progress=say)
+    except (ImportFailed, ModelNotFound) as exc:
         raise CLIError(str(exc)) from None
 
 

@@ -62,7 +62,7 @@ def progress_printer(prefix: str = "  "):
 
 
 def _describe(path) -> str:
-    from tuilab.modeling.importing import format_bytes, format_params
+    from tuilab.modeling.model_import import format_bytes, format_params
     from tuilab.modeling.registry import model_info
 
     info = model_info(path)
@@ -70,7 +70,7 @@ def _describe(path) -> str:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from tuilab.modeling.importing import ImportFailed
+    from tuilab.modeling.model_import import ImportFailed
     from tuilab.modeling.registry import ensure_default_model
 
     paths = paths_from(args)
@@ -88,7 +88,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from tuilab.modeling.importing import ImportFailed, import_model
+    from tuilab.modeling.model_import import ImportFailed, import_model
 
     paths = paths_from(args)
     try:
@@ -100,7 +100,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tuilab.modeling.importing import format_bytes, format_params
+    from tuilab.modeling.model_import import format_bytes, format_params
     from tuilab.modeling.registry import list_models
 
     paths = paths_from(args)

@@ -3,7 +3,8 @@
 Pairwise accuracy and margin say how often and how firmly it agrees with the
 labels; expected calibration error says whether σ(r_c − r_r) means what it
 claims; the reward/length correlation says whether it learned length instead of
-quality (the field notes' classic failure).
+quality — a reward model trained on pairs whose chosen answer is usually the
+longer one learns length in general, and PPO then exploits it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from tuilab.diagnostics.stats import pearson
 
 LENGTH_BIAS_THRESHOLD = 0.3
 
@@ -44,22 +47,6 @@ def expected_calibration_error(
         if mask.any():
             total += mask.sum() / p.size * abs(float(hit[mask].mean()) - float(conf[mask].mean()))
     return float(total)
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Pearson's r; None with fewer than 3 finite points or a constant series."""
-    a = np.asarray(x, dtype=float)
-    b = np.asarray(y, dtype=float)
-    keep = np.isfinite(a) & np.isfinite(b)
-    a, b = a[keep], b[keep]
-    if a.size < 3:
-        return None
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    if denom <= 1e-12:
-        return None
-    return float(np.clip((a * b).sum() / denom, -1.0, 1.0))
 
 
 @dataclass

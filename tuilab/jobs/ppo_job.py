@@ -129,6 +129,7 @@ def _checkpoint(ctx: JobContext) -> Path | None:
 
 def run_ppo_job(cfg: PPOConfig, ctx: JobContext, *, resume: bool = False) -> dict[str, Any]:
     from tuilab.modeling.loading import load_model
+    from tuilab.modeling.registry import resolve_model
     from tuilab.training.ppo import train_ppo
 
     prompts = _prompts(ctx, cfg, resume)
@@ -137,12 +138,7 @@ def run_ppo_job(cfg: PPOConfig, ctx: JobContext, *, resume: bool = False) -> dic
     gold_spec = cfg.gold_scorer
     if gold_spec and ":" not in gold_spec:  # a reward run id (or folder) as the gold judge
         gold_spec = str(reward_dir(ctx.db, gold_spec, ctx.paths))
-    base_path = Path(cfg.base_model).expanduser()
-    if not base_path.is_dir():
-        from tuilab.modeling.registry import resolve_model
-
-        base_path = resolve_model(cfg.base_model, ctx.paths.models)
-    base = load_model(base_path, four_bit=cfg.four_bit)
+    base = load_model(resolve_model(cfg.base_model, ctx.paths.models), four_bit=cfg.four_bit)
     if gold_spec != cfg.gold_scorer:
         from dataclasses import replace
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from tuilab.config import RewardConfig
@@ -35,15 +34,12 @@ def run_reward_job(cfg: RewardConfig, ctx: JobContext) -> dict[str, Any]:
     if len(kept) < cfg.min_pairs:  # refuse before spending time on loading the model
         raise NotEnoughPairs(len(kept), cfg.min_pairs, left_out)
 
-    base_path = Path(cfg.base_model).expanduser()
-    if not base_path.is_dir():  # a name in models/ (or a hub id): the registry knows how to find it
-        from tuilab.modeling.registry import resolve_model
+    from tuilab.modeling.registry import resolve_model
 
-        base_path = resolve_model(cfg.base_model, ctx.paths.models)
     return train_reward_model(
         cfg,
         pairs,
-        base=base_path,
+        base=resolve_model(cfg.base_model, ctx.paths.models),
         output_dir=ctx.output_dir,
         sink=ctx.sink,
         control=ctx.control,

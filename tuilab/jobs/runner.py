@@ -25,6 +25,7 @@ from tuilab.config import LabPaths, to_dict
 from tuilab.store import runs as runs_store
 from tuilab.store.db import open_db
 from tuilab.training.events import (
+    FLUSH_SECONDS,
     Cancelled,
     CancelledRun,
     Checkpoint,
@@ -33,12 +34,10 @@ from tuilab.training.events import (
     Finished,
     Metrics,
     RunControl,
+    RunWarning,
     Samples,
     Sink,
 )
-from tuilab.training.events import Warning as RunWarning
-
-FLUSH_SECONDS = 0.25
 
 
 @dataclass
@@ -182,7 +181,7 @@ class _Recorder:
                 traceback.print_exc(file=sys.stderr)
 
 
-def _summary(exc: BaseException) -> str:
+def error_summary(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     message = text[-1] if text else ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
@@ -246,7 +245,7 @@ def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path) -> 
         return RunOutcome(run_id, "cancelled", output_dir, step=step, warnings=recorder.warnings)
     except BaseException as exc:  # every failure becomes a failed run
         error = "".join(traceback.format_exception(exc))
-        summary = _summary(exc)
+        summary = error_summary(exc)
         step = getattr(exc, "step", None)
         if step is None:
             step = recorder.last_step

@@ -18,8 +18,9 @@ def prompt_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
 def scored_ids(tokenizer: Any, messages: list[Message], response: str | list[int]) -> list[int]:
     """Prompt + response + EOS: the sequence a reward model is trained on and PPO scores.
 
-    Training the RM on exactly what PPO will score (field notes) means the same
-    template, the response tokens, and the end-of-turn token, scored at that last token.
+    A reward model is only trustworthy on what it was trained on, so it is
+    trained on exactly what PPO will score: the same template, the response
+    tokens, and the end-of-turn token, scored at that last token.
     """
     ids = prompt_ids(tokenizer, messages)
     if isinstance(response, str):

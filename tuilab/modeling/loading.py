@@ -45,8 +45,8 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
     """Left padding for generation; a pad token distinct from EOS.
 
     SmolLM2 uses `<|im_end|>` as both EOS and pad, so anything that masks pad
-    positions also hides every end-of-turn token and keeps EOS out of the loss
-    (field notes). Use `<|endoftext|>` (or any other special token) as pad instead.
+    positions also hides every end-of-turn token and keeps EOS out of the loss.
+    Use `<|endoftext|>` (or any other special token) as pad instead.
     """
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:

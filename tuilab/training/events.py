@@ -11,6 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# How often a loop reads its device-side losses (one sync) and a runner writes and
+# forwards events: about four times a second, often enough for a live chart and
+# rarely enough that a UI message or a SQLite write per training step never
+# competes with the step itself.
+FLUSH_SECONDS = 0.25
+
 
 @dataclass
 class Metrics:
@@ -52,7 +58,7 @@ class Checkpoint:
 
 
 @dataclass
-class Warning:
+class RunWarning:
     """A run-level diagnostic in words (e.g. the length-bias warning)."""
 
     step: int
@@ -80,12 +86,21 @@ class Cancelled:
     step: int
 
 
-Event = Metrics | Samples | Checkpoint | Warning | Finished | Failed | Cancelled
+Event = Metrics | Samples | Checkpoint | RunWarning | Finished | Failed | Cancelled
 Sink = Callable[[Event], None]
 
 
 class CancelledRun(Exception):
     """Raised inside a loop by `RunControl.check()` when the user cancels."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run stops as failed at `step`."""
+
+    def __init__(self, step: int, reason: str) -> None:
+        self.step = step
+        self.reason = reason
+        super().__init__(f"training diverged at step {step}: {reason}")
 
 
 class RunControl:

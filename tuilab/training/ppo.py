@@ -85,7 +85,9 @@ from tuilab.training.events import (
     SampleRow,
     Samples,
     Sink,
-    Warning,
+)
+from tuilab.training.events import (
+    RunWarning as Warning,
 )
 
 POLICY = "policy"
@@ -133,7 +135,7 @@ def _freeze_all_but_policy(model: Any) -> list[torch.nn.Parameter]:
 def _body_and_head(model: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The transformer trunk (LoRA layers live inside it) and the LM head, called separately
     so values come from the same hidden states and logits are computed for response tokens only."""
-    from tuilab.modeling.reward_model import backbone_of
+    from tuilab.modeling.trunk import backbone_of
 
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     return backbone_of(model), inner.get_output_embeddings()
@@ -494,7 +496,7 @@ def _validate(cfg: PPOConfig, prompts: list[Prompt]) -> None:
 
 def _value_head(body, model, rm, device):
     from tuilab.modeling.heads import ScalarHead
-    from tuilab.modeling.reward_model import hidden_size_of
+    from tuilab.modeling.trunk import hidden_size_of
 
     head = ScalarHead(hidden_size_of(model)).to(device)
     if rm is not None and getattr(rm, "heads", None):

@@ -384,7 +384,8 @@ def run_app(paths: LabPaths, *, model: str = DEFAULT_MODEL, four_bit: bool = Fal
         return 1
     try:
         # Textual's stderr capture has fileno() == -1, which breaks spawning processes
-        # later (field notes); starting the resource tracker first avoids it.
+        # later ("bad value(s) in fds_to_keep", Textual issue #3593); starting the
+        # resource tracker first avoids it.
         from multiprocessing import resource_tracker
 
         resource_tracker.ensure_running()

@@ -221,18 +221,10 @@ class ModelHost:
         """The `LoadedModel`; loads it on first call (call with `lock` held)."""
         if self._loaded is None:
             from tuilab.modeling.loading import load_model
-            from tuilab.modeling.registry import ModelNotFound, resolve_model
+            from tuilab.modeling.registry import find_model
 
             say = progress or (lambda _text: None)
-            try:
-                path = resolve_model(self.model_name, self.models_dir)
-            except ModelNotFound:
-                if self.model_name != DEFAULT_MODEL:
-                    raise
-                from tuilab.modeling.registry import ensure_default_model
-
-                say(f"importing the default model {DEFAULT_MODEL} into {self.models_dir} (first use)")
-                path = ensure_default_model(self.models_dir, progress=say)
+            path = find_model(self.model_name, self.models_dir, progress=say)
             say(f"loading {Path(path).name}{' (4-bit)' if self.four_bit else ''}")
             self._loaded = load_model(path, four_bit=self.four_bit)
         return self._loaded

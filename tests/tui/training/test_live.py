@@ -14,10 +14,10 @@ from tuilab.training.events import (
     Failed,
     Finished,
     Metrics,
+    RunWarning,
     SampleRow,
     Samples,
 )
-from tuilab.training.events import Warning as RunWarning
 from tuilab.tui.training.charts import (
     PPO_CHARTS,
     RM_CHARTS,

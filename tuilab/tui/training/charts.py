@@ -5,7 +5,7 @@ metric names to try in order, so a chart survives a renamed metric). The
 screen calls `MetricChart.show(sources, x_mode)` from a timer; the chart
 computes a signature (run versions, axis mode, width) and replots only when it
 moved. Points are downsampled to ~2× the chart width before plotting (drawing
-costs ~35 ms at 500 points, field notes) and noisy per-update curves get a
+cost grows with the number of points) and noisy per-update curves get a
 5-point moving average drawn over a dim raw line.
 """
 

@@ -2,7 +2,7 @@
 
 `TrainingHost` is a mixin for the App (`class TuilabApp(TrainingHost, App)`).
 Jobs are started here, not by a screen, because a worker dies with the node
-that started it (field notes). The thread runs `run_job`, which persists every
+that started it (a Textual worker belongs to its DOM node). The thread runs `run_job`, which persists every
 batch and then forwards it; `forward` posts one `JobEvents` per batch
 (non-blocking). The App folds the batch into that run's `LiveRun`; screens
 redraw from it on their own timers, so a slow screen never slows training.
@@ -19,8 +19,8 @@ from typing import Any
 
 from textual import work
 
-from tuilab.training.events import Failed, RunControl
-from tuilab.training.events import Warning as RunWarning
+from tuilab.jobs.runner import error_summary
+from tuilab.training.events import Failed, RunControl, RunWarning
 from tuilab.tui.training.live import FINAL, LiveRun
 from tuilab.tui.training.messages import JobEnded, JobEvents
 
@@ -51,11 +51,6 @@ def build_job(kind: str, config: Any, *, run_id: str, name: str = "") -> Any:
 
         return ppo_job.ppo_job(config, name=name or None, run_id=run_id)
     raise ValueError(f"unknown job kind {kind!r}")
-
-
-def error_summary(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
 
 
 class TrainingHost:

@@ -23,14 +23,14 @@ from tuilab.training.events import (
     Failed,
     Finished,
     Metrics,
+    RunWarning,
     SampleRow,
     Samples,
 )
-from tuilab.training.events import Warning as RunWarning
 
 # Samples kept in memory per run (the database keeps all of them).
 MAX_SAMPLES = 512
-# Window of the moving average drawn over noisy per-update curves (field notes: batch 8 is noisy).
+# Window of the moving average drawn over per-update curves: at batch 8 single updates are noisy.
 SMOOTH_WINDOW = 5
 
 FINAL = ("completed", "failed", "cancelled")
@@ -310,7 +310,7 @@ def moving_average(values: Sequence[float], window: int = SMOOTH_WINDOW) -> list
 def downsample(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[list[float], list[float]]:
     """At most `limit` points: bucket means, first and last point kept exactly.
 
-    Drawing cost grows with points (field notes: ~35 ms at 500), and a chart
+    textual-plot's drawing cost grows with the number of points, and a chart
     cannot show more than about two points per cell anyway.
     """
     import numpy as np

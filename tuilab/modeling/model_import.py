@@ -224,7 +224,7 @@ def convert_gguf(gguf: Path, out_dir: Path, progress: Progress | None = None, dt
     if result.missing_keys:
         raise ImportFailed(f"{gguf.name}: weights missing after conversion: {result.missing_keys[:5]}")
     del quantized
-    # pad must not be EOS (the SmolLM2 trap, field notes): write the fixed tokenizer to disk too.
+    # pad must not be EOS (SmolLM2 uses <|im_end|> for both; see loading.prepare_tokenizer): write the fixed tokenizer too.
     vocab = tokenizer.get_vocab()
     if tokenizer.pad_token_id in (None, tokenizer.eos_token_id) and "<|endoftext|>" in vocab:
         tokenizer.pad_token = "<|endoftext|>"

@@ -1,0 +1,90 @@
+"""The reward trainer on a tiny real model: loss, schedule, divergence, checkpoints, the plain path."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.jobs.rm_data import make_pairs
+from tuilab.config import RewardConfig
+from tuilab.training.events import Checkpoint, Metrics, TrainingDiverged
+from tuilab.training.optim import linear_schedule
+from tuilab.training.reward import train_reward_model
+from tuilab.training.reward_trainer import bt_loss
+
+
+def quick_cfg(**kw) -> RewardConfig:
+    base = dict(learning_rate=3e-3, epochs=4, batch_size=8, checkpoint_every=0, warmup_ratio=0.0, min_pairs=8)
+    base.update(kw)
+    return RewardConfig(**base)
+
+
+def train_losses(events) -> list[float]:
+    return [e.values["train/loss"] for e in events if isinstance(e, Metrics) and "train/loss" in e.values]
+
+
+def test_bt_loss_margins_and_ties():
+    rc, rr = torch.tensor([2.0]), torch.tensor([1.0])
+    one, none = torch.tensor([1.0]), torch.tensor([0.0])
+    assert bt_loss(rc, rr, one, none).item() == pytest.approx(-math.log(1 / (1 + math.exp(-1))))
+    # A margin of 1 asks for a gap of one more: Δ = margin gives log 2.
+    assert bt_loss(rc, rr, one, torch.tensor([1.0])).item() == pytest.approx(math.log(2))
+    # A tie is happiest at Δ = 0: the gradient vanishes there and pushes back on either side.
+    for d, sign in ((0.0, 0), (1.5, 1), (-1.5, -1)):
+        delta = torch.tensor([d], requires_grad=True)
+        bt_loss(delta, torch.tensor([0.0]), torch.tensor([0.5]), none).backward()
+        assert torch.sign(delta.grad).item() == sign
+    # Centring penalises rewards far from zero even when the gap is right.
+    far = bt_loss(torch.tensor([11.0]), torch.tensor([10.0]), one, none, center_coef=0.01).item()
+    near = bt_loss(torch.tensor([0.5]), torch.tensor([-0.5]), one, none, center_coef=0.01).item()
+    assert far - near == pytest.approx(0.01 * 21**2, rel=1e-5)
+
+
+def test_linear_schedule_warms_up_then_decays():
+    f = linear_schedule(warmup=2, total=10)
+    assert [round(f(s), 3) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+
+
+# ------------------------------------------------------------------ refusals and failures
+
+
+def test_nan_loss_stops_with_step_and_reason(tiny_model_dir, tmp_path):
+    events = []
+    with pytest.raises(TrainingDiverged) as info:
+        train_reward_model(quick_cfg(learning_rate=1e30, max_grad_norm=1e30), make_pairs(32), base=tiny_model_dir,
+                           output_dir=tmp_path / "rm", sink=events.append)
+    assert info.value.step >= 1
+    assert "loss became nan" in str(info.value) or "loss became inf" in str(info.value)
+    assert "(learning rate 9" in str(info.value) or "(learning rate 1e+30" in str(info.value)
+    # Steps before the bad one were still reported; none after it.
+    steps = [e.step for e in events if isinstance(e, Metrics)]
+    assert all(s < info.value.step for s in steps)
+
+
+def test_checkpoints_are_loadable(tiny_model_dir, tmp_path):
+    from tuilab.modeling.reward_model import RewardModel
+
+    events = []
+    train_reward_model(quick_cfg(epochs=2, checkpoint_every=3), make_pairs(32), base=tiny_model_dir,
+                       output_dir=tmp_path / "rm", sink=events.append)
+    checkpoints = [e for e in events if isinstance(e, Checkpoint)]
+    assert [c.step for c in checkpoints] == [3, 6]
+    state_files = sorted((tmp_path / "rm" / "checkpoints").glob("*/reward-0/training_state.pt"))
+    assert [p.parents[1].name for p in state_files] == ["step-000006"]  # optimizer state only in the newest
+    rm = RewardModel.load(checkpoints[0].path)
+    assert rm.manifest["step"] == 3
+    assert math.isfinite(rm.score(["hi"], ["sea good"]).mean[0])
+
+
+# ------------------------------------------------------------------ shared-prefix packing
+
+
+def test_plain_rows_and_gradient_checkpointing_train_too(tiny_model_dir, tmp_path):
+    for i, kw in enumerate(({"share_prefix": False}, {"gradient_checkpointing": True})):
+        events = []
+        metrics = train_reward_model(quick_cfg(epochs=1, **kw), make_pairs(16), base=tiny_model_dir,
+                                     output_dir=tmp_path / f"rm{i}", sink=events.append)
+        assert metrics["steps"] == len(train_losses(events)) >= 1
+        assert all(math.isfinite(x) for x in train_losses(events))

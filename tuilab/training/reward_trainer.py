@@ -1,0 +1,367 @@
+"""The reward-model trainer: Bradley–Terry loss on LoRA adapters + scalar heads, one member at a time.
+
+Loss per pair: −[y·log σ(z) + (1 − y)·log σ(−z)], z = r_c − r_r − margin
+(y = 1 for a preference, 0.5 for a kept tie), plus η·(r_c + r_r)² to keep
+rewards centred. Pairs run packed (`training.packing`: the prompt once per
+pair, the batch prefix once per batch), checked against the plain forward on
+the first batch and switched off, with a warning, on a model where they
+disagree. Batches are grouped by length and padded only to their own longest
+row; the LM head is never computed; no gradient checkpointing unless asked;
+fused AdamW. Losses stay on the device and are read (one sync) every
+`FLUSH_SECONDS` to emit metrics and catch NaN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from tuilab.config import RewardConfig, to_dict
+from tuilab.modeling.heads import ScalarHead
+from tuilab.modeling.loading import LoadedModel
+from tuilab.modeling.lora import add_adapter
+from tuilab.modeling.reward_model import RewardModel, save_member, write_manifest
+from tuilab.modeling.trunk import backbone_of, hidden_size_of, last_token_hidden, pad_right
+from tuilab.training.events import (
+    FLUSH_SECONDS,
+    CancelledRun,
+    Checkpoint,
+    Metrics,
+    RunControl,
+    RunWarning,
+    Sink,
+    TrainingDiverged,
+)
+from tuilab.training.metrics import EncodedPair, evaluate_reward_model
+from tuilab.training.optim import adamw, linear_schedule
+from tuilab.training.packing import (
+    PackedPairs,
+    batch_prefix,
+    grouped_batches,
+    pack_pairs,
+    packed_rewards,
+)
+
+
+def bt_loss(
+    r_chosen: torch.Tensor,
+    r_rejected: torch.Tensor,
+    labels: torch.Tensor,
+    margins: torch.Tensor,
+    center_coef: float = 0.0,
+) -> torch.Tensor:
+    """Bradley–Terry loss with margins and soft (tie) labels, plus the centring term."""
+    z = r_chosen - r_rejected - margins
+    loss = -(labels * F.logsigmoid(z) + (1.0 - labels) * F.logsigmoid(-z)).mean()
+    if center_coef:
+        loss = loss + center_coef * ((r_chosen + r_rejected) ** 2).mean()
+    return loss
+
+
+@dataclass
+class _State:
+    """Counters and the losses not yet read back from the device."""
+
+    step: int = 0
+    total_steps: int = 0
+    pending: list[tuple[int, torch.Tensor, float, float]] = field(default_factory=list)
+    last_flush: float = 0.0
+    last_values: dict[str, float] = field(default_factory=dict)
+    last_checkpoint: Path | None = None
+    last_checkpoint_step: int = -1
+    train_seconds: float = 0.0
+    pairs_seen: int = 0
+
+
+class RewardTrainer:
+    """Trains the members of one reward model in turn; `train_reward_model` drives it."""
+
+    def __init__(self, cfg: RewardConfig, base: LoadedModel, output_dir: Path, sink: Sink, control: RunControl):
+        self.cfg, self.base, self.output_dir, self.sink, self.control = cfg, base, output_dir, sink, control
+        self.tokenizer = base.tokenizer
+        self.state = _State()
+        self.members = [f"reward-{i}" for i in range(cfg.ensemble)]
+        self.heads: dict[str, ScalarHead] = {}
+        self.norm: dict[str, dict[str, float]] = {}
+        self.done: list[str] = []
+        self.peft = None
+
+    # ---------------------------------------------------------- model
+
+    def build(self) -> None:
+        """One LoRA adapter and one scalar head per member, all on the one base model.
+
+        Adapters go through `modeling.lora.add_adapter`: the rank check, and on a
+        4-bit base the k-bit preparation that keeps its layers differentiable.
+        """
+        model = self.base.model
+        self.hidden = hidden_size_of(model)
+        device = next(backbone_of(model).parameters()).device
+        for i, name in enumerate(self.members):
+            torch.manual_seed(self.cfg.seed * 1000 + i)
+            self.peft = add_adapter(self.peft if self.peft is not None else model, name, self.cfg.lora)
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1000 + i)
+            self.heads[name] = ScalarHead(self.hidden, generator=gen).to(device)
+        self.body = backbone_of(self.peft)
+        self.device = device
+        if self.cfg.gradient_checkpointing:
+            inner = self.peft.get_base_model()
+            if hasattr(inner, "activation_checkpointing_enable"):  # transformers ≥ 5.2x
+                inner.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # Checkpointing only runs in train mode; keep every dropout off all the same.
+            self.body.train()
+            for module in self.body.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.eval()
+        impl = getattr(getattr(self.body, "config", None), "_attn_implementation", "sdpa")
+        self.share = bool(self.cfg.share_prefix) and impl in ("sdpa", "eager")
+        # Checkpointed layers drop the cache the batch prefix travels in.
+        self.batch_prefix = self.share and not self.cfg.gradient_checkpointing
+        self.additive = next(self.body.parameters()).dtype if impl == "eager" else None
+        if self.share and self.additive is not None and not self.additive.is_floating_point:
+            self.additive = torch.float32
+
+    def check_sharing(self, rows: Sequence[EncodedPair]) -> None:
+        """Packed forwards must agree with plain ones on this model; where not, train the plain way and say so.
+
+        Checks the pair packing on `rows` and, separately, the batch prefix on
+        one pair run twice (so the shared keys/values serve two rows).
+        """
+        if not self.share or not rows:
+            return
+        head = self.heads[self.members[0]]
+        pad_id = self.tokenizer.pad_token_id
+        exact = next(self.body.parameters()).dtype == torch.float32 and not self.base.four_bit
+        scale = 1e-3 if exact else 5e-2
+
+        def plain(batch: Sequence[EncodedPair]) -> torch.Tensor:
+            ids, lens = pad_right([r.chosen for r in batch] + [r.rejected for r in batch], pad_id, self.device)
+            return head(last_token_hidden(self.body, ids, lens))
+
+        def gap(batch: Sequence[EncodedPair], prefix: int) -> tuple[float, float]:
+            packed = pack_pairs(batch, pad_id, self.device, additive=self.additive, prefix=prefix)
+            rc, rr = packed_rewards(self.body, head, packed)
+            want = plain(batch)
+            return float((torch.cat([rc, rr]) - want).abs().max()), scale * (1.0 + float(want.abs().max()))
+
+        with torch.no_grad():
+            diff, tol = gap(rows, 0)
+            if not diff <= tol:
+                self.share = self.batch_prefix = False
+                self._warn_sharing(diff, tol, "chosen and rejected are run as separate rows")
+                return
+            if self.batch_prefix and rows[0].shared > 0:
+                diff, tol = gap([rows[0], rows[0]], rows[0].shared)
+                if not diff <= tol:
+                    self.batch_prefix = False
+                    self._warn_sharing(diff, tol, "the prompt prefix common to a batch is run per row")
+
+    def _warn_sharing(self, diff: float, tol: float, fallback: str) -> None:
+        self.sink(
+            RunWarning(
+                step=0,
+                code="share_prefix_off",
+                message=f"On this model the packed forward differs from the plain one by {diff:.3g} "
+                f"(> {tol:.3g}), so {fallback} (slower, same result).",
+            )
+        )
+
+    def pack(self, rows: Sequence[EncodedPair]) -> PackedPairs:
+        prefix = batch_prefix(rows) if self.batch_prefix else 0
+        return pack_pairs(rows, self.tokenizer.pad_token_id, self.device, additive=self.additive, prefix=prefix)
+
+    def rm(self, members: Sequence[str]) -> RewardModel:
+        return RewardModel(
+            self.peft, self.tokenizer, {m: self.heads[m] for m in members}, norm=self.norm,
+            batch_size=max(2, self.cfg.batch_size * 2),
+        )
+
+    def manifest_extra(self, **more: Any) -> dict[str, Any]:
+        extra = {
+            "base_name": self.base.name,
+            "four_bit": bool(self.base.four_bit),
+            "max_length": self.cfg.max_length,
+            "config": to_dict(self.cfg),
+        }
+        extra.update(more)
+        return extra
+
+    # ---------------------------------------------------------- events
+
+    def flush(self, force: bool = False) -> None:
+        """Read pending losses (one device sync), stop on NaN/inf, emit one Metrics per step."""
+        st = self.state
+        now = time.monotonic()
+        if not st.pending or (not force and now - st.last_flush < FLUSH_SECONDS):
+            return
+        st.last_flush = now
+        values = torch.stack([v for _, v, _, _ in st.pending]).tolist()
+        pending, st.pending = st.pending, []
+        for (step, _, lr, epoch), (loss, acc, margin, gnorm) in zip(pending, values, strict=True):
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    step,
+                    f"loss became {loss} (learning rate {lr:.3g}); lower learning_rate "
+                    "or check the pairs for extreme margins",
+                )
+            row = {
+                "train/loss": loss,
+                "train/accuracy": acc,
+                "train/margin": margin,
+                "train/grad_norm": gnorm if math.isfinite(gnorm) else float("nan"),
+                "train/lr": lr,
+                "train/epoch": epoch,
+            }
+            st.last_values = row
+            self.sink(Metrics(step=step, values=row, total_steps=st.total_steps))
+
+    def checkpoint(self, member: str, optimizer, scheduler, epoch: float) -> None:
+        st = self.state
+        self.flush(force=True)  # never checkpoint a model that already went NaN
+        if st.step <= 0 or st.step == st.last_checkpoint_step:
+            return
+        folder = self.output_dir / "checkpoints" / f"step-{st.step:06d}"
+        for done in self.done:
+            shutil.copytree(self.output_dir / done, folder / done, dirs_exist_ok=True)
+        save_member(self.peft, self.heads[member], folder, member)
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": st.step,
+                "member": member,
+                "epoch": epoch,
+            },
+            folder / member / "training_state.pt",
+        )
+        write_manifest(
+            folder,
+            base_model=self.base.path.resolve(),
+            hidden_size=self.hidden,
+            members=[*self.done, member],
+            norm=self.norm,
+            extra=self.manifest_extra(step=st.step, partial=member),
+        )
+        # Optimizer state is large and only the newest is worth resuming from.
+        if st.last_checkpoint is not None:
+            for old in st.last_checkpoint.glob("*/training_state.pt"):
+                old.unlink(missing_ok=True)
+        st.last_checkpoint, st.last_checkpoint_step = folder, st.step
+        self.sink(Checkpoint(step=st.step, path=str(folder), metrics=dict(st.last_values)))
+
+    # ---------------------------------------------------------- training
+
+    def train_member(self, k: int, train: list[EncodedPair], eval_set: list[EncodedPair]) -> None:
+        cfg, st = self.cfg, self.state
+        name = self.members[k]
+        head = self.heads[name]
+        self.peft.set_adapter(name)  # trainable: this adapter only
+        for other in self.heads.values():
+            other.requires_grad_(other is head)
+        rng = random.Random(cfg.seed * 1000 + k)
+        if cfg.ensemble > 1:  # bootstrap resample: members see different data
+            indices = [rng.randrange(len(train)) for _ in train]
+        else:
+            indices = list(range(len(train)))
+        lengths = [p.packed_length if self.share else p.length for p in train]
+        steps_per_epoch = math.ceil(len(indices) / cfg.batch_size)
+        member_steps = steps_per_epoch * cfg.epochs
+        params = [p for p in self.peft.parameters() if p.requires_grad] + list(head.parameters())
+        optimizer = adamw(params, cfg.learning_rate, cfg.weight_decay)
+        warmup = int(round(cfg.warmup_ratio * member_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(warmup, member_steps))
+        pad_id = self.tokenizer.pad_token_id
+        dev = self.device
+        dropouts = [m for n, m in self.peft.named_modules() if n.endswith(f"lora_dropout.{name}")]
+        epoch = 0.0
+        try:
+            for ep in range(cfg.epochs):
+                for m in dropouts:
+                    m.train()
+                sum_r = torch.zeros((), device=dev)
+                sum_r2 = torch.zeros((), device=dev)
+                count = 0
+                batches = grouped_batches(indices, lengths, cfg.batch_size, rng)
+                for b, batch in enumerate(batches):
+                    self.control.check()
+                    t0 = time.perf_counter()
+                    rows = [train[i] for i in batch]
+                    n = len(rows)
+                    labels = torch.tensor([r.label for r in rows], device=dev)
+                    margins = torch.tensor([r.margin for r in rows], device=dev)
+                    if self.share:
+                        rc, rr = packed_rewards(self.body, head, self.pack(rows))
+                        rewards = torch.cat([rc, rr])
+                    else:
+                        ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], pad_id, dev)
+                        rewards = head(last_token_hidden(self.body, ids, lens))
+                        rc, rr = rewards[:n], rewards[n:]
+                    loss = bt_loss(rc, rr, labels, margins, cfg.center_coef)
+                    loss.backward()
+                    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optimizer.step()
+                    lr = scheduler.get_last_lr()[0]
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    with torch.no_grad():
+                        delta = rc - rr
+                        strict = (labels >= 1.0).float()
+                        acc = ((delta > 0).float() * strict).sum() / strict.sum().clamp(min=1)
+                        summary = torch.stack([loss.detach(), acc, delta.mean(), gnorm.detach().float()])
+                        if ep == cfg.epochs - 1:
+                            sum_r += rewards.detach().sum()
+                            sum_r2 += (rewards.detach() ** 2).sum()
+                            count += rewards.numel()
+                    st.step += 1
+                    st.pairs_seen += n
+                    epoch = ep + (b + 1) / len(batches)
+                    st.pending.append((st.step, summary, lr, epoch))
+                    st.train_seconds += time.perf_counter() - t0
+                    self.flush()
+                    if cfg.checkpoint_every > 0 and st.step % cfg.checkpoint_every == 0:
+                        self.norm[name] = norm_stats(sum_r, sum_r2, count)
+                        self.checkpoint(name, optimizer, scheduler, epoch)
+                self.flush(force=True)
+                if count:
+                    self.norm[name] = norm_stats(sum_r, sum_r2, count)
+                if eval_set and (cfg.eval_every_epoch or ep == cfg.epochs - 1):
+                    ev, _ = evaluate_reward_model(self.rm([name]), eval_set)
+                    values = ev.as_metrics()
+                    values["train/member"] = float(k)
+                    self.sink(Metrics(step=st.step, values=values, total_steps=st.total_steps))
+        except (CancelledRun, KeyboardInterrupt):
+            # Keep what was learnt: a cancelled run's newest checkpoint is loadable.
+            self.flush(force=True)
+            self.checkpoint(name, optimizer, scheduler, epoch)
+            raise
+        except TrainingDiverged:
+            raise
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.flush(force=True)
+            raise
+        for m in dropouts:
+            m.eval()
+        save_member(self.peft, head, self.output_dir, name)
+        self.done.append(name)
+
+
+def norm_stats(total: torch.Tensor, total_sq: torch.Tensor, count: int) -> dict[str, float]:
+    """Mean and std of the rewards seen in the last epoch: what `normalize=True` scores subtract and divide by."""
+    if count == 0:
+        return {"mean": 0.0, "std": 1.0}
+    mean = float(total) / count
+    var = max(float(total_sq) / count - mean * mean, 0.0)
+    return {"mean": mean, "std": math.sqrt(var) if var > 0 else 1.0}
