@@ -138,3 +138,35 @@ def test_new_home_gets_demo_prompts(tmp_path, capsys):
 def test_bare_data_prints_help(home, capsys):
     assert run(home) == 0
     assert "import" in capsys.readouterr().out
+
+
+def test_export_to_stdout_and_forced_over_a_read_only_file(home, tmp_path, capsys):
+    run(home, "import", str(DATA / "trl_standard.jsonl"))
+    capsys.readouterr()
+    assert run(home, "export", "-", "--format", "trl") == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3 and all(json.loads(line)["chosen"] for line in out.splitlines())
+    assert err.startswith("Wrote 3 pairs to -")
+    target = tmp_path / "ro.jsonl"
+    target.write_text("old\n")
+    target.chmod(0o444)
+    assert run(home, "export", str(target), "--format", "trl") == 1
+    assert "read-only" in capsys.readouterr().err and target.read_text() == "old\n"
+    assert run(home, "export", str(target), "--format", "trl", "--force") == 0
+    assert target.read_text() == out and (target.stat().st_mode & 0o777) == 0o444
+
+
+def test_field_limit_can_be_raised(home, tmp_path, capsys):
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps({"prompt": "x" * 150_000}) + "\n")
+    assert run(home, "import", str(big)) == 1
+    assert "--max-field-chars" in capsys.readouterr().err
+    assert run(home, "import", str(big), "--max-field-chars", "200000") == 0
+    assert counts(home)["prompts"] == 1
+
+
+def test_quoted_newlines_in_csv_are_still_one_prompt(home, tmp_path, capsys):
+    f = tmp_path / "multi.csv"
+    f.write_text('prompt,split\n"line one\nline two",train\nplain,test\n')
+    assert run(home, "import", str(f)) == 0
+    assert "2 new prompts" in capsys.readouterr().out

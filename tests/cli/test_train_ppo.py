@@ -85,8 +85,8 @@ def test_headless_run_persists_everything(home, assets, capsys):
 @pytest.mark.parametrize(
     "argv_extra, message",
     [
-        (["--set", "reward_run="], "no reward model"),
-        (["--set", "reward_run=rm-nope"], "neither a run in this lab nor a folder"),
+        (["--set", "reward_run="], "reward_run is not set"),
+        (["--set", "reward_run=rm-nope"], "no run 'rm-nope' in this lab and no such folder"),
         (["--set", "kl_coeff=0.1"], "unknown setting 'kl_coeff'"),
         (["--set", "prompt_split=test"], "no 'test' prompts"),
     ],
@@ -96,6 +96,9 @@ def test_bad_settings_fail_clearly(home, assets, capsys, argv_extra, message):
     code = main(args_for(home, model_dir, rm_dir, "total_updates=1") + argv_extra)
     err = capsys.readouterr().err
     assert code == 1 and message in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not (home / "models" / "runs").exists() or not any(
+        p.name.startswith("ppo-") for p in (home / "models" / "runs").iterdir()), "a refused run left a folder"
 
 
 def test_resume_errors(home, assets, capsys):

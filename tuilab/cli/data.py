@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 from tuilab.cli import CLIError, paths_from
 from tuilab.store.formats import EXPORT_FORMATS, FORMATS, SPLITS, FormatError, parse_file
+from tuilab.store.reading import MAX_FIELD_CHARS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="put new prompts in this split (default: the file's, else ~10%% test)",
     )
     imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    imp.add_argument("--max-field-chars", type=int, default=MAX_FIELD_CHARS, metavar="N",
+                     help=f"refuse a file with a text field longer than N characters (default {MAX_FIELD_CHARS:,})")
     imp.set_defaults(func=cmd_import)
 
     exp = actions.add_parser(
@@ -53,8 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "comparisons: every field of every comparison (re-imports losslessly); prompts: every prompt."
         ),
     )
-    exp.add_argument("file", help="the file to write (replaced if it exists)")
+    exp.add_argument("file", help="the file to write (replaced atomically if it exists); - for stdout")
     exp.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    exp.add_argument("--force", action="store_true",
+                     help="also write through a symlink, into a FIFO or device, or over a read-only file")
     exp.set_defaults(func=cmd_export)
 
     stats = actions.add_parser("stats", help="count prompts, responses, comparisons and pairs")
@@ -63,22 +69,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace):
-    from tuilab.store.lab import open_lab_db
+    from tuilab.cli import open_lab
 
-    try:
-        return open_lab_db(paths_from(args))
-    except (sqlite3.Error, RuntimeError) as exc:
-        raise CLIError(f"cannot open the database: {exc}") from None
+    return open_lab(args)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from tuilab.store.importing import import_parsed
+    from tuilab.store.reading import check_records, check_source, scan
 
     path = Path(args.file)
-    if not path.is_file():
-        raise CLIError(f"{path}: no such file")
+    if args.max_field_chars < 1:
+        raise CLIError(f"--max-field-chars must be at least 1, got {args.max_field_chars}")
     try:
-        parsed = parse_file(path, args.format)  # before the database is touched
+        check_source(path)
+    except FormatError as exc:
+        raise CLIError(str(exc)) from None
+    try:  # the whole file, before the database is touched
+        fmt = scan(path, args.format, max_chars=args.max_field_chars)
+        parsed = parse_file(path, fmt)
+        check_records(path, parsed.records, max_chars=args.max_field_chars)
     except FormatError as exc:
         raise CLIError(f"{exc} (nothing imported)") from None
     db = _open(args)
@@ -93,15 +103,32 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tuilab.store.exporting import export_file
+    from tuilab.store.exporting import ExportReport, export_rows
+    from tuilab.store.formats import dumps_jsonl
+    from tuilab.store.output import UnsafeTarget, check_target, write_text
 
+    to_stdout = args.file == "-"
+    if not to_stdout:
+        try:  # before the database is opened: a refused target costs nothing
+            check_target(args.file, force=args.force, protect=(paths_from(args).db,))
+        except UnsafeTarget as exc:
+            raise CLIError(f"{exc} (nothing written)") from None
     db = _open(args)
     try:
-        report = export_file(db, args.file, args.format)
-    except OSError as exc:
-        raise CLIError(f"{args.file}: cannot write: {exc.strerror or exc}") from None
+        rows, left_out = export_rows(db, args.format)
     finally:
         db.conn.close()
+    text = dumps_jsonl(rows)
+    report = ExportReport("-" if to_stdout else args.file, args.format, len(rows), left_out)
+    if to_stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        print(report.summary(), file=sys.stderr)
+        return 0
+    try:
+        write_text(args.file, text)
+    except OSError as exc:
+        raise CLIError(f"{args.file}: cannot write: {exc.strerror or exc} (nothing written)") from None
     print(report.summary())
     return 0
 

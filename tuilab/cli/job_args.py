@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 from tuilab.config import DEFAULT_MODEL
@@ -15,12 +16,30 @@ def build_config(cls: type, args: argparse.Namespace):
     A global `--model` applies unless `--set base_model=…` named one explicitly.
     """
     from tuilab.cli import CLIError
-    from tuilab.config import ConfigError, load_config
+    from tuilab.config import ConfigError, apply_overrides, load_config, parse_sets
 
+    if args.config:
+        path = Path(args.config)
+        if path.is_dir():
+            raise CLIError(f"{path} is a directory, not a TOML config file")
+        try:
+            path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise CLIError(f"{path}: no such config file") from None
+        except OSError as exc:
+            raise CLIError(f"{path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise CLIError(f"{path}: not UTF-8 text (byte {exc.start + 1}); save it as UTF-8") from None
     try:
-        cfg = load_config(cls, args.config, args.sets)
+        cfg = load_config(cls, args.config)
     except ConfigError as exc:
-        raise CLIError(str(exc)) from None
+        text = str(exc)
+        raise CLIError(text if text.startswith(str(args.config)) else f"{args.config}: {text}") from None
+    try:
+        apply_overrides(cfg, parse_sets(args.sets))
+    except ConfigError as exc:
+        text = str(exc)
+        raise CLIError(text if text.startswith("--set") else f"--set {text}") from None
     explicit_base = any(s.split("=", 1)[0].strip() == "base_model" for s in args.sets)
     model = getattr(args, "model", DEFAULT_MODEL)
     if model and model != DEFAULT_MODEL and not explicit_base:
@@ -41,3 +60,22 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+def validate(kind: str, cfg, args: argparse.Namespace) -> None:
+    """Check the lab database and the whole config before a run row, a folder or a model exists."""
+    from tuilab.cli import CLIError, check_lab, paths_from
+    from tuilab.jobs.validate import InvalidConfig, validate_job
+    from tuilab.store.db import open_db
+
+    check_lab(args)
+    paths = paths_from(args)
+    # A lab that does not exist yet is validated against an empty one (and stays uncreated).
+    db = open_db(paths.db if paths.db.exists() else ":memory:")
+    try:
+        validate_job(kind, cfg, db=db, paths=paths)
+    except InvalidConfig as exc:
+        where = f" (in {args.config})" if getattr(args, "config", None) else ""
+        raise CLIError(f"{exc}{where}") from None
+    finally:
+        db.conn.close()

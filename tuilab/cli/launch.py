@@ -30,6 +30,14 @@ def prepare_model(args: argparse.Namespace) -> Path:
 
 
 def launch(args: argparse.Namespace) -> int:
+    # The database first (is it a tuilab lab, of a known schema, passing quick_check):
+    # a bad --db is refused before a model import or the UI takes the terminal.
+    from tuilab.store.integrity import LabDBError, inspect_db
+
+    try:
+        inspect_db(paths_from(args).db, quick_check=True)
+    except LabDBError as exc:
+        raise CLIError(str(exc)) from None
     model_path = prepare_model(args)
     from tuilab.tui.app import run_app
 

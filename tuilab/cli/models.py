@@ -87,9 +87,63 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def preflight(src: str, name: str | None) -> None:
+    """Cheap checks of an import source before anything is printed, created or loaded."""
+    from pathlib import Path
+
+    from tuilab.modeling.model_import import (
+        ImportFailed,
+        check_name,
+        default_name,
+        safetensors_params,
+    )
+
+    path = Path(src).expanduser()
+    if not path.exists():
+        raise CLIError(f"{path}: no such file or folder")
+    try:
+        check_name(name or default_name(path))
+    except ImportFailed as exc:
+        raise CLIError(str(exc)) from None
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise CLIError(f"{path}: expected a .gguf file or a Hugging Face model folder")
+        try:
+            from gguf import GGUFReader
+
+            reader = GGUFReader(path)
+            arch = reader.get_field("general.architecture")
+        except Exception as exc:  # noqa: BLE001 - the gguf reader raises many kinds for a bad file
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise CLIError(f"{path} is not a readable GGUF file ({detail[:200]})") from None
+        if arch is None:
+            raise CLIError(f"{path}: a GGUF without general.architecture; not a model tuilab can import")
+        return
+    if not path.is_dir():
+        raise CLIError(f"{path} is neither a file nor a folder")
+    config = path / "config.json"
+    if not config.is_file():
+        raise CLIError(f"{path} is not a Hugging Face model folder: no config.json")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"{config}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "model_type" not in data:
+        raise CLIError(f"{config}: no model_type; not a transformers model config")
+    if not (list(path.glob("*.safetensors")) or list(path.glob("pytorch_model*.bin"))):
+        raise CLIError(f"{path} has no weights (*.safetensors or pytorch_model*.bin)")
+    try:
+        safetensors_params(path)
+    except (ValueError, OSError, ImportFailed) as exc:
+        raise CLIError(f"{path}: unreadable weights ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a torn safetensors header
+        raise CLIError(f"{path}: unreadable weights ({type(exc).__name__}: {exc})") from None
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from tuilab.modeling.model_import import ImportFailed, import_model
 
+    preflight(args.path, args.name)
     paths = paths_from(args)
     try:
         path = import_model(args.path, paths.models, args.name, progress=progress_printer(), dtype=args.dtype)

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from tuilab.cli.job_args import build_config, json_safe
+from tuilab.cli.job_args import build_config, json_safe, validate
 from tuilab.config import PPOConfig
 
 
@@ -54,6 +54,27 @@ def _resume_total(args: argparse.Namespace) -> int | None:
         except ValueError:
             raise CLIError(f"total_updates: expected int, got {sets['total_updates']!r}") from None
     return None
+
+
+def _resume_job(args: argparse.Namespace, total: int | None):
+    from tuilab.cli import CLIError, open_lab, paths_from
+    from tuilab.jobs.ppo_job import PPOJobError, resume_ppo_job
+    from tuilab.store.runs import RunNotFound, get_run
+
+    if not paths_from(args).db.exists():
+        raise CLIError(f"no run {args.resume!r}: there is no lab database at {paths_from(args).db} yet")
+    db = open_lab(args)
+    try:
+        try:
+            get_run(db, args.resume)
+        except RunNotFound:
+            raise CLIError(f"no run {args.resume!r} in this lab; `tuilab runs list --kind ppo` shows the "
+                           "PPO runs") from None
+        return resume_ppo_job(db, args.resume, total_updates=total)
+    except PPOJobError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        db.conn.close()
 
 
 class _ProgressView:
@@ -108,23 +129,18 @@ class _ProgressView:
 
 def run(args: argparse.Namespace) -> int:
     from tuilab.cli import CLIError, paths_from
-    from tuilab.jobs.ppo_job import PPOJobError, ppo_job, resume_ppo_job
+    from tuilab.jobs.ppo_job import ppo_job
     from tuilab.jobs.runner import run_job
 
     paths = paths_from(args)
     if args.resume:
         total = _resume_total(args)
-        from tuilab.store.db import open_db
-
-        db = open_db(paths.db)
-        try:
-            job = resume_ppo_job(db, args.resume, total_updates=total)
-        except PPOJobError as exc:
-            raise CLIError(str(exc)) from None
-        finally:
-            db.conn.close()
+        job = _resume_job(args, total)
+        validate("ppo", job.config, args)
     else:
-        job = ppo_job(build_config(PPOConfig, args))
+        cfg = build_config(PPOConfig, args)
+        validate("ppo", cfg, args)
+        job = ppo_job(cfg)
     cfg = job.config
     with _ProgressView(args.quiet) as view:
         verb = "resuming" if args.resume else "run"

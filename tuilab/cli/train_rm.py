@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from tuilab.cli.job_args import build_config, json_safe
+from tuilab.cli.job_args import build_config, json_safe, validate
 from tuilab.config import RewardConfig
 
 
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from tuilab.cli import CLIError, paths_from
 
     cfg = build_config(RewardConfig, args)
+    validate("rm", cfg, args)
     from tuilab.jobs.rm_job import reward_job
     from tuilab.jobs.runner import run_job
 
