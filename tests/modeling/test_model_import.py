@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from tuilab.modeling.importing import (
+from tuilab.modeling.model_import import (
     MARKER,
     ImportFailed,
     check_name,
