@@ -148,6 +148,47 @@ class PPOConfig:
     name: str = ""
 
 
+@dataclass
+class DPOConfig:
+    """Direct preference optimisation of a LoRA policy on the preference database; see training/dpo.py."""
+
+    base_model: str = DEFAULT_MODEL
+    four_bit: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    # sigmoid (DPO) | ipo | hinge (SLiC) | rdpo (length-regularised DPO)
+    loss: str = "sigmoid"
+    beta: float = 0.1
+    # Conservative DPO: the probability that a label is flipped (0 = trust every label).
+    label_smoothing: float = 0.0
+    # R-DPO's α: the implicit reward of each answer token (in reward units per token).
+    rdpo_alpha: float = 0.02
+    # Offset the logit by the pair's margin from the database ("much better" = 1.0).
+    use_margins: bool = True
+    # "skip" leaves ties out; "half" trains them toward equal implicit rewards.
+    ties: str = "skip"
+    learning_rate: float = 5e-5
+    epochs: int = 2
+    batch_size: int = 8
+    max_length: int = 512
+    # Pairs on held-out ("test") prompts are the eval set; else this fraction is held out.
+    eval_fraction: float = 0.1
+    min_pairs: int = 16
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    # Run each pair's prompt once for both answers (checked against the plain path on the first batch).
+    share_prefix: bool = True
+    # Every this many steps: held-out accuracy, and the policy answers held-out prompts (0 = never).
+    sample_every: int = 10
+    sample_prompts: int = 8
+    max_new_tokens: int = 48
+    temperature: float = 0.9
+    gold_scorer: str = ""  # "module:function" (text -> float) or a reward run id
+    checkpoint_every: int = 20
+    seed: int = 0
+    name: str = ""
+
+
 # ---------------------------------------------------------------- overrides
 
 

@@ -1,0 +1,116 @@
+"""The DPO job: preference pairs from the database, the base model → `train_dpo` → a run folder.
+
+The pairs are the reward model's (`preference_pairs`, same ties and both-bad
+rules). They are saved in the run folder when the run starts, so a resume
+(after a crash, `kill -9` or a cancel) trains on the same pairs in the same
+order from the newest checkpoint whose metrics reached the database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tuilab.config import DPOConfig, from_dict
+from tuilab.jobs.runner import Job, JobContext
+from tuilab.records import PreferencePair
+
+PAIRS_FILE = "pairs.json"
+
+
+class DPOJobError(ValueError):
+    """A DPO run that cannot start; the message says what to do."""
+
+
+def dpo_job(cfg: DPOConfig, *, name: str | None = None, run_id: str = "") -> Job:
+    """A Job that trains a DPO policy with `cfg` on every usable pair in the lab's database.
+
+    Raises DPOJobError for a setting out of range, before any run row exists.
+    """
+    from tuilab.training.dpo import validate_config
+
+    try:
+        validate_config(cfg)
+    except ValueError as exc:
+        raise DPOJobError(str(exc)) from None
+    return Job(kind="dpo", config=cfg, fn=lambda ctx: run_dpo_job(cfg, ctx), name=name or cfg.name, run_id=run_id)
+
+
+def resume_dpo_job(db, run_id: str, *, epochs: int | None = None) -> Job:
+    """A Job that continues DPO run `run_id` from its newest checkpoint (same run row, same config).
+
+    `epochs` may extend a run; nothing else may change on resume, since the
+    data order and the optimiser state depend on it.
+    """
+    from tuilab.store import runs as runs_store
+
+    try:
+        run = runs_store.get_run(db, run_id)
+    except runs_store.RunNotFound:
+        raise DPOJobError(f"no run {run_id!r} in this lab (see the runs on the Train screen)") from None
+    if run.kind != "dpo":
+        raise DPOJobError(f"run {run_id} is a {run.kind} run, not a DPO run; only DPO runs resume here")
+    cfg = from_dict(DPOConfig, run.config)
+    if epochs is not None:
+        cfg.epochs = int(epochs)
+    if run.status == "completed" and epochs is None:
+        raise DPOJobError(f"run {run_id} already completed {cfg.epochs} epochs; "
+                          "pass --set epochs=N (more) to continue it")
+    return Job(kind="dpo", config=cfg, fn=lambda ctx: run_dpo_job(cfg, ctx, resume=True), name=run.name,
+               parents=tuple(run.parents), run_id=run_id)
+
+
+def _pairs(ctx: JobContext, cfg: DPOConfig, resume: bool) -> list[PreferencePair]:
+    """The run's pairs: saved at the start so a resume sees the same pairs in the same order."""
+    from tuilab.store.pairs import preference_pairs
+
+    saved = ctx.output_dir / PAIRS_FILE
+    if resume and saved.exists():
+        return [PreferencePair(**p) for p in json.loads(saved.read_text())]
+    pairs = preference_pairs(ctx.db, ties=cfg.ties)
+    saved.write_text(json.dumps([p.__dict__ for p in pairs], ensure_ascii=False))
+    return pairs
+
+
+def _checkpoint(ctx: JobContext) -> Path | None:
+    """The newest complete checkpoint at or before the last step whose metrics reached the database.
+
+    A kill can land after a checkpoint folder is written but before the flush
+    that records its metrics; metrics are flushed in step order, so any
+    checkpoint at or before the last recorded step is safe.
+    """
+    from tuilab.training.dpo import STATE_FILE
+
+    row = ctx.db.conn.execute("SELECT MAX(step) FROM metrics WHERE run_id = ?", (ctx.run_id,)).fetchone()
+    recorded = int(row[0]) if row and row[0] is not None else 0
+    root = ctx.output_dir / "checkpoints"
+    found = [(int(f.name[5:]), f) for f in (root.glob("step-*") if root.is_dir() else [])
+             if f.name[5:].isdigit() and (f / STATE_FILE).exists() and int(f.name[5:]) <= recorded]
+    return max(found)[1] if found else None
+
+
+def run_dpo_job(cfg: DPOConfig, ctx: JobContext, *, resume: bool = False) -> dict[str, Any]:
+    from tuilab.jobs.ppo_job import reward_dir
+    from tuilab.jobs.rm_job import left_out_counts
+    from tuilab.modeling.loading import load_model
+    from tuilab.training.dpo import train_dpo
+    from tuilab.training.reward import NotEnoughPairs, usable_pairs
+
+    pairs = _pairs(ctx, cfg, resume)
+    left_out = left_out_counts(ctx.db, cfg)
+    kept, _ = usable_pairs(cfg, pairs)
+    if len(kept) < cfg.min_pairs:  # refuse before spending time on loading the model
+        raise NotEnoughPairs(len(kept), cfg.min_pairs, left_out)
+    resume_from = _checkpoint(ctx) if resume else None
+    if cfg.gold_scorer and ":" not in cfg.gold_scorer:  # a reward run id (or folder) as the gold judge
+        cfg = replace(cfg, gold_scorer=str(reward_dir(ctx.db, cfg.gold_scorer, ctx.paths)))
+    base_path = Path(cfg.base_model).expanduser()
+    if not base_path.is_dir():
+        from tuilab.modeling.registry import resolve_model
+
+        base_path = resolve_model(cfg.base_model, ctx.paths.models)
+    base = load_model(base_path, four_bit=cfg.four_bit)
+    return train_dpo(cfg, pairs, base=base, output_dir=ctx.output_dir, sink=ctx.sink, control=ctx.control,
+                     resume_from=resume_from, left_out=left_out)
