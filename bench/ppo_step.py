@@ -92,7 +92,7 @@ def prepare_reward(args: argparse.Namespace) -> dict:
 def run_tuilab(args: argparse.Namespace) -> dict:
     from tuilab.config import LoraSettings, PPOConfig
     from tuilab.modeling.loading import load_model
-    from tuilab.store.records import Prompt
+    from tuilab.records import Prompt
     from tuilab.training.events import Metrics
     from tuilab.training.ppo import train_ppo
 

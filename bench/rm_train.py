@@ -74,7 +74,7 @@ def make_data(n: int, seed: int = 0) -> list[dict]:
 
 def run_tuilab(args: argparse.Namespace, data: list[dict], share_prefix: bool = True) -> dict:
     from tuilab.config import LoraSettings, RewardConfig
-    from tuilab.store.records import PreferencePair
+    from tuilab.records import PreferencePair
     from tuilab.training.events import RunControl
     from tuilab.training.reward import train_reward_model
 

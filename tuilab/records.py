@@ -1,4 +1,12 @@
-"""Typed rows the store reads and writes. Stdlib only: the UI and the jobs share them."""
+"""The lab's records, one dataclass per concept, defined once: stdlib only, at the bottom of the layers.
+
+Every layer speaks these: the store reads and writes them, the training loops
+emit `Sample`s and read `PreferencePair`s and `Prompt`s, the UI shows them. A
+record that lives in the database carries its `id` from the moment the store
+writes it (`id is None` means "not written yet"), so nothing downstream ever
+has to find a row again by matching its text. File formats (`store.formats`)
+and screens convert at their edges only.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +28,8 @@ class Prompt:
 
 @dataclass
 class Generation:
-    id: int
-    prompt_id: int
+    """One response to a prompt: who wrote it (model, adapter, origin, run and step) and how."""
+
     text: str
     model: str = ""
     adapter: str = ""
@@ -31,11 +39,13 @@ class Generation:
     params: dict = field(default_factory=dict)
     n_tokens: int | None = None
     finished: bool | None = None
+    id: int | None = None
+    prompt_id: int | None = None
 
 
 @dataclass
-class NewComparison:
-    """A decision to record. `left_id`/`right_id` are as shown on screen."""
+class Comparison:
+    """A decision between two generations of one prompt. `left_id`/`right_id` are as shown on screen."""
 
     prompt_id: int
     left_id: int
@@ -50,11 +60,7 @@ class NewComparison:
     annotator: str = ""
     origin: str = "human"
     run_id: str | None = None
-
-
-@dataclass
-class Comparison(NewComparison):
-    id: int = 0
+    id: int | None = None
     created_at: str = ""
 
 
@@ -73,6 +79,32 @@ class PreferencePair:
     margin: float | None = None
     label: float = 1.0
     split: str = "train"
+
+
+@dataclass
+class Sample:
+    """One rollout (PPO) or one scored response: what the loop emits, the store keeps, the inspector shows.
+
+    The loop fills the text and the numbers; the store sets `id`, `run_id` and
+    `step` when it writes the row, before the runner forwards it to the UI.
+    """
+
+    prompt: str
+    response: str
+    score: float | None = None
+    prompt_id: int | None = None
+    ref_response: str | None = None
+    spread: float | None = None
+    gold: float | None = None
+    kl: float | None = None
+    length: int | None = None
+    eos: bool | None = None
+    flags: list[str] = field(default_factory=list)
+    id: int | None = None
+    run_id: str = ""
+    step: int = 0
+    hacked: bool = False
+    created_at: str = ""
 
 
 @dataclass

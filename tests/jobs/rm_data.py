@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from tuilab.store.records import PreferencePair
+from tuilab.records import PreferencePair
 
 WORDS = ["sea", "wind", "poem", "rain", "shore", "answer", "question", "long", "short", "yes", "no"]
 
@@ -39,10 +39,10 @@ def make_pairs(n: int = 64, seed: int = 0, prompts: int = 16, split: str = "trai
 
 def insert_pairs(db, n: int = 32, *, seed: int = 0, decision_mix: dict[str, int] | None = None) -> None:
     """Store `n` decided comparisons (left = chosen half the time) plus optional ties / both-bad / skips."""
+    from tuilab.records import Comparison
     from tuilab.store.comparisons import record_comparison
     from tuilab.store.generations import add_generation
     from tuilab.store.prompts import add_prompts, find_prompt
-    from tuilab.store.records import NewComparison
 
     rng = random.Random(seed)
     extra = [d for d, k in (decision_mix or {}).items() for _ in range(k)]
@@ -59,4 +59,4 @@ def insert_pairs(db, n: int = 32, *, seed: int = 0, decision_mix: dict[str, int]
             decision = "left" if left_first else "right"
         else:
             left, right, decision = a, b, extra[i - n]
-        record_comparison(db, NewComparison(prompt_id=pid, left_id=left, right_id=right, decision=decision))
+        record_comparison(db, Comparison(prompt_id=pid, left_id=left, right_id=right, decision=decision))

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tuilab.records import Comparison
 from tuilab.store.comparisons import (
     count_comparisons,
     db_timestamp,
@@ -18,7 +19,6 @@ from tuilab.store.comparisons import (
 )
 from tuilab.store.generations import add_generation, get_generation
 from tuilab.store.prompts import NotFound, add_prompts
-from tuilab.store.records import NewComparison
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def lab(db):
 
 def test_record_and_get(lab):
     db, p1, _, g = lab
-    cid = record_comparison(db, NewComparison(
+    cid = record_comparison(db, Comparison(
         p1, g["short"], g["long"], "left", swapped=True, strength=2, rationale="concise",
         seconds=3.25, annotator="ana",
     ))  # fmt: skip
@@ -50,7 +50,7 @@ def test_record_and_get(lab):
 
 def test_created_at_can_be_given(lab):
     db, p1, _, g = lab
-    cid = record_comparison(db, NewComparison(p1, g["short"], g["long"], "tie"), created_at="2026-01-02T03:04:05.678Z")
+    cid = record_comparison(db, Comparison(p1, g["short"], g["long"], "tie"), created_at="2026-01-02T03:04:05.678Z")
     assert get_comparison(db, cid).created_at == "2026-01-02T03:04:05.678Z"
 
 
@@ -69,13 +69,13 @@ def test_bad_comparisons_are_refused(lab, change, message):
     fields = {"prompt_id": p1, "left_id": g["short"], "right_id": g["long"], "decision": "left"}
     fields.update({k: g.get(v, v) if isinstance(v, str) and k.endswith("_id") else v for k, v in change.items()})
     with pytest.raises(ValueError, match=message):
-        record_comparison(db, NewComparison(**fields))
+        record_comparison(db, Comparison(**fields))
     assert count_comparisons(db) == 0
 
 
 def test_update(lab):
     db, p1, _, g = lab
-    cid = record_comparison(db, NewComparison(p1, g["short"], g["long"], "left"))
+    cid = record_comparison(db, Comparison(p1, g["short"], g["long"], "left"))
     update_comparison(db, cid, decision="right", rationale="changed my mind", strength=2, swapped=True)
     c = get_comparison(db, cid)
     assert (c.decision, c.rationale, c.strength, c.swapped) == ("right", "changed my mind", 2, True)
@@ -93,7 +93,7 @@ def test_update(lab):
 def test_delete_takes_its_unused_edit_along(lab):
     db, p1, _, g = lab
     edit = add_generation(db, p1, "Rayleigh scattering.", origin="edit")
-    cid = record_comparison(db, NewComparison(p1, g["short"], g["long"], "both_bad", edited_id=edit))
+    cid = record_comparison(db, Comparison(p1, g["short"], g["long"], "both_bad", edited_id=edit))
     delete_comparison(db, cid)
     with pytest.raises(NotFound):
         get_comparison(db, cid)
@@ -108,9 +108,9 @@ def test_list_filters_search_and_order(lab):
     db, p1, p2, g = lab
     edit = add_generation(db, p2, "A limerick about a zebra.", origin="edit")
     ids = [
-        record_comparison(db, NewComparison(p1, g["short"], g["long"], "left")),
-        record_comparison(db, NewComparison(p1, g["long"], g["short"], "tie")),
-        record_comparison(db, NewComparison(p2, g["cat"], g["dog"], "both_bad", edited_id=edit)),
+        record_comparison(db, Comparison(p1, g["short"], g["long"], "left")),
+        record_comparison(db, Comparison(p1, g["long"], g["short"], "tie")),
+        record_comparison(db, Comparison(p2, g["cat"], g["dog"], "both_bad", edited_id=edit)),
     ]
     views = list_comparisons(db)
     assert [v.id for v in views] == ids[::-1]  # newest first
@@ -135,7 +135,7 @@ def test_list_filters_search_and_order(lab):
 def test_label_stats(lab):
     db, p1, p2, g = lab
     rec = lambda left, right, decision, **kw: record_comparison(  # noqa: E731
-        db, NewComparison(p1 if left in ("short", "long") else p2, g[left], g[right], decision, **kw)
+        db, Comparison(p1 if left in ("short", "long") else p2, g[left], g[right], decision, **kw)
     )
     empty = label_stats(db)
     assert (empty.total, empty.left_share, empty.longer_share, empty.median_seconds) == (0, None, None, None)
@@ -155,8 +155,8 @@ def test_label_stats(lab):
 
 def test_session_counts_since_a_time(lab):
     db, p1, _, g = lab
-    record_comparison(db, NewComparison(p1, g["short"], g["long"], "left"), created_at="2026-01-01T00:00:00.000Z")
-    record_comparison(db, NewComparison(p1, g["short"], g["long"], "right"))
+    record_comparison(db, Comparison(p1, g["short"], g["long"], "left"), created_at="2026-01-01T00:00:00.000Z")
+    record_comparison(db, Comparison(p1, g["short"], g["long"], "right"))
     start = datetime.now(UTC) - timedelta(minutes=5)
     s = label_stats(db, since=start.isoformat())
     assert (s.session, s.total) == (1, 2)

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
+from tuilab.records import Comparison
 from tuilab.store.comparisons import record_comparison
 from tuilab.store.exporting import export_file, export_rows
 from tuilab.store.generations import add_generation
 from tuilab.store.importing import import_file
 from tuilab.store.pairs import preference_pairs
 from tuilab.store.prompts import add_prompts
-from tuilab.store.records import NewComparison
 
 PROMPT_FILES = ["prompts.jsonl", "prompts.csv", "prompts.txt"]
 PAIR_FILES = [
@@ -55,12 +55,12 @@ def labeled_db(db):
     d, e = gen(p2, "4", n_tokens=1), gen(p2, "Four", n_tokens=1)
     edit = add_generation(db, p2, "4.", origin="edit")
     cmps = [
-        NewComparison(p1, a, b, "left", strength=2, seconds=1.5, annotator="ana"),
-        NewComparison(p1, b, a, "right", swapped=True, rationale="physics", seconds=2.25),
-        NewComparison(p1, a, c, "tie"),
-        NewComparison(p2, d, e, "both_bad", edited_id=edit, seconds=9.0),
-        NewComparison(p2, e, d, "skip"),
-        NewComparison(p1, c, b, "right", margin=0.3),
+        Comparison(p1, a, b, "left", strength=2, seconds=1.5, annotator="ana"),
+        Comparison(p1, b, a, "right", swapped=True, rationale="physics", seconds=2.25),
+        Comparison(p1, a, c, "tie"),
+        Comparison(p2, d, e, "both_bad", edited_id=edit, seconds=9.0),
+        Comparison(p2, e, d, "skip"),
+        Comparison(p1, c, b, "right", margin=0.3),
     ]
     for cmp in cmps:
         record_comparison(db, cmp)
@@ -166,7 +166,7 @@ def test_exported_text_is_readable_utf8(db, tmp_path):
 def test_odd_line_separators_inside_texts_survive(db, fresh_db, tmp_path):
     pid = add_prompts(db, ["para\u2028graph\x0cfeed\x85next"]).added[0]
     a, b = add_generation(db, pid, "line\u2029sep\r\nwindows"), add_generation(db, pid, "\x1cfs")
-    record_comparison(db, NewComparison(pid, a, b, "left"))
+    record_comparison(db, Comparison(pid, a, b, "left"))
     for fmt in ("prompts", "hh", "comparisons", "trl"):
         first, second = tmp_path / f"1.{fmt}.jsonl", tmp_path / f"2.{fmt}.jsonl"
         export_file(db, first, fmt)

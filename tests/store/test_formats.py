@@ -168,13 +168,14 @@ def test_hh_transcript_round_trip_keeps_spaces():
 def test_comparisons_dump(data_dir):
     recs = parse_file(data_dir / "comparisons.jsonl").records
     first = recs[0]
-    assert first.decision == "left" and first.strength == 2 and first.seconds == 3.5
+    c = [r.comparison for r in recs]
+    assert c[0].decision == "left" and c[0].strength == 2 and c[0].seconds == 3.5
     assert first.left.n_tokens == 4 and first.left.params == {"temperature": 0.8} and first.left.finished
-    assert first.created_at == "2026-11-29T06:27:01.120Z"
-    assert recs[1].swapped and recs[1].rationale == "shorter and right"
+    assert c[0].created_at == "2026-11-29T06:27:01.120Z"
+    assert c[1].swapped and c[1].rationale == "shorter and right"
     assert recs[2].split == "test" and recs[2].prompt_source == "import:x.csv"
     assert recs[3].edited.origin == "edit" and recs[3].edited.text.startswith("There once")
-    assert recs[5].margin == 0.75 and recs[5].origin == "import"
+    assert c[5].margin == 0.75 and c[5].origin == "import"
 
 
 def test_render_trl_is_conversational_with_optional_margin():

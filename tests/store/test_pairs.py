@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tuilab.records import Comparison
 from tuilab.store.comparisons import record_comparison
 from tuilab.store.generations import add_generation
 from tuilab.store.pairs import pair_margin, preference_pairs
 from tuilab.store.prompts import add_prompts
-from tuilab.store.records import NewComparison
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def lab(db):
     gens |= {name: add_generation(db, p_test, name) for name in ("X", "Y")}
 
     def rec(left, right, decision, prompt=p_train, **kw):
-        return record_comparison(db, NewComparison(prompt, gens[left], gens[right], decision, **kw))
+        return record_comparison(db, Comparison(prompt, gens[left], gens[right], decision, **kw))
 
     return db, rec, gens, p_train, p_test
 
@@ -80,5 +80,5 @@ def test_pair_fields_and_split_filter(lab):
 def test_equal_texts_teach_nothing(lab):
     db, rec, gens, p_train, _ = lab
     same = add_generation(db, p_train, "A")
-    record_comparison(db, NewComparison(p_train, gens["A"], same, "left"))
+    record_comparison(db, Comparison(p_train, gens["A"], same, "left"))
     assert preference_pairs(db) == []

@@ -124,13 +124,13 @@ def test_sample_is_reproducible_and_bounded(db):
 
 
 def test_sample_excludes_labeled(db):
+    from tuilab.records import Comparison
     from tuilab.store.comparisons import record_comparison
     from tuilab.store.generations import add_generation
-    from tuilab.store.records import NewComparison
 
     ids = add_prompts(db, ["a", "b", "c"], split="train").added
     left, right = add_generation(db, ids[0], "x"), add_generation(db, ids[0], "y")
-    record_comparison(db, NewComparison(ids[0], left, right, "left"))
+    record_comparison(db, Comparison(ids[0], left, right, "left"))
     remaining = {p.id for p in sample_prompts(db, 10, exclude_labeled=True)}
     assert remaining == {ids[1], ids[2]}
 

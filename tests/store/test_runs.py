@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from tuilab.store import runs
+from tuilab.store.db import transaction
 
 
 def test_create_and_get_run(db):
@@ -97,13 +98,13 @@ def test_checkpoints(db):
 
 def test_batch_is_one_transaction(db):
     run_id = runs.create_run(db, "rm", {})
-    with pytest.raises(RuntimeError), runs.batch(db):
+    with pytest.raises(RuntimeError), transaction(db):
         runs.write_metrics(db, run_id, [(1, "train/loss", 1.0)])
         runs.add_checkpoint(db, run_id, 1, "/p")
         raise RuntimeError("crash mid-flush")
     assert runs.read_metrics(db, run_id) == {}
     assert runs.latest_checkpoint(db, run_id) is None
-    with runs.batch(db):
+    with transaction(db):
         runs.write_metrics(db, run_id, [(1, "train/loss", 1.0)])
         runs.set_run_status(db, run_id, "running")
     assert runs.get_run(db, run_id).status == "running"

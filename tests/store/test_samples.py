@@ -1,10 +1,12 @@
 import pytest
 
+from tuilab.records import Sample
 from tuilab.store.comparisons import get_comparison, list_comparisons
+from tuilab.store.db import transaction
 from tuilab.store.generations import get_generation
 from tuilab.store.pairs import preference_pairs
 from tuilab.store.prompts import add_prompts, list_prompts
-from tuilab.store.runs import batch, create_run, delete_run
+from tuilab.store.runs import create_run, delete_run
 from tuilab.store.samples import (
     count_samples,
     get_sample,
@@ -14,7 +16,6 @@ from tuilab.store.samples import (
     sample_steps,
     write_samples,
 )
-from tuilab.training.events import SampleRow
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def run(db):
 def rows(prompts, step, *, ref=True):
     out = []
     for i, p in enumerate(prompts):
-        out.append(SampleRow(
+        out.append(Sample(
             prompt=p.text, response=f"answer {step}-{i} " + "very " * (i * 5), score=0.1 * step + i,
             prompt_id=p.id, ref_response=f"ref {step}-{i}" if ref else None, spread=0.05 * i, gold=1.0 - i,
             kl=0.2 * step, length=3 + i * 5, eos=i == 0, flags=["long", "no_eos"] if i else [],
@@ -79,7 +80,7 @@ def test_rewriting_a_step_replaces_it(db, run):
 
 def test_write_joins_an_outer_transaction(db, run):
     run_id, prompts = run
-    with pytest.raises(RuntimeError), batch(db):
+    with pytest.raises(RuntimeError), transaction(db):
         write_samples(db, run_id, 1, rows(prompts, 1))
         raise RuntimeError("flush failed")
     assert count_samples(db, run_id) == 0

@@ -10,7 +10,7 @@ import torch
 
 from tuilab.config import PPOConfig
 from tuilab.modeling.loading import load_model
-from tuilab.store.records import Prompt
+from tuilab.records import Prompt
 from tuilab.training.events import Checkpoint, Finished, Metrics, RunControl, RunWarning, Samples
 from tuilab.training.ppo import batch_indices, find_latest_checkpoint, train_ppo
 

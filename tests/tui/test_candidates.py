@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tuilab.store.records import Prompt
+from tuilab.records import Prompt
 from tuilab.tui.candidates import (
     CandidateSource,
     FakeCandidateSource,

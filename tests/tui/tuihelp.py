@@ -85,10 +85,10 @@ def rows(paths: LabPaths, sql: str, params=()) -> list[tuple]:
 
 def add_comparisons(paths: LabPaths, specs: list[tuple[int, str]], *, strength: int = 1) -> list[int]:
     """Record a decision per (prompt index, decision) with fixed texts and times (snapshot-safe)."""
+    from tuilab.records import Comparison
     from tuilab.store.comparisons import record_comparison
     from tuilab.store.db import open_db
     from tuilab.store.generations import add_generation
-    from tuilab.store.records import NewComparison
 
     db = open_db(paths.db)
     ids = []
@@ -105,7 +105,7 @@ def add_comparisons(paths: LabPaths, specs: list[tuple[int, str]], *, strength: 
                                    created_at=FIXED_TIME)
             ids.append(record_comparison(
                 db,
-                NewComparison(prompt_id=pid, left_id=left, right_id=right, decision=decision,
+                Comparison(prompt_id=pid, left_id=left, right_id=right, decision=decision,
                               swapped=n % 2 == 1, strength=strength, seconds=4.0 + n,
                               rationale="clearer" if n == 0 else ""),
                 created_at=FIXED_TIME,

@@ -14,7 +14,7 @@ from typing import Any
 
 from tuilab.config import PPOConfig, from_dict
 from tuilab.jobs.runner import Job, JobContext
-from tuilab.store.records import Prompt
+from tuilab.records import Prompt
 
 PROMPTS_FILE = "prompts.json"
 
@@ -113,8 +113,7 @@ def _checkpoint(ctx: JobContext) -> Path | None:
     from tuilab.store import runs as runs_store
     from tuilab.training.ppo import STATE_FILE
 
-    row = ctx.db.conn.execute("SELECT MAX(step) FROM metrics WHERE run_id = ?", (ctx.run_id,)).fetchone()
-    recorded = int(row[0]) if row and row[0] is not None else 0
+    recorded = runs_store.last_metric_step(ctx.db, ctx.run_id)
     found: list[tuple[int, Path]] = []
     latest = runs_store.latest_checkpoint(ctx.db, ctx.run_id)
     if latest and (Path(latest[1]) / STATE_FILE).exists():

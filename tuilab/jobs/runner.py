@@ -23,7 +23,7 @@ import sqlite_utils
 
 from tuilab.config import LabPaths, to_dict
 from tuilab.store import runs as runs_store
-from tuilab.store.db import open_db
+from tuilab.store.db import open_db, transaction
 from tuilab.training.events import (
     FLUSH_SECONDS,
     Cancelled,
@@ -159,7 +159,7 @@ class _Recorder:
         events, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
         metrics = [(e.step, name, value) for e in events if isinstance(e, Metrics) for name, value in e.values.items()]
-        with runs_store.batch(self.db):
+        with transaction(self.db):
             runs_store.write_metrics(self.db, self.run_id, metrics)
             for e in events:
                 if isinstance(e, Checkpoint):

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+from tuilab.records import DECISIONS, Comparison, LabelStats, Message
 from tuilab.store.prompts import NotFound, like_pattern, transaction
-from tuilab.store.records import DECISIONS, Comparison, LabelStats, Message, NewComparison
 
-_UPDATABLE = {f.name for f in fields(NewComparison)} - {"prompt_id"}
+_UPDATABLE = {f.name for f in fields(Comparison)} - {"prompt_id", "id", "created_at"}
 
 
 @dataclass
@@ -69,9 +69,9 @@ def _check_generations(
 
 
 def record_comparison(
-    db: sqlite_utils.Database, c: NewComparison, *, created_at: str | None = None
+    db: sqlite_utils.Database, c: Comparison, *, created_at: str | None = None
 ) -> int:
-    """Store a decision and return its id; committed on return (or joins an open transaction).
+    """Store a decision and return its id (also set on `c.id`); committed on return (or joins an open transaction).
 
     `created_at` (ISO UTC) is for imports that keep the original time; else now.
     """
@@ -94,7 +94,8 @@ def record_comparison(
         values.append(created_at)
     marks = ", ".join("?" for _ in columns)
     cur = db.execute(f"INSERT INTO comparisons ({', '.join(columns)}) VALUES ({marks})", values)
-    return cur.lastrowid
+    c.id = cur.lastrowid
+    return c.id
 
 
 _COLUMNS = (

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+from tuilab.records import Comparison
 from tuilab.store.formats import (
     EXPORT_FORMATS,
     ComparisonRecord,
-    GenRecord,
     dumps_jsonl,
     hh_can_render,
     render_comparison,
@@ -78,41 +78,29 @@ def hh_rows(db: sqlite_utils.Database) -> tuple[list[dict], dict[str, int]]:
     return rows, left_out
 
 
-def _gen_record(db: sqlite_utils.Database, gid: int) -> GenRecord:
-    g = get_generation(db, gid)
-    return GenRecord(
-        text=g.text, model=g.model, adapter=g.adapter, origin=g.origin, n_tokens=g.n_tokens,
-        finished=g.finished, step=g.step, params=g.params, run_id=g.run_id,
-    )  # fmt: skip
-
-
 def comparison_rows(db: sqlite_utils.Database) -> tuple[list[dict], dict[str, int]]:
     """Every comparison with every field, oldest first."""
     rows = []
-    for (pid_messages, split, source, left, right, edited, decision, swapped, strength, margin,
+    for (cid, pid, pid_messages, split, source, left, right, edited, decision, swapped, strength, margin,
          rationale, seconds, annotator, origin, run_id, created_at) in db.execute(
-        "SELECT p.messages, p.split, p.source, c.left_id, c.right_id, c.edited_id, c.decision,"
+        "SELECT c.id, c.prompt_id, p.messages, p.split, p.source, c.left_id, c.right_id, c.edited_id, c.decision,"
         " c.swapped, c.strength, c.margin, c.rationale, c.seconds, c.annotator, c.origin, c.run_id,"
         " c.created_at FROM comparisons c JOIN prompts p ON p.id = c.prompt_id ORDER BY c.id"
     ).fetchall():  # fmt: skip
+        comparison = Comparison(
+            prompt_id=pid, left_id=left, right_id=right, decision=decision, swapped=bool(swapped),
+            strength=strength, margin=margin, rationale=rationale, edited_id=edited, seconds=seconds,
+            annotator=annotator, origin=origin, run_id=run_id, id=cid, created_at=created_at,
+        )  # fmt: skip
         record = ComparisonRecord(
             line=0,
             messages=json.loads(pid_messages),
-            left=_gen_record(db, left),
-            right=_gen_record(db, right),
-            decision=decision,
+            left=get_generation(db, left),
+            right=get_generation(db, right),
+            comparison=comparison,
+            edited=get_generation(db, edited) if edited is not None else None,
             split=split,
             prompt_source=source,
-            swapped=bool(swapped),
-            strength=strength,
-            margin=margin,
-            rationale=rationale,
-            edited=_gen_record(db, edited) if edited is not None else None,
-            seconds=seconds,
-            annotator=annotator,
-            origin=origin,
-            run_id=run_id,
-            created_at=created_at,
         )
         rows.append(render_comparison(record))
     return rows, {}

@@ -18,11 +18,11 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuilab.store.records import DECISIONS, Message
+from tuilab.records import DECISIONS, Comparison, Generation, Message
 
 FORMATS = ("prompts", "trl", "hh", "comparisons")
 EXPORT_FORMATS = ("trl", "hh", "comparisons", "prompts")
@@ -69,41 +69,21 @@ class PairRecord:
 
 
 @dataclass
-class GenRecord:
-    """A response as dumped with a comparison: its text and where it came from."""
-
-    text: str
-    model: str = ""
-    adapter: str = ""
-    origin: str = "model"
-    n_tokens: int | None = None
-    finished: bool | None = None
-    step: int | None = None
-    params: dict = field(default_factory=dict)
-    run_id: str | None = None
-
-
-@dataclass
 class ComparisonRecord:
-    """Every field of one comparison, as the `comparisons` format carries it."""
+    """One line of the `comparisons` format: a comparison with its prompt and generations inline.
+
+    The file carries no database ids: `comparison.prompt_id`, `left_id` and
+    `right_id` are 0 and every `Generation.id` is None until an import writes them.
+    """
 
     line: int
     messages: list[Message]
-    left: GenRecord
-    right: GenRecord
-    decision: str
+    left: Generation
+    right: Generation
+    comparison: Comparison
+    edited: Generation | None = None
     split: str | None = None
     prompt_source: str | None = None  # None: not in the file (the importer names the source)
-    swapped: bool = False
-    strength: int = 1
-    margin: float | None = None
-    rationale: str = ""
-    edited: GenRecord | None = None
-    seconds: float | None = None
-    annotator: str = ""
-    origin: str = "human"
-    run_id: str | None = None
-    created_at: str | None = None
 
 
 Record = PromptRecord | PairRecord | ComparisonRecord
@@ -533,8 +513,7 @@ def parse_hh_transcript(text: str, what: str = "transcript") -> tuple[list[Messa
         raise _Bad(f"{what} has no '\\n\\nAssistant:' turn")
     head = text[:last]
     response = text[last + len("\n\nAssistant:") :]
-    if response.startswith(" "):
-        response = response[1:]
+    response = response.removeprefix(" ")
     if not head.startswith("\n\n"):
         head = "\n\n" + head.lstrip()
     parts = _HH_TURN.split(head)
@@ -610,7 +589,8 @@ _GEN_KEYS = (
 )
 
 
-def render_generation(g: GenRecord) -> dict:
+def render_generation(g: Generation) -> dict:
+    """A generation as the `comparisons` format carries it: every field but the database ids."""
     return {
         "text": g.text,
         "model": g.model,
@@ -624,25 +604,26 @@ def render_generation(g: GenRecord) -> dict:
     }
 
 
-def render_comparison(c: ComparisonRecord) -> dict:
+def render_comparison(r: ComparisonRecord) -> dict:
     """One `comparisons` line: every field, ids left out (they are the database's business)."""
+    c = r.comparison
     return {
-        "prompt": c.messages,
-        "split": c.split,
-        "prompt_source": c.prompt_source,
-        "left": render_generation(c.left),
-        "right": render_generation(c.right),
+        "prompt": r.messages,
+        "split": r.split,
+        "prompt_source": r.prompt_source,
+        "left": render_generation(r.left),
+        "right": render_generation(r.right),
         "decision": c.decision,
         "swapped": c.swapped,
         "strength": c.strength,
         "margin": c.margin,
         "rationale": c.rationale,
-        "edited": render_generation(c.edited) if c.edited is not None else None,
+        "edited": render_generation(r.edited) if r.edited is not None else None,
         "seconds": c.seconds,
         "annotator": c.annotator,
         "origin": c.origin,
         "run_id": c.run_id,
-        "created_at": c.created_at,
+        "created_at": c.created_at or None,
     }
 
 
@@ -662,7 +643,7 @@ def _typed(obj: dict, key: str, types: tuple, default: Any, what: str = "") -> A
 _REQUIRED = object()
 
 
-def _generation(value: Any, what: str) -> GenRecord:
+def _generation(value: Any, what: str) -> Generation:
     if isinstance(value, str):
         value = {"text": value}
     if not isinstance(value, dict):
@@ -673,7 +654,7 @@ def _generation(value: Any, what: str) -> GenRecord:
     text = _typed(value, "text", (str,), _REQUIRED, f"{what}.")
     if not text.strip():
         raise _Bad(f"{what}.text is empty")
-    return GenRecord(
+    return Generation(
         text=text,
         model=_typed(value, "model", (str,), "", f"{what}."),
         adapter=_typed(value, "adapter", (str,), "", f"{what}."),
@@ -708,24 +689,30 @@ def parse_comparison_record(n: int, obj: dict) -> ComparisonRecord:
     swapped = _typed(obj, "swapped", (bool, int), False)
     if swapped not in (0, 1):
         raise _Bad(f"swapped must be true or false, got {swapped!r}")
+    comparison = Comparison(
+        prompt_id=0,
+        left_id=0,
+        right_id=0,
+        decision=decision,
+        swapped=bool(swapped),
+        strength=strength,
+        margin=margin,
+        rationale=_typed(obj, "rationale", (str,), ""),
+        seconds=float(seconds) if seconds is not None else None,
+        annotator=_typed(obj, "annotator", (str,), ""),
+        origin=_typed(obj, "origin", (str,), "human"),
+        run_id=_typed(obj, "run_id", (str,), None),
+        created_at=_typed(obj, "created_at", (str,), ""),
+    )
     return ComparisonRecord(
         line=n,
         messages=messages,
         left=_generation(obj["left"], "left"),
         right=_generation(obj["right"], "right"),
-        decision=decision,
+        comparison=comparison,
+        edited=_generation(edited, "edited") if edited is not None else None,
         split=_split_value(obj.get("split")),
         prompt_source=_typed(obj, "prompt_source", (str,), None),
-        swapped=bool(swapped),
-        strength=strength,
-        margin=margin,
-        rationale=_typed(obj, "rationale", (str,), ""),
-        edited=_generation(edited, "edited") if edited is not None else None,
-        seconds=float(seconds) if seconds is not None else None,
-        annotator=_typed(obj, "annotator", (str,), ""),
-        origin=_typed(obj, "origin", (str,), "human"),
-        run_id=_typed(obj, "run_id", (str,), None),
-        created_at=_typed(obj, "created_at", (str,), None),
     )
 
 

@@ -6,8 +6,8 @@ import json
 
 import sqlite_utils
 
+from tuilab.records import Generation
 from tuilab.store.prompts import NotFound
-from tuilab.store.records import Generation
 
 
 def add_generation(

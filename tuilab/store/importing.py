@@ -9,16 +9,16 @@ messages, preference pairs by (prompt, chosen, rejected), comparisons by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sqlite_utils
 
+from tuilab.records import Comparison, Generation
 from tuilab.store.comparisons import record_comparison
 from tuilab.store.formats import (
     SPLITS,
     ComparisonRecord,
-    GenRecord,
     PairRecord,
     ParsedFile,
     PromptRecord,
@@ -27,7 +27,6 @@ from tuilab.store.formats import (
 from tuilab.store.generations import add_generation, find_generation
 from tuilab.store.pairs import preference_pairs
 from tuilab.store.prompts import add_prompt_rows, find_prompt, transaction
-from tuilab.store.records import NewComparison
 
 SHOWN_LINES = 5
 
@@ -154,14 +153,14 @@ def _prompt_id(db, messages, split, source, report: ImportReport) -> int:
     return add_prompt_rows(db, [(messages, split)], source=source).ids[0]
 
 
-def _gen_fields(g: GenRecord) -> dict:
+def _gen_fields(g: Generation) -> dict:
     return dict(
         origin=g.origin, model=g.model, adapter=g.adapter, n_tokens=g.n_tokens,
         finished=g.finished, step=g.step, params=g.params, run_id=g.run_id,
     )  # fmt: skip
 
 
-def _generation(db, pid: int, g: GenRecord, report: ImportReport) -> int:
+def _generation(db, pid: int, g: Generation, report: ImportReport) -> int:
     fields = _gen_fields(g)
     gid = find_generation(db, pid, g.text, **fields)
     if gid is not None:
@@ -182,9 +181,9 @@ def _pairs(db, records: list[PairRecord], report: ImportReport, split, source) -
             report.duplicate_lines.append(r.line)
             continue
         seen.add(key)
-        chosen = _generation(db, pid, GenRecord(r.chosen, origin="import"), report)
-        rejected = _generation(db, pid, GenRecord(r.rejected, origin="import"), report)
-        c = NewComparison(
+        chosen = _generation(db, pid, Generation(r.chosen, origin="import"), report)
+        rejected = _generation(db, pid, Generation(r.rejected, origin="import"), report)
+        c = Comparison(
             prompt_id=pid, left_id=chosen, right_id=rejected, decision="left",
             swapped=False, margin=r.margin, origin="import",
         )  # fmt: skip
@@ -219,15 +218,16 @@ def _comparisons(db, records: list[ComparisonRecord], report: ImportReport, spli
             source if r.prompt_source is None else r.prompt_source,
             report,
         )
+        rc = r.comparison
         edited_text = r.edited.text if r.edited else None
-        key = (pid, r.left.text, r.right.text, r.decision, edited_text, r.created_at)
+        key = (pid, r.left.text, r.right.text, rc.decision, edited_text, rc.created_at or None)
         if key in seen:
             report.duplicates += 1
             report.duplicate_lines.append(r.line)
             continue
         seen.add(key)
         left_g, right_g, edited_g = (
-            None if g is None else GenRecord(**{**g.__dict__, "run_id": run_link(g.run_id)})
+            None if g is None else replace(g, run_id=run_link(g.run_id))
             for g in (r.left, r.right, r.edited)
         )
         left = _generation(db, pid, left_g, report)
@@ -238,10 +238,6 @@ def _comparisons(db, records: list[ComparisonRecord], report: ImportReport, spli
             report.generations_reused -= 1
             report.generations_added += 1
         edited = _generation(db, pid, edited_g, report) if edited_g is not None else None
-        c = NewComparison(
-            prompt_id=pid, left_id=left, right_id=right, decision=r.decision, swapped=r.swapped,
-            strength=r.strength, margin=r.margin, rationale=r.rationale, edited_id=edited,
-            seconds=r.seconds, annotator=r.annotator, origin=r.origin, run_id=run_link(r.run_id),
-        )  # fmt: skip
-        record_comparison(db, c, created_at=r.created_at)
+        c = replace(rc, prompt_id=pid, left_id=left, right_id=right, edited_id=edited, run_id=run_link(rc.run_id))
+        record_comparison(db, c, created_at=rc.created_at or None)
         report.comparisons_added += 1

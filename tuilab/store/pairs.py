@@ -10,8 +10,8 @@ import json
 
 import sqlite_utils
 
+from tuilab.records import PreferencePair
 from tuilab.store.formats import SPLITS
-from tuilab.store.records import PreferencePair
 
 TIES = ("skip", "half")
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from tuilab.records import Message, Prompt
 from tuilab.store.db import transaction
 from tuilab.store.formats import SPLITS, as_prompt_messages, prompt_text
-from tuilab.store.records import Message, Prompt
 
 
 class NotFound(LookupError):
@@ -138,6 +138,13 @@ def get_prompt(db: sqlite_utils.Database, prompt_id: int) -> Prompt:
     if row is None:
         raise NotFound(f"no prompt with id {prompt_id}")
     return _prompt(row)
+
+
+def prompt_usage(db: sqlite_utils.Database, prompt_id: int) -> tuple[int, int]:
+    """(responses, comparisons) recorded for one prompt."""
+    n_gen = db.execute("SELECT count(*) FROM generations WHERE prompt_id = ?", [prompt_id]).fetchone()[0]
+    n_cmp = db.execute("SELECT count(*) FROM comparisons WHERE prompt_id = ?", [prompt_id]).fetchone()[0]
+    return int(n_gen), int(n_cmp)
 
 
 def like_pattern(search: str) -> str:

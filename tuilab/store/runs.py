@@ -1,6 +1,6 @@
 """Training runs, their metrics and checkpoints.
 
-Every function commits before it returns, unless called inside `batch(db)`,
+Every function commits before it returns, unless called inside `transaction(db)`,
 which wraps several writes in one transaction: the job runner flushes a
 quarter-second of metrics, checkpoints and a status change as one commit.
 Metrics are keyed (run, name, step), so a resumed run overwrites, never duplicates.
@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlite_utils
 
+from tuilab.records import Run
 from tuilab.store.db import transaction
-from tuilab.store.records import Run
 
 KINDS = ("rm", "ppo", "dpo")
 STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
@@ -31,8 +31,6 @@ class RunNotFound(KeyError):
         return f"no run {self.args[0]!r} in this lab"
 
 
-# Several writes in one transaction (the job runner's flush).
-batch = transaction
 
 
 def new_run_id(kind: str, now: datetime | None = None) -> str:
@@ -55,7 +53,7 @@ def create_run(
     """Insert a pending run; returns its id (a fresh one unless `run_id` is given)."""
     if kind not in KINDS:
         raise ValueError(f"run kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    with batch(db):
+    with transaction(db):
         if run_id is None:
             run_id = new_run_id(kind)
             while db.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
@@ -136,7 +134,7 @@ def set_run_status(
     if final_metrics is not None:
         sets.append("final_metrics = ?")
         params.append(json.dumps(final_metrics, default=str))
-    with batch(db):
+    with transaction(db):
         cur = db.conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
         if cur.rowcount == 0:
             raise RunNotFound(run_id)
@@ -151,7 +149,7 @@ def update_run(db: sqlite_utils.Database, run_id: str, **fields: Any) -> None:
     if not fields:
         return
     params = [json.dumps(v, default=str) if k in ("config", "parents") else v for k, v in fields.items()]
-    with batch(db):
+    with transaction(db):
         db.conn.execute(
             f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*params, run_id)
         )
@@ -159,7 +157,7 @@ def update_run(db: sqlite_utils.Database, run_id: str, **fields: Any) -> None:
 
 def delete_run(db: sqlite_utils.Database, run_id: str) -> None:
     """Remove a run with its metrics, samples and checkpoint rows (files on disk are left alone)."""
-    with batch(db):
+    with transaction(db):
         db.conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
 
@@ -168,7 +166,7 @@ def write_metrics(db: sqlite_utils.Database, run_id: str, rows: Iterable[tuple[i
     rows = [(run_id, int(step), name, None if value is None else float(value)) for step, name, value in rows]
     if not rows:
         return
-    with batch(db):
+    with transaction(db):
         db.conn.executemany(
             "INSERT INTO metrics (run_id, step, name, value) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value",
@@ -194,6 +192,12 @@ def read_metrics(
     return out
 
 
+def last_metric_step(db: sqlite_utils.Database, run_id: str) -> int:
+    """The newest step with a metric recorded (0 when none): how far a run's history reached the database."""
+    row = db.conn.execute("SELECT MAX(step) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def metric_names(db: sqlite_utils.Database, run_id: str) -> list[str]:
     return [r[0] for r in db.conn.execute("SELECT DISTINCT name FROM metrics WHERE run_id = ? ORDER BY name", (run_id,))]
 
@@ -201,7 +205,7 @@ def metric_names(db: sqlite_utils.Database, run_id: str) -> list[str]:
 def add_checkpoint(
     db: sqlite_utils.Database, run_id: str, step: int, path: str, metrics: dict | None = None
 ) -> int:
-    with batch(db):
+    with transaction(db):
         cur = db.conn.execute(
             "INSERT INTO checkpoints (run_id, step, path, metrics) VALUES (?, ?, ?, ?)",
             (run_id, int(step), str(path), json.dumps(metrics or {}, default=str)),
@@ -231,7 +235,7 @@ def mark_interrupted(db: sqlite_utils.Database) -> list[str]:
     runs look the same from here).
     """
     ids = [r[0] for r in db.conn.execute("SELECT id FROM runs WHERE status IN ('running', 'paused')")]
-    with batch(db):
+    with transaction(db):
         for run_id in ids:
             db.conn.execute(
                 f"UPDATE runs SET status = 'failed', finished_at = {NOW}, "

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from tuilab.records import Comparison, Sample
 from tuilab.store.comparisons import record_comparison
 from tuilab.store.generations import add_generation
 from tuilab.store.prompts import NotFound, transaction
-from tuilab.store.records import NewComparison
 
 # Sort keys the inspector offers → SQL expression.
 ORDER_KEYS = {
@@ -38,30 +37,10 @@ _COLUMNS = ("id, run_id, step, prompt_id, prompt, response, ref_response, score,
             "length, eos, flags, hacked, created_at")
 
 
-@dataclass
-class StoredSample:
-    id: int
-    run_id: str
-    step: int
-    prompt: str
-    response: str
-    prompt_id: int | None = None
-    ref_response: str | None = None
-    score: float | None = None
-    spread: float | None = None
-    gold: float | None = None
-    kl: float | None = None
-    length: int | None = None
-    eos: bool | None = None
-    flags: list[str] = field(default_factory=list)
-    hacked: bool = False
-    created_at: str = ""
-
-
-def _sample(row: tuple) -> StoredSample:
+def _sample(row: tuple) -> Sample:
     (sid, run_id, step, prompt_id, prompt, response, ref, score, spread, gold, kl, length, eos, flags,
      hacked, created) = row
-    return StoredSample(id=sid, run_id=run_id, step=step, prompt=prompt, response=response, prompt_id=prompt_id,
+    return Sample(id=sid, run_id=run_id, step=step, prompt=prompt, response=response, prompt_id=prompt_id,
                         ref_response=ref, score=score, spread=spread, gold=gold, kl=kl, length=length,
                         eos=None if eos is None else bool(eos), flags=json.loads(flags or "[]"),
                         hacked=bool(hacked), created_at=created)
@@ -74,33 +53,33 @@ def _num(value) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def write_samples(db: sqlite_utils.Database, run_id: str, step: int, rows: Iterable) -> None:
-    """Store one step's samples (`SampleRow`s), replacing any earlier rows of that step.
+def write_samples(db: sqlite_utils.Database, run_id: str, step: int, rows: Iterable[Sample]) -> None:
+    """Store one step's samples, replacing any earlier rows of that step; each `Sample` gets its id.
 
-    A resumed run re-runs the steps after its checkpoint; replacing keeps one
-    set of samples per step, as the metrics' upsert keeps one value.
+    The rows are the loop's own objects: `id`, `run_id` and `step` are set on
+    them here, so whoever receives them next (the UI, through the job runner)
+    holds samples that name their database row. A resumed run re-runs the
+    steps after its checkpoint; replacing keeps one set of samples per step, as
+    the metrics' upsert keeps one value.
     """
     rows = list(rows)
-    values = []
-    for r in rows:
-        prompt_id = r.prompt_id
-        values.append((
-            run_id, int(step), prompt_id, r.prompt, r.response, r.ref_response, _num(r.score), _num(r.spread),
-            _num(r.gold), _num(r.kl), r.length, None if r.eos is None else int(bool(r.eos)),
-            json.dumps(list(r.flags or [])),
-        ))
     with transaction(db):
         db.conn.execute("DELETE FROM samples WHERE run_id = ? AND step = ?", (run_id, int(step)))
         # A prompt deleted since the rollout keeps its text here; only the link is dropped.
+        asked = [r.prompt_id for r in rows if r.prompt_id is not None]
         known = {r[0] for r in db.conn.execute(
-            f"SELECT id FROM prompts WHERE id IN ({', '.join('?' for _ in values) or 'NULL'})",
-            [v[2] for v in values])} if values else set()
-        values = [v if v[2] in known else (v[0], v[1], None, *v[3:]) for v in values]
-        db.conn.executemany(
-            "INSERT INTO samples (run_id, step, prompt_id, prompt, response, ref_response, score, spread, gold, "
-            "kl, length, eos, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            values,
-        )
+            f"SELECT id FROM prompts WHERE id IN ({', '.join('?' for _ in asked)})", asked)} if asked else set()
+        for r in rows:
+            if r.prompt_id not in known:
+                r.prompt_id = None
+            cur = db.conn.execute(
+                "INSERT INTO samples (run_id, step, prompt_id, prompt, response, ref_response, score, spread, "
+                "gold, kl, length, eos, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, int(step), r.prompt_id, r.prompt, r.response, r.ref_response, _num(r.score),
+                 _num(r.spread), _num(r.gold), _num(r.kl), r.length, None if r.eos is None else int(bool(r.eos)),
+                 json.dumps(list(r.flags or []))),
+            )
+            r.id, r.run_id, r.step = cur.lastrowid, run_id, int(step)
 
 
 def list_samples(
@@ -114,7 +93,7 @@ def list_samples(
     offset: int = 0,
     flag: str | None = None,
     hacked: bool | None = None,
-) -> list[StoredSample]:
+) -> list[Sample]:
     """A run's samples, sorted by score, kl, length, spread, gold, flags (count), step or id.
 
     Missing values (no gold scorer, a single reward model) sort last either way;
@@ -152,7 +131,7 @@ def sample_steps(db: sqlite_utils.Database, run_id: str) -> list[int]:
     return [r[0] for r in db.conn.execute("SELECT DISTINCT step FROM samples WHERE run_id = ? ORDER BY step", (run_id,))]
 
 
-def get_sample(db: sqlite_utils.Database, sample_id: int) -> StoredSample:
+def get_sample(db: sqlite_utils.Database, sample_id: int) -> Sample:
     row = db.conn.execute(f"SELECT {_COLUMNS} FROM samples WHERE id = ?", (sample_id,)).fetchone()
     if row is None:
         raise NotFound(f"no sample {sample_id}")
@@ -190,7 +169,7 @@ def mark_hacked(db: sqlite_utils.Database, sample_id: int, *, note: str = "") ->
         hacked_id = add_generation(db, s.prompt_id, s.response, adapter="policy", origin="ppo", run_id=s.run_id,
                                    step=s.step, n_tokens=s.length, finished=s.eos,
                                    params={"role": "hacked", "sample_id": s.id})
-        cid = record_comparison(db, NewComparison(
+        cid = record_comparison(db, Comparison(
             prompt_id=s.prompt_id, left_id=ref_id, right_id=hacked_id, decision="left", rationale=note,
             origin="hacked", run_id=s.run_id, annotator="",
         ))

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuilab.records import Sample
+
 # How often a loop reads its device-side losses (one sync) and a runner writes and
 # forwards events: about four times a second, often enough for a live chart and
 # rarely enough that a UI message or a SQLite write per training step never
@@ -28,26 +30,11 @@ class Metrics:
 
 
 @dataclass
-class SampleRow:
-    """One rollout (PPO) or one scored response, as the inspector shows it."""
-
-    prompt: str
-    response: str
-    score: float | None = None
-    prompt_id: int | None = None
-    ref_response: str | None = None
-    spread: float | None = None
-    gold: float | None = None
-    kl: float | None = None
-    length: int | None = None
-    eos: bool | None = None
-    flags: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Samples:
+    """One step's samples; the store sets each one's `id` when the runner writes them."""
+
     step: int
-    rows: list[SampleRow]
+    rows: list[Sample]
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch
 
 from tuilab.modeling.chat import as_messages, prompt_ids
 from tuilab.modeling.heads import ScalarHead
-from tuilab.store.records import PreferencePair
+from tuilab.records import PreferencePair
 from tuilab.training.metrics import EncodedPair
 
 

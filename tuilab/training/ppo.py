@@ -74,7 +74,8 @@ from tuilab.diagnostics.monitor import HackingMonitor
 from tuilab.modeling.chat import as_messages, prompt_ids, scored_ids
 from tuilab.modeling.generation import sample
 from tuilab.modeling.loading import LoadedModel
-from tuilab.store.records import Prompt
+from tuilab.records import Prompt
+from tuilab.records import Sample as SampleRow
 from tuilab.training import ppo_math as pm
 from tuilab.training.events import (
     CancelledRun,
@@ -82,7 +83,6 @@ from tuilab.training.events import (
     Finished,
     Metrics,
     RunControl,
-    SampleRow,
     Samples,
     Sink,
 )

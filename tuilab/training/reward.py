@@ -23,7 +23,7 @@ from tuilab.config import RewardConfig
 from tuilab.diagnostics.calibration import length_bias_message
 from tuilab.modeling.loading import LoadedModel, load_model
 from tuilab.modeling.reward_model import write_manifest
-from tuilab.store.records import PreferencePair
+from tuilab.records import PreferencePair
 from tuilab.training.events import Metrics, RunControl, RunWarning, Sink
 from tuilab.training.metrics import EncodedPair, evaluate_reward_model
 from tuilab.training.packing import encode_pairs

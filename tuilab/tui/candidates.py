@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tuilab.config import DEFAULT_MODEL
-from tuilab.store.records import Prompt
+from tuilab.records import Prompt
 
 # progress(text) for a phase; progress(text, step, total) while decoding.
 Progress = Callable[..., None]

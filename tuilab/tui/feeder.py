@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tuilab.store.records import Prompt
+from tuilab.records import Prompt
 from tuilab.tui.candidates import Candidate, CandidateSource, GenerationStopped, source_pairs
 from tuilab.tui.messages import FeederUpdate, FeedState, PairReady
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from tuilab.store.records import LabelStats, Message, Prompt
+from tuilab.records import LabelStats, Message, Prompt
 from tuilab.tui.candidates import Candidate
 
 DECISION_LABELS = {

@@ -13,11 +13,11 @@ from pathlib import Path
 from textual.app import App
 
 from tuilab.config import LabPaths
+from tuilab.records import Comparison
 from tuilab.store import runs as runs_store
 from tuilab.store.comparisons import record_comparison
 from tuilab.store.generations import add_generation
 from tuilab.store.prompts import add_prompts
-from tuilab.store.records import NewComparison
 from tuilab.tui.training.host import TrainingHost
 
 QUESTIONS = [
@@ -66,7 +66,7 @@ def add_pairs(db, n: int = 24) -> int:
         short = add_generation(db, pid, SHORT[i % len(SHORT)], model="tiny")
         long = add_generation(db, pid, LONG[i % len(LONG)], model="tiny")
         left, right = (short, long) if i % 2 else (long, short)
-        record_comparison(db, NewComparison(prompt_id=pid, left_id=left, right_id=right,
+        record_comparison(db, Comparison(prompt_id=pid, left_id=left, right_id=right,
                                             decision="right" if i % 2 else "left"))
         made += 1
     return made
@@ -127,8 +127,8 @@ def _prompt_id(db, text: str) -> int:
 def write_ppo_run(db, run_id: str = "ppo-20261129-0712-9c1e", *, updates: int = 30, reward_run: str = "",
                   created: str = "2026-11-29T07:12:00.000Z", samples_per_step: int = 4) -> str:
     """A finished PPO run whose answers grow long while the score rises (the length-bias story)."""
+    from tuilab.records import Sample
     from tuilab.store.samples import write_samples
-    from tuilab.training.events import SampleRow
 
     runs_store.create_run(db, "ppo", {"reward_run": reward_run, "kl_coef": 0.05, "total_updates": updates},
                           parents=[reward_run] if reward_run else [], run_id=run_id, total_steps=updates)
@@ -158,7 +158,7 @@ def write_ppo_run(db, run_id: str = "ppo-20261129-0712-9c1e", *, updates: int = 
             response = hacked if late and j % 2 == 0 else ref
             n = round(len(response) / 4.2) + 1  # about what a BPE tokenizer makes of it
             flags = (["long", "no_eos"] if late and j % 2 == 0 else [])
-            sample_rows.append(SampleRow(
+            sample_rows.append(Sample(
                 prompt_id=prompt_ids[j % len(PPO_PROMPTS)], prompt=prompt, response=response, ref_response=ref,
                 score=round(-1.5 + 0.05 * s + 0.3 * j + (0.6 if flags else 0.0), 3),
                 spread=round(0.1 + 0.02 * j + (0.3 if flags else 0.0), 3),

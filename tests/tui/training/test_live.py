@@ -8,6 +8,7 @@ import pytest
 from helpers import write_ppo_run, write_rm_run
 
 from tuilab.config import PPOConfig, RewardConfig
+from tuilab.records import Sample
 from tuilab.training.events import (
     Cancelled,
     Checkpoint,
@@ -15,7 +16,6 @@ from tuilab.training.events import (
     Finished,
     Metrics,
     RunWarning,
-    SampleRow,
     Samples,
 )
 from tuilab.tui.training.charts import (
@@ -29,7 +29,6 @@ from tuilab.tui.training.charts import (
 from tuilab.tui.training.forms import PPO_FIELDS, RM_FIELDS, FormErrors, build_config
 from tuilab.tui.training.live import (
     LiveRun,
-    SampleView,
     downsample,
     fmt_duration,
     moving_average,
@@ -68,7 +67,7 @@ def test_a_step_reported_again_keeps_one_value_in_order():
 
 def test_samples_keep_their_step_and_flags():
     live = LiveRun("ppo-x", kind="ppo")
-    live.apply([Samples(4, [SampleRow("p", "r", score=1.0, flags=["long"])])])
+    live.apply([Samples(4, [Sample("p", "r", score=1.0, flags=["long"])])])
     (s,) = live.samples
     assert s.step == 4 and s.flags == ["long"] and s.id is None
 
@@ -143,9 +142,9 @@ def test_form_values_become_a_config_or_named_errors():
 
 
 def test_sorting_puts_missing_values_last():
-    a = SampleView(1, "p", "a", score=0.5, kl=None, flags=["long"])
-    b = SampleView(2, "p", "b", score=1.5, kl=0.2)
-    c = SampleView(3, "p", "c", score=None, kl=0.1, flags=["long", "no_eos"])
+    a = Sample("p", "a", score=0.5, kl=None, flags=["long"], step=1)
+    b = Sample("p", "b", score=1.5, kl=0.2, step=2)
+    c = Sample("p", "c", score=None, kl=0.1, flags=["long", "no_eos"], step=3)
     assert [s.response for s in sort_samples([a, b, c], "score")] == ["b", "a", "c"]
     assert [s.response for s in sort_samples([a, b, c], "score", descending=False)] == ["a", "b", "c"]
     assert [s.response for s in sort_samples([a, b, c], "kl")] == ["b", "c", "a"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from helpers import LabApp, wait_for, write_ppo_run, write_rm_run
 
+from tuilab.records import Sample
 from tuilab.store.comparisons import get_comparison
 from tuilab.store.samples import hacked_count, list_samples
-from tuilab.training.events import SampleRow, Samples
+from tuilab.training.events import Samples
 from tuilab.tui.training.charts import MetricChart
 from tuilab.tui.training.inspect import InspectScreen, NotePrompt
 from tuilab.tui.training.messages import JobEvents
@@ -182,9 +183,9 @@ async def test_live_samples_arrive_and_can_be_marked(lab):
         screen = app.screen
         await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 24)
         prompt_id = list_samples(db, ppo, limit=1)[0].prompt_id
-        row = SampleRow(prompt="Answer briefly: what is 2 + 2?", response="Four, which is a number, " * 6,
-                        ref_response="4.", score=2.5, kl=3.0, length=60, eos=False, flags=["long", "no_eos"],
-                        prompt_id=prompt_id)
+        row = Sample(prompt="Answer briefly: what is 2 + 2?", response="Four, which is a number, " * 6,
+                     ref_response="4.", score=2.5, kl=3.0, length=60, eos=False, flags=["long", "no_eos"],
+                     prompt_id=prompt_id)
         # What the runner does: write first, then forward.
         from tuilab.store.samples import write_samples
 
@@ -193,7 +194,8 @@ async def test_live_samples_arrive_and_can_be_marked(lab):
         await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 25)
         await pilot.press("s")  # highest score first: the new one
         current = screen.query_one("#insp-table").current()
-        assert current.step == 31 and current.id is None
+        # The store gave the sample its id when it wrote it: the inspector marks by id.
+        assert current.step == 31 and current.id == list_samples(db, ppo, step=31)[0].id
         await pilot.press("h")
         assert current.id is not None and current.hacked
         assert hacked_count(db, ppo) == 1

@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static, TabbedContent, TabPane
 
-from tuilab.store.records import DECISIONS
+from tuilab.records import DECISIONS
 from tuilab.tui.format import DECISION_LABELS
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tuilab.store.records import Generation
+from tuilab.records import Generation
 from tuilab.tui.candidates import Candidate
 from tuilab.tui.format import candidate_origin, decision_label
 from tuilab.tui.widgets import PromptView, ResponsePane
@@ -192,12 +192,11 @@ class PromptScreen(ModalScreen[None]):
             yield Static(Text.assemble(("esc", "bold"), " close"), id="prompt-hint")
 
     def on_mount(self) -> None:
-        from tuilab.store.prompts import get_prompt
+        from tuilab.store.prompts import get_prompt, prompt_usage
 
         db = self.app.db  # type: ignore[attr-defined]
         p = get_prompt(db, self.prompt_id)
-        n_cmp = db.execute("SELECT count(*) FROM comparisons WHERE prompt_id = ?", [p.id]).fetchone()[0]
-        n_gen = db.execute("SELECT count(*) FROM generations WHERE prompt_id = ?", [p.id]).fetchone()[0]
+        n_gen, n_cmp = prompt_usage(db, p.id)
         self.query_one("#prompt-meta", Static).update(Text.assemble(
             (f"Prompt #{p.id}", "bold"),
             (f"  {p.split} split · source {p.source or '–'} · {n_gen} responses · {n_cmp} comparisons", "dim"),

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header
 
-from tuilab.store.records import LabelStats, NewComparison
+from tuilab.records import Comparison, LabelStats
 from tuilab.tui.feeder import ReadyPair
 from tuilab.tui.format import candidate_origin, decision_label
 from tuilab.tui.messages import FeedState
@@ -282,7 +282,7 @@ class LabelScreen(Screen):
         seconds = round(self.seconds_on_screen(), 3)
         if decision not in ("left", "right"):
             strength = 1
-        comparison = NewComparison(
+        comparison = Comparison(
             prompt_id=pair.prompt.id,
             left_id=pair.left_id,
             right_id=pair.right_id,

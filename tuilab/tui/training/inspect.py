@@ -16,8 +16,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from tuilab.tui.training.live import LiveRun, SampleView
-from tuilab.tui.training.samples_table import SORT_KEYS, SampleDetail, SamplesTable, sort_samples
+from tuilab.records import Sample
+from tuilab.tui.training.live import LiveRun
+from tuilab.tui.training.samples_table import (
+    SORT_KEYS,
+    SampleDetail,
+    SamplesTable,
+    sort_samples,
+)
 from tuilab.tui.training.widgets import WarningsView, composed, run_line
 
 TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
@@ -50,16 +56,6 @@ class NotePrompt(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def find_sample_id(db, run_id: str, s: SampleView) -> int | None:
-    """The database id of a live sample: the runner wrote it before forwarding it."""
-    from tuilab.store.samples import list_samples
-
-    for stored in list_samples(db, run_id, step=s.step, order_by="id", descending=False, limit=10_000):
-        if stored.prompt == s.prompt and stored.response == s.response:
-            return stored.id
-    return None
 
 
 class InspectScreen(Screen):
@@ -270,7 +266,7 @@ class InspectScreen(Screen):
 
         self.app.push_screen(NotePrompt(), done)
 
-    def _mark(self, *, note: str, sample: SampleView | None = None) -> None:
+    def _mark(self, *, note: str, sample: Sample | None = None) -> None:
         """Record the comparison (committed on return), then show the mark."""
         from tuilab.store.samples import mark_hacked
 
@@ -282,9 +278,7 @@ class InspectScreen(Screen):
             self._say(Text("already marked hacked", style="yellow"))
             return
         db = self.app.db
-        if sample.id is None:
-            sample.id = find_sample_id(db, self.run_id, sample)
-        if sample.id is None:
+        if sample.id is None:  # only a sample the store has written carries its id
             self._say(Text("this sample is not in the database yet; try again in a moment", style="yellow"))
             return
         try:

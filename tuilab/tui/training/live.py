@@ -9,13 +9,13 @@ change: a screen redraws only when the version it last drew is behind.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuilab.records import Sample
 from tuilab.training.events import (
     Cancelled,
     Checkpoint,
@@ -24,7 +24,6 @@ from tuilab.training.events import (
     Finished,
     Metrics,
     RunWarning,
-    SampleRow,
     Samples,
 )
 
@@ -34,58 +33,6 @@ MAX_SAMPLES = 512
 SMOOTH_WINDOW = 5
 
 FINAL = ("completed", "failed", "cancelled")
-
-
-@dataclass
-class SampleView:
-    """A sample row as the inspector lists it; `id` is None until it is looked up in the database."""
-
-    step: int
-    prompt: str
-    response: str
-    score: float | None = None
-    ref_response: str | None = None
-    spread: float | None = None
-    gold: float | None = None
-    kl: float | None = None
-    length: int | None = None
-    eos: bool | None = None
-    flags: list[str] = field(default_factory=list)
-    prompt_id: int | None = None
-    id: int | None = None
-    hacked: bool = False
-
-    @classmethod
-    def from_row(cls, step: int, row: SampleRow) -> SampleView:
-        return cls(
-            step=step, prompt=row.prompt, response=row.response, score=row.score,
-            ref_response=row.ref_response, spread=row.spread, gold=row.gold, kl=row.kl,
-            length=row.length, eos=row.eos, flags=list(row.flags or []), prompt_id=row.prompt_id,
-        )
-
-    @classmethod
-    def from_stored(cls, s: Any) -> SampleView:
-        """From `store.samples.StoredSample` (read by attribute, so extra fields do no harm)."""
-        flags = getattr(s, "flags", []) or []
-        if isinstance(flags, str):
-            flags = json.loads(flags or "[]")
-        eos = getattr(s, "eos", None)
-        return cls(
-            step=int(getattr(s, "step", 0) or 0),
-            prompt=getattr(s, "prompt", "") or "",
-            response=getattr(s, "response", "") or "",
-            score=getattr(s, "score", None),
-            ref_response=getattr(s, "ref_response", None),
-            spread=getattr(s, "spread", None),
-            gold=getattr(s, "gold", None),
-            kl=getattr(s, "kl", None),
-            length=getattr(s, "length", None),
-            eos=None if eos is None else bool(eos),
-            flags=list(flags),
-            prompt_id=getattr(s, "prompt_id", None),
-            id=getattr(s, "id", None),
-            hacked=bool(getattr(s, "hacked", False)),
-        )
 
 
 @dataclass
@@ -107,7 +54,7 @@ class LiveRun:
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     total_steps: int | None = None
     step: int | None = None
-    samples: list[SampleView] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     warnings: list[WarningView] = field(default_factory=list)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
     final_metrics: dict[str, Any] = field(default_factory=dict)
@@ -187,8 +134,10 @@ class LiveRun:
                 self._clock.append((now, step))
                 del self._clock[:-200]
 
-    def add_samples(self, step: int, rows: Sequence[SampleRow]) -> None:
-        self.samples.extend(SampleView.from_row(step, r) for r in rows)
+    def add_samples(self, step: int, rows: Sequence[Sample]) -> None:
+        for r in rows:
+            r.step = step  # already so when the runner wrote them; a test may feed them directly
+        self.samples.extend(rows)
         del self.samples[:-MAX_SAMPLES]
 
     def mark_started(self, now: float | None = None, step: int = 0) -> None:
@@ -274,14 +223,14 @@ class LiveRun:
         self.touch()
 
 
-def load_samples(db: Any, run_id: str, limit: int = MAX_SAMPLES) -> list[SampleView]:
+def load_samples(db: Any, run_id: str, limit: int = MAX_SAMPLES) -> list[Sample]:
     """The run's newest samples from the store (empty when the samples store is missing)."""
     try:
         from tuilab.store.samples import list_samples
     except ImportError:
         return []
     rows = list_samples(db, run_id, order_by="step", descending=True, limit=limit)
-    return [SampleView.from_stored(s) for s in reversed(rows)]
+    return list(reversed(rows))
 
 
 # ---------------------------------------------------------------- series arithmetic

@@ -17,7 +17,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tuilab.store.records import Run
+from tuilab.records import Run
 from tuilab.tui.training.charts import COMPARE_COLORS
 from tuilab.tui.training.live import LiveRun, fmt_duration
 from tuilab.tui.training.widgets import (

@@ -1,8 +1,8 @@
 """The inspector's widgets: a sortable samples table and one sample in full beside the reference answer.
 
-Sorting is done here over `SampleView`s (live rows from the job have no
-database id yet), with the same rule as `store.samples.list_samples`: missing
-values last, ties broken by step.
+Sorting is done here over the `Sample`s the run holds in memory, with the
+same rule as `store.samples.list_samples`: missing values last, ties broken
+by step.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from tuilab.diagnostics.flags import FLAG_HELP
-from tuilab.tui.training.live import SampleView
+from tuilab.records import Sample
 
 SORT_KEYS = {
     "score": "score",
@@ -34,14 +34,14 @@ COLUMNS = (("step", "step"), ("score", "score"), ("gold", "gold"), ("kl", "KL"),
 FLAG_SHORT = {"long": "long", "no_eos": "cut", "repetitive": "rep", "uncertain": "unsure", "overrated": "over"}
 
 
-def sort_value(s: SampleView, key: str) -> float | None:
+def sort_value(s: Sample, key: str) -> float | None:
     if key == "flags":
         return float(len(s.flags))
     value = getattr(s, key)
     return None if value is None else float(value)
 
 
-def sort_samples(samples: Sequence[SampleView], key: str, descending: bool = True) -> list[SampleView]:
+def sort_samples(samples: Sequence[Sample], key: str, descending: bool = True) -> list[Sample]:
     """Sorted by `key`; samples without that value come last either way; ties by step, newest first."""
     if key not in SORT_KEYS:
         raise ValueError(f"sort by one of {', '.join(SORT_KEYS)}; got {key!r}")
@@ -61,7 +61,7 @@ def flag_cell(flags: Sequence[str]) -> Text:
     return Text(" ".join(FLAG_SHORT.get(f, f) for f in flags), style="yellow" if flags else "")
 
 
-def row_cells(s: SampleView) -> list:
+def row_cells(s: Sample) -> list:
     mark = Text("hacked", style="bold red") if s.hacked else Text("")
     length = "–" if s.length is None else str(s.length)
     if s.eos is False:
@@ -69,7 +69,7 @@ def row_cells(s: SampleView) -> list:
     return [str(s.step), num(s.score), num(s.gold), num(s.kl), length, num(s.spread), mark, flag_cell(s.flags)]
 
 
-def numbers_line(s: SampleView) -> Text:
+def numbers_line(s: Sample) -> Text:
     out = Text()
     parts = [("step", str(s.step)), ("score", num(s.score, 3)), ("gold", num(s.gold, 3)), ("KL", num(s.kl, 3)),
              ("tokens", "–" if s.length is None else str(s.length)), ("spread", num(s.spread, 3))]
@@ -111,13 +111,13 @@ class SamplesTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self.samples: list[SampleView] = []
+        self.samples: list[Sample] = []
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key)
 
-    def show(self, samples: Sequence[SampleView], keep: SampleView | None = None) -> None:
+    def show(self, samples: Sequence[Sample], keep: Sample | None = None) -> None:
         """Replace the rows; the cursor stays on `keep` when it is still listed."""
         self.samples = list(samples)
         self.clear()
@@ -129,12 +129,12 @@ class SamplesTable(DataTable):
                     self.move_cursor(row=i, animate=False)
                     break
 
-    def current(self) -> SampleView | None:
+    def current(self) -> Sample | None:
         if not self.samples or self.cursor_row is None or not 0 <= self.cursor_row < len(self.samples):
             return None
         return self.samples[self.cursor_row]
 
-    def refresh_sample(self, s: SampleView) -> None:
+    def refresh_sample(self, s: Sample) -> None:
         for i, other in enumerate(self.samples):
             if other is s:
                 for (key, _), cell in zip(COLUMNS, row_cells(s), strict=True):
@@ -163,7 +163,7 @@ class SampleDetail(VerticalScroll):
             yield Static("", id="sd-ref", classes="sd-answer", markup=False)
         yield Static("", id="sd-flags", markup=False)
 
-    def show(self, s: SampleView | None) -> None:
+    def show(self, s: Sample | None) -> None:
         policy = self.query_one("#sd-policy", Static)
         ref = self.query_one("#sd-ref", Static)
         policy.border_title = "Policy (this sample)"

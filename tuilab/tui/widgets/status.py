@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tuilab.store.records import LabelStats
+from tuilab.records import LabelStats
 from tuilab.tui.format import stats_text
 from tuilab.tui.messages import FeedState
 
