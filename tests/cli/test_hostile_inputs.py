@@ -704,6 +704,23 @@ def _(lab):
     return Spec(["--db", str(d), "data", "stats"], ["dbdir", "directory"])
 
 
+@case("db", "home-is-a-regular-file")
+def _(lab):
+    f = lab.file("home.txt", "not a folder\n")
+    return Spec(["--home", str(f), "data", "stats"], ["home.txt", "not a folder"])
+
+
+@case("db", "text-file-as-db-ui")
+def _(lab):
+    return Spec(["--db", str(text_db(lab)), "--model", str(lab.tiny_model)], ["notes.txt", "not a SQLite"])
+
+
+@case("db", "db-path-under-a-regular-file-ui")
+def _(lab):
+    f = lab.file("plain.txt", "x\n")
+    return Spec(["--db", str(f / "lab.db"), "--model", str(lab.tiny_model)], ["plain.txt"])
+
+
 @case("db", "corrupt-page-data-stats")
 def _(lab):
     return Spec(["--db", str(corrupt_db(lab)), "data", "stats"], ["corrupt.db"])

@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     stats = actions.add_parser("stats", help="count prompts, responses, comparisons and pairs")
     stats.add_argument("--json", action="store_true", help="print the counts as JSON")
     stats.set_defaults(func=cmd_stats)
+    __import__("tuilab.cli.mark_hacked", fromlist=["register"]).register(actions)  # `data mark-hacked`
 
 
 def _open(args: argparse.Namespace):
@@ -103,30 +104,29 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tuilab.store.exporting import ExportReport, export_rows
+    from tuilab.store.exporting import ExportReport, export_file, export_rows
     from tuilab.store.formats import dumps_jsonl
-    from tuilab.store.output import UnsafeTarget, check_target, write_text
+    from tuilab.store.output import UnsafeTarget, check_target
 
-    to_stdout = args.file == "-"
-    if not to_stdout:
-        try:  # before the database is opened: a refused target costs nothing
-            check_target(args.file, force=args.force, protect=(paths_from(args).db,))
-        except UnsafeTarget as exc:
-            raise CLIError(f"{exc} (nothing written)") from None
-    db = _open(args)
-    try:
-        rows, left_out = export_rows(db, args.format)
-    finally:
-        db.conn.close()
-    text = dumps_jsonl(rows)
-    report = ExportReport("-" if to_stdout else args.file, args.format, len(rows), left_out)
-    if to_stdout:
-        sys.stdout.write(text)
+    if args.file == "-":
+        db = _open(args)
+        try:
+            rows, left_out = export_rows(db, args.format)
+        finally:
+            db.conn.close()
+        sys.stdout.write(dumps_jsonl(rows))
         sys.stdout.flush()
-        print(report.summary(), file=sys.stderr)
+        print(ExportReport("-", args.format, len(rows), left_out).summary(), file=sys.stderr)
         return 0
-    try:
-        write_text(args.file, text)
+    try:  # before the database is opened: a refused target costs nothing
+        check_target(args.file, force=args.force, protect=(paths_from(args).db,))
+        db = _open(args)
+        try:
+            report = export_file(db, args.file, args.format, force=args.force)
+        finally:
+            db.conn.close()
+    except UnsafeTarget as exc:
+        raise CLIError(f"{exc} (nothing written)") from None
     except OSError as exc:
         raise CLIError(f"{args.file}: cannot write: {exc.strerror or exc} (nothing written)") from None
     print(report.summary())

@@ -108,7 +108,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if state.version > 0:
         print(f"{path} is already a tuilab lab (schema {state.version}); nothing to do")
         return 0
-    db = open_db(path)
+    db = open_db(path, allow_foreign=args.force)
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
     finally:

@@ -108,7 +108,7 @@ class _ProgressView:
         self.progress.__exit__(*exc)
 
     def __call__(self, events: list) -> None:
-        from tuilab.training.events import Checkpoint, Metrics, Warning
+        from tuilab.training.events import Checkpoint, Metrics, RunWarning
 
         for event in events:
             if isinstance(event, Metrics):
@@ -121,7 +121,7 @@ class _ProgressView:
                     eos=f"{v.get('response/eos_rate', float('nan')):.0%}",
                     secs=f"{v.get('time/step_s', 0.0):.1f}s/step",
                 )
-            elif isinstance(event, Warning):
+            elif isinstance(event, RunWarning):
                 self.progress.console.print(f"[yellow]warning[/] (step {event.step}, {event.code}): {event.message}")
             elif isinstance(event, Checkpoint):
                 self.progress.console.print(f"checkpoint at step {event.step}: {event.path}", style="dim")

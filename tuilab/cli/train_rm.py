@@ -71,7 +71,7 @@ class _ProgressView:
         self.progress.__exit__(*exc)
 
     def __call__(self, events: list) -> None:
-        from tuilab.training.events import Checkpoint, Metrics, Warning
+        from tuilab.training.events import Checkpoint, Metrics, RunWarning
 
         for event in events:
             if isinstance(event, Metrics):
@@ -84,7 +84,7 @@ class _ProgressView:
                 if "eval/accuracy" in values:
                     fields["eval"] = f"{values['eval/accuracy']:.2f}"
                 self.progress.update(self.task, total=event.total_steps, completed=event.step, **fields)
-            elif isinstance(event, Warning):
+            elif isinstance(event, RunWarning):
                 self.progress.console.print(f"[yellow]warning[/]: {event.message}")
             elif isinstance(event, Checkpoint):
                 self.progress.console.print(f"checkpoint at step {event.step}: {event.path}", style="dim")

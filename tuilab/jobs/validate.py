@@ -17,6 +17,7 @@ from tuilab.config import LabPaths, PPOConfig, RewardConfig
 
 SPLITS = ("train", "test")
 ENSEMBLE_MODES = ("mean", "min", "mean_minus_std")
+DPO_LOSSES = ("sigmoid", "ipo", "hinge", "rdpo")
 
 
 class InvalidConfig(ValueError):
@@ -95,6 +96,28 @@ def validate_ppo_config(cfg: PPOConfig) -> None:
     ])
 
 
+def validate_dpo_config(cfg: Any) -> None:
+    _rules(cfg, [
+        *_common(cfg),
+        ("loss", lambda v: v in DPO_LOSSES, ", ".join(DPO_LOSSES)),
+        ("beta", lambda v: v > 0, "positive"),
+        ("label_smoothing", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
+        ("rdpo_alpha", lambda v: v >= 0, "0 or more"),
+        ("ties", lambda v: v in ("skip", "half"), '"skip" or "half"'),
+        ("epochs", lambda v: v >= 1, "at least 1"),
+        ("max_length", lambda v: v >= 8, "at least 8 tokens"),
+        ("eval_fraction", lambda v: 0 <= v < 1, "in [0, 1)"),
+        ("min_pairs", lambda v: v >= 1, "at least 1"),
+        ("weight_decay", lambda v: v >= 0, "0 or more"),
+        ("warmup_ratio", lambda v: 0 <= v < 1, "in [0, 1)"),
+        ("sample_every", lambda v: v >= 0, "0 (never) or more"),
+        ("sample_prompts", lambda v: v >= 0, "0 or more"),
+        ("max_new_tokens", lambda v: v >= 1, "at least 1"),
+        ("temperature", lambda v: v > 0, "positive"),
+        ("checkpoint_every", lambda v: v >= 0, "0 (never) or more"),
+    ])
+
+
 def check_model(spec: str, paths: LabPaths, key: str = "base_model") -> Path:
     """The base model's folder; InvalidConfig if it is not a model (nothing is loaded)."""
     from tuilab.modeling.registry import ModelNotFound, resolve_model
@@ -133,7 +156,7 @@ def check_reward_run(db: Any, spec: str, paths: LabPaths, key: str = "reward_run
     return folder
 
 
-def _check_pairs(db: Any, cfg: RewardConfig) -> None:
+def _check_pairs(db: Any, cfg: Any) -> None:
     """Enough usable pairs for `cfg`, counted as the reward job counts them."""
     from tuilab.jobs.rm_job import left_out_counts
     from tuilab.store.pairs import preference_pairs
@@ -147,7 +170,7 @@ def _check_pairs(db: Any, cfg: RewardConfig) -> None:
     if n >= cfg.min_pairs:
         return
     words = {"both_bad": "marked both bad", "skip": "skipped", "ties": "ties (ties = \"skip\")"}
-    left_out = {**left_out_counts(db, cfg), "identical": identical}
+    left_out = {**left_out_counts(db, cfg), "identical": identical}  # reads only cfg.ties
     reasons = [f"{k} {words.get(w, w)}" for w, k in left_out.items() if k]
     why = f"; left out: {', '.join(reasons)}" if reasons else ""
     raise InvalidConfig(f"min_pairs: not enough preference pairs to train a reward model: {n} usable, "
@@ -160,6 +183,12 @@ def validate_job(kind: str, cfg: Any, *, db: Any, paths: LabPaths) -> None:
         validate_reward_config(cfg)
         check_model(cfg.base_model, paths)
         _check_pairs(db, cfg)
+    elif kind == "dpo":
+        validate_dpo_config(cfg)
+        check_model(cfg.base_model, paths)
+        _check_pairs(db, cfg)
+        if cfg.gold_scorer and ":" not in cfg.gold_scorer:
+            check_reward_run(db, cfg.gold_scorer, paths, key="gold_scorer")
     elif kind == "ppo":
         validate_ppo_config(cfg)
         check_model(cfg.base_model, paths)

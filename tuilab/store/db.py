@@ -17,7 +17,11 @@ from pathlib import Path
 import sqlite_utils
 
 
-class SchemaTooNew(RuntimeError):
+class LabDBError(RuntimeError):
+    """The file is not a database this tuilab may open (foreign, too new, damaged); one sentence."""
+
+
+class SchemaTooNew(LabDBError):
     """The database was written by a newer tuilab; opening it could corrupt it."""
 
 
@@ -46,10 +50,19 @@ def _connect(path: str | os.PathLike) -> sqlite3.Connection:
     return conn
 
 
-def open_db(path: str | os.PathLike, *, migrate: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at `path`, in WAL mode, migrated to the newest schema."""
+def open_db(path: str | os.PathLike, *, migrate: bool = True, allow_foreign: bool = False) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path`, in WAL mode, migrated to the newest schema.
+
+    First, writing nothing, `integrity.inspect_db` checks that the file is SQLite,
+    a tuilab lab (or empty), of a schema this code knows, with its tables
+    (`LabDBError` otherwise); `allow_foreign` lets `tuilab db init --force` add the
+    lab's tables to another program's SQLite file.
+    """
     path = Path(path)
     if str(path) != ":memory:":
+        from tuilab.store.integrity import inspect_db
+
+        inspect_db(path, allow_foreign=allow_foreign)
         path.parent.mkdir(parents=True, exist_ok=True)
     conn = _connect(path)
     if str(path) != ":memory:":

@@ -8,7 +8,6 @@ field and re-imports losslessly.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tuilab.store.formats import (
     render_trl,
 )
 from tuilab.store.generations import get_generation
+from tuilab.store.output import check_target, write_text
 from tuilab.store.pairs import preference_pairs
 
 
@@ -124,15 +124,14 @@ def export_rows(db: sqlite_utils.Database, fmt: str) -> tuple[list[dict], dict[s
     ](db)
 
 
-def export_file(db: sqlite_utils.Database, path: str | Path, fmt: str) -> ExportReport:
-    """Write JSONL to `path` atomically (a temporary file renamed into place)."""
+def export_file(db: sqlite_utils.Database, path: str | Path, fmt: str, *, force: bool = False) -> ExportReport:
+    """Write JSONL to `path`: a regular file atomically (temporary file renamed into place).
+
+    Refuses (`UnsafeTarget`) a symlink, FIFO, device or read-only file unless
+    `force`, and always a directory or this database's own files.
+    """
+    db_file = db.execute("PRAGMA database_list").fetchone()[2]
+    target = check_target(path, force=force, protect=(Path(db_file),) if db_file else ())
     rows, left_out = export_rows(db, fmt)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(dumps_jsonl(rows), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(target, dumps_jsonl(rows))
     return ExportReport(str(path), fmt, len(rows), left_out)

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from tuilab.store.db import migrations, schema_version
+from tuilab.store.db import LabDBError, SchemaTooNew, migrations, schema_version
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LAB_MARKERS = ("prompts", "runs")  # every tuilab schema has these two tables
 
 
-class LabDBError(Exception):
-    """The file is not a database this tuilab may open; `str()` is one sentence."""
+__all__ = ["LabDBError", "DBState", "inspect_db", "run_quick_check", "backup_db", "expected_tables"]
 
 
 @dataclass
@@ -124,7 +123,7 @@ def inspect_db(path: str | os.PathLike, *, quick_check: bool = False, allow_fore
                              "nothing was written to it. Use another --db, or `tuilab db init --force` "
                              "to add tuilab's tables to it anyway")
         if version > newest:
-            raise LabDBError(f"{path} has schema version {version}, but this tuilab knows only up to "
+            raise SchemaTooNew(f"{path} has schema version {version}, but this tuilab knows only up to "
                              f"{newest}; nothing was written to it. Upgrade tuilab or open another --db")
         if tables:
             missing = sorted(expected_tables(version) - set(tables))

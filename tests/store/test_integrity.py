@@ -1,0 +1,82 @@
+"""Only tuilab's database, checked before any write; quick_check; the online backup."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from tuilab.store.db import LabDBError, SchemaTooNew, open_db
+from tuilab.store.integrity import backup_db, inspect_db
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE contacts (name TEXT)")
+    conn.close()
+    before = digest(other)
+    with pytest.raises(LabDBError, match="not a tuilab lab.*contacts"):
+        open_db(other)
+    assert digest(other) == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+    open_db(other, allow_foreign=True).conn.close()  # db init --force
+    assert inspect_db(other).version >= 1
+
+
+def test_a_newer_schema_is_refused_before_the_wal_switch(tmp_path):
+    path = tmp_path / "lab.db"
+    open_db(path).conn.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = digest(path)
+    with pytest.raises(SchemaTooNew, match="schema version 99"):
+        open_db(path)
+    assert digest(path) == before
+    assert path.read_bytes()[18:20] == b"\x01\x01"  # still a rollback-journal file, not WAL
+
+
+def test_not_sqlite_damaged_and_missing_tables(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n" * 40)
+    with pytest.raises(LabDBError, match="not a SQLite database"):
+        open_db(text)
+    lab = tmp_path / "lab.db"
+    open_db(lab).conn.close()
+    conn = sqlite3.connect(lab)
+    conn.execute("DROP TABLE samples")
+    conn.close()
+    with pytest.raises(LabDBError, match="no samples table"):
+        open_db(lab)
+    with pytest.raises(LabDBError, match="is a file, not a folder"):
+        open_db(text / "lab.db")
+
+
+def test_quick_check_finds_a_corrupt_page(tmp_path, db):
+    path = tmp_path / "lab.db"
+    db.execute("INSERT INTO prompts (messages, text, text_hash) VALUES ('[]', 'x', 'h')")
+    db.conn.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'prompts'").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * page)
+        fh.write(b"\xa5" * page)
+    with pytest.raises(LabDBError, match="damaged"):
+        inspect_db(path, quick_check=True)
+
+
+def test_backup_is_a_checked_standalone_copy(tmp_path, db):
+    db.execute("INSERT INTO prompts (messages, text, text_hash) VALUES ('[]', 'x', 'h')")
+    size = backup_db(tmp_path / "lab.db", tmp_path / "copy.db")
+    assert size == (tmp_path / "copy.db").stat().st_size
+    assert inspect_db(tmp_path / "copy.db", quick_check=True).quick_check == "ok"
+    assert not list(tmp_path.glob(".copy.db.*"))
