@@ -136,9 +136,14 @@ class PPOConfig:
     adaptive_kl: bool = False
     kl_target: float = 6.0
     kl_horizon: int = 10000
-    missing_eos_penalty: float = -1.0
+    # Answers cut off at max_new_tokens: "subtract" takes missing_eos_penalty (≥ 0, TRL's field and
+    # sign) off the score; "replace" sets the score to truncated_score (< 0), as N+ details do.
+    truncated: str = "subtract"
+    missing_eos_penalty: float = 1.0
+    truncated_score: float = -1.0
     whiten_rewards: bool = False
-    ensemble_mode: str = "mean"  # mean | min | mean_minus_std
+    # mean | min | uncertainty (mean − λ·variance, Coste et al. 2023) | mean_minus_std
+    ensemble_mode: str = "mean"
     ensemble_lambda: float = 0.1
     # Experiments
     gold_scorer: str = ""  # "module:function" (text -> float) or a reward run id

@@ -145,3 +145,27 @@ def test_monitor_fits_gold_curve_once_enough_steps():
             assert "diag/gold_fit_alpha" not in rep.metrics
     assert rep.metrics["diag/gold_fit_alpha"] == pytest.approx(alpha, rel=1e-3)
     assert rep.metrics["diag/gold_peak_kl"] == pytest.approx(math.e**2, rel=1e-2)
+
+
+def test_health_warnings_after_warm_up():
+    """A critic worse than a constant and a policy that stopped moving are named, after the warm-up only."""
+    from tuilab.diagnostics.monitor import HEALTH_WARMUP
+
+    mon = HackingMonitor()
+    raised = []
+    for step in range(1, HEALTH_WARMUP + 6):
+        stalled = step > HEALTH_WARMUP
+        health = {"explained_variance": -2.0, "approx_kl": 2e-6 if stalled else 1e-2,
+                  "clipfrac": 0.0 if stalled else 0.05}
+        rep = mon.observe(step, scores=[0.0] * 4, lengths=[10] * 4, eos=[True] * 4, tokens=[[1, 2, 3]] * 4,
+                          health=health)
+        raised += [(step, code, msg) for code, msg in rep.warnings]
+    codes = {code: step for step, code, _ in raised}
+    assert codes["critic_not_fitting"] == HEALTH_WARMUP + 1  # not during the warm-up
+    assert "explained variance -2.00" in next(m for _, c, m in raised if c == "critic_not_fitting")
+    assert codes["policy_stalled"] == HEALTH_WARMUP + 1
+    healthy = HackingMonitor()
+    for step in range(1, 10):
+        rep = healthy.observe(step, scores=[0.0] * 4, lengths=[10] * 4, eos=[True] * 4, tokens=[[1, 2, 3]] * 4,
+                              health={"explained_variance": 0.3, "approx_kl": 3e-3, "clipfrac": 0.04})
+        assert not rep.warnings

@@ -178,7 +178,7 @@ def test_ensemble_gold_and_penalties(model_dir, tmp_path):
     def gold(batch, texts):
         return [-float(len(t)) for t in texts]
 
-    c = cfg(total_updates=2, ensemble_mode="mean_minus_std", ensemble_lambda=0.1, missing_eos_penalty=-1.0)
+    c = cfg(total_updates=2, ensemble_mode="mean_minus_std", ensemble_lambda=0.1, missing_eos_penalty=1.0)
     _, events, _ = run(model_dir, tmp_path, c, reward=ensemble, gold=gold)
     m = metrics_by_step(events)
     assert m[1]["ensemble/spread"] == pytest.approx(0.5)
@@ -217,7 +217,7 @@ def test_warnings_are_events(model_dir, tmp_path):
 
 
 def test_reward_model_on_the_same_base(model_dir, tmp_path):
-    """A reward run folder is loaded onto the policy's PeftModel: one base, two adapters, head → critic."""
+    """A reward run folder is loaded onto the policy's PeftModel: one base, two adapters."""
     from tuilab.config import LoraSettings
     from tuilab.modeling.heads import ScalarHead
     from tuilab.modeling.lora import add_adapter
@@ -239,9 +239,8 @@ def test_reward_model_on_the_same_base(model_dir, tmp_path):
 
     value = load_file(str(tmp_path / "ppo" / "policy" / "value" / "head.safetensors"))
     assert value["weight"].shape == head.linear.weight.shape
-    # the critic started as the reward head, and moved
-    assert not torch.equal(value["weight"], head.linear.weight.detach())
-    assert torch.allclose(value["weight"], head.linear.weight.detach(), atol=0.5)
+    # the critic started at 0 (not the reward head, which reads other features) and learnt
+    assert float(value["weight"].abs().sum()) > 0
 
 
 def test_bad_input_is_explained(model_dir, tmp_path):

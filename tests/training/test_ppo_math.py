@@ -5,7 +5,6 @@ import torch
 
 from tuilab.training.ppo_math import (
     KLController,
-    apply_missing_eos_penalty,
     clipped_policy_loss,
     clipped_value_loss,
     combine_ensemble,
@@ -16,6 +15,7 @@ from tuilab.training.ppo_math import (
     logprobs_from_logits,
     masked_mean,
     masked_whiten,
+    score_truncated,
     token_rewards,
 )
 
@@ -130,8 +130,8 @@ def test_adaptive_beta_update():
 def test_missing_eos_penalty():
     scores = torch.tensor([-2.0, 0.5, 1.0])
     finished = torch.tensor([True, False, False])
-    assert apply_missing_eos_penalty(scores, finished, -1.0).tolist() == [-2.0, -0.5, 0.0]
-    assert apply_missing_eos_penalty(scores, finished, 0.0).tolist() == scores.tolist()
+    assert score_truncated(scores, finished, "subtract", penalty=1.0).tolist() == [-2.0, -0.5, 0.0]
+    assert score_truncated(scores, finished, "subtract", penalty=0.0).tolist() == scores.tolist()
 
 
 def test_whitening_with_and_without_mean_shift():

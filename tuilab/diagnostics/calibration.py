@@ -40,7 +40,9 @@ def expected_calibration_error(
     favours_chosen = p >= 0.5
     conf = np.round(np.where(favours_chosen, p, 1.0 - p), 12)
     hit = np.where(favours_chosen, y, 1.0 - y)
-    which = np.clip(((conf - 0.5) * 2 * bins).astype(int), 0, bins - 1)
+    # Bins [0.5, 0.5 + w), [0.5 + w, 0.5 + 2w), …; the rounding keeps a confidence on an edge
+    # (0.6 = 0.5 + 2·0.05) in the bin it starts, whatever the float error of (0.6 − 0.5)·20.
+    which = np.clip(np.floor(np.round((conf - 0.5) * 2 * bins, 9)).astype(int), 0, bins - 1)
     total = 0.0
     for b in range(bins):
         mask = which == b

@@ -46,6 +46,15 @@ GOLD_FALL_WARN = 0.25
 POOL_SIZE = 1024
 # Steps with gold and KL before the Gao et al. curve is fitted (diag/gold_fit_*).
 MIN_FIT_STEPS = 5
+# PPO health (optimiser and critic), read from the update's own statistics (`health=`):
+# updates before the critic is judged (it starts untrained).
+HEALTH_WARMUP = 3
+# critic_not_fitting: mean explained variance over the window below this (0 = no better than a constant).
+EV_WARN = 0.0
+# policy_stalled: mean approx-KL per update below this and mean clip fraction below CLIPFRAC_STALLED.
+# A moving policy shows approx-KL around 1e-3…1e-2 and a clip fraction of a few percent.
+APPROX_KL_STALLED = 1e-4
+CLIPFRAC_STALLED = 1e-3
 
 WARNING_CODES = (
     "length_bias",
@@ -54,6 +63,8 @@ WARNING_CODES = (
     "eos_falling",
     "spread_rising",
     "gold_diverging",
+    "critic_not_fitting",
+    "policy_stalled",
 )
 
 
@@ -101,7 +112,10 @@ class HackingMonitor:
         spreads: Sequence[float | None] | None = None,
         gold: Sequence[float | None] | None = None,
         kls: Sequence[float] | None = None,
+        health: dict[str, float] | None = None,
     ) -> StepReport:
+        """One step's samples (and, for PPO, `health`: the update's explained_variance,
+        approx_kl, clipfrac) → per-sample flags, `diag/*` metrics, newly raised warnings."""
         spreads = list(spreads) if spreads is not None else None
         gold = list(gold) if gold is not None else None
         rec = {
@@ -114,6 +128,7 @@ class HackingMonitor:
             "distinct2": distinct_n(tokens, 2),
             "repeat": float(np.mean([repeated_ngram_fraction(t, REPEAT_N) for t in tokens])) if tokens else 0.0,
             "kl": _mean(kls) if kls is not None else None,
+            "health": {k: float(v) for k, v in (health or {}).items() if v is not None and np.isfinite(v)},
         }
         # A resumed run re-observes steps after its checkpoint: replace, never duplicate.
         self.steps = [s for s in self.steps if s["step"] < step]
@@ -267,4 +282,31 @@ class HackingMonitor:
                     f"({d_gold / g_std:+.1f} standard deviations) over the last {2 * WINDOW} steps: "
                     "the policy is optimising the reward model, not the goal (overoptimization)."
                 )
+        out.update(self._health_conditions())
+        return out
+
+    def _health_conditions(self) -> dict[str, str]:
+        """The PPO health warnings: a critic worse than a constant, a policy that stopped moving."""
+        out: dict[str, str] = {}
+        judged = [s for s in self.steps[HEALTH_WARMUP:] if s.get("health")]
+        win = judged[-WINDOW:]
+        if not win:
+            return out
+        k = len(win)
+        steps_txt = f"the last {k} update{'s' if k != 1 else ''}"
+        ev = _mean([s["health"].get("explained_variance") for s in win])
+        if ev is not None and ev < EV_WARN:
+            out["critic_not_fitting"] = (
+                f"The critic is worse than a constant: explained variance {ev:.2f} over {steps_txt} "
+                f"(warns below {EV_WARN:g} after {HEALTH_WARMUP} updates; a working critic climbs above 0). "
+                "Its advantages are mostly noise, so the policy learns slowly or in the wrong direction."
+            )
+        akl = _mean([s["health"].get("approx_kl") for s in win])
+        clip = _mean([s["health"].get("clipfrac") for s in win])
+        if akl is not None and clip is not None and akl < APPROX_KL_STALLED and clip < CLIPFRAC_STALLED:
+            out["policy_stalled"] = (
+                f"The policy has stopped moving: approx-KL {akl:.1e} per update and clip fraction {clip:.1%} "
+                f"over {steps_txt} (a learning policy shows about 1e-3…1e-2 and a few percent; warns below "
+                f"{APPROX_KL_STALLED:g} and {CLIPFRAC_STALLED:.1%}). Check the learning rate schedule and the gradient norm."
+            )
         return out

@@ -6,36 +6,38 @@ the same model with adapters disabled; the reward model is one or more reward
 adapters with scalar heads loaded onto the same PeftModel
 (`RewardModel.load(run_dir, base=peft_model)`). No second copy of the base.
 
-The critic is a scalar value head on the *policy's* last hidden states, not a
-separate `value` adapter. One forward pass of the policy then yields the
-logits and the values of a minibatch; a critic adapter needs a second forward
-and backward through the whole trunk with the other adapter active. Measured
-on SmolLM2-135M (CPU, minibatch 4 × (40 prompt + 48 response) tokens,
-forward + backward, median of 5, interleaved on a shared machine): the value
-adapter took 1.9× as long as the shared head at 1 thread (12.5 s vs 6.6 s under
-load) and 2.3× at 2 threads, and the update is most of a PPO step. The
-price: the value loss shapes the policy adapter too; `vf_coef` 0.1 (N+
-details) keeps that small, and the value head starts from the reward
-model's head (see below).
+The critic is a linear value head on the *policy's* last hidden states, read
+detached, not a separate `value` adapter: one forward pass of the policy
+yields the logits and the values of a minibatch, while a critic adapter needs
+a second forward and backward through the whole trunk (measured on
+SmolLM2-135M, CPU, minibatch 4 × (40 + 48) tokens: 1.9× as long at 1 thread,
+2.3× at 2). Detached, the value loss trains the head only: it can neither
+steer the policy adapter nor, through a shared gradient-norm clip, shrink its
+steps. The head starts at V ≡ 0 (see `_value_head` for why not the reward
+head); the PPO health metrics (`val/explained_variance`, `policy/approxkl_avg`,
+`policy/clipfrac_avg`, `policy/grad_norm`, `val/grad_norm`, `loss/value_avg`)
+and the monitor's `critic_not_fitting` / `policy_stalled` warnings say whether
+the critic fits and the policy moves.
 
 Each implementation detail from "The N+ implementation details of RLHF with
-PPO" (Huang et al. 2024), as listed in FIELD-NOTES, is marked `# N+:` at the
-line that does it:
+PPO" (Huang et al. 2024) is marked `# N+:` at the
+line that does it (the list is from that paper):
 - left-pad prompts; fixed response length, truncation after the first EOS
-- penalty for responses without EOS; reward read at the last real token
+- responses without EOS lose score (`truncated`: subtract a penalty, or N+'s constant); reward read at the last real token
 - dropout off everywhere; log-probs of logits ÷ sampling temperature
 - reward whitening without mean shift (optional, `whiten_rewards`); advantage whitening
 - clipped policy loss (clip 0.2), clipped value loss, vf_coef 0.1
-- AdamW eps 1e-5; linear LR decay; γ 1, λ 0.95
+- AdamW eps 1e-5; linear LR decay (`lr_decay`; a resumed run that is extended decays on from where it was); γ 1, λ 0.95
 - per-token KL penalty, β 0.05 fixed or adaptive (target 6, horizon 10000)
-- critic initialised from the reward model (its head; the trunk is the policy's)
 - subtract the SFT mean reward: scores are the reward model's normalised scores
   (`score_ids(normalize=True)`: each member's training mean and std), which
   centres them without a pass over the SFT policy's samples
 Omitted, with the reason:
 - RM head init N(0, 1/√(d+1)): a reward-model training detail, done in `modeling/heads.py`.
-- 4 PPO epochs: the config defaults to 2 (field notes: 2 already moves a
-  135M policy within 10 updates on CPU); set `ppo_epochs = 4` for the paper's value.
+- 4 PPO epochs: the config defaults to 2 (half the cost per update); set `ppo_epochs = 4` for the paper's value.
+- Critic initialised from the reward model: its head reads the reward adapter's features, not the
+  policy's; on the policy's it was worse than a constant (explained variance −2.3 … −5.6 over the
+  first updates of the length-hack scenario), so the head starts at 0 instead.
 - A separate full critic model: replaced by the value head above (memory and time).
 - Gradient accumulation across minibatches: each minibatch is one optimiser step.
   (On a CPU a minibatch is split into micro-batches of ≤ `MICROBATCH_TOKENS`
@@ -46,7 +48,7 @@ the sampler computed anyway (`_SampledHidden`, a forward hook on the trunk),
 so a rollout costs the sampling, one reference forward and one reward forward;
 the update costs `ppo_epochs` forward + backward passes over the batch.
 
-Reference responses (SampleRow.ref_response) are sampled from the reference
+Reference responses (Sample.ref_response) are sampled from the reference
 policy every `sample_every` steps at the *same temperature* as the policy, from
 their own RNG stream: the inspector then compares two draws from the same kind
 of distribution (greedy decoding from a small model is shorter and loopier
@@ -74,8 +76,7 @@ from tuilab.diagnostics.monitor import HackingMonitor
 from tuilab.modeling.chat import as_messages, prompt_ids, scored_ids
 from tuilab.modeling.generation import sample
 from tuilab.modeling.loading import LoadedModel
-from tuilab.records import Prompt
-from tuilab.records import Sample as SampleRow
+from tuilab.records import Prompt, Sample
 from tuilab.training import ppo_math as pm
 from tuilab.training.events import (
     CancelledRun,
@@ -83,11 +84,9 @@ from tuilab.training.events import (
     Finished,
     Metrics,
     RunControl,
+    RunWarning,
     Samples,
     Sink,
-)
-from tuilab.training.events import (
-    RunWarning as Warning,
 )
 
 POLICY = "policy"
@@ -413,14 +412,13 @@ def train_ppo(
     params = _freeze_all_but_policy(model)
     body, lm_head = _body_and_head(model)
     device = next(body.parameters()).device
-    value_head = _value_head(body, model, rm, device)
+    value_head = _value_head(model, device)
     params += list(value_head.parameters())
 
-    # N+: AdamW with eps 1e-5; linear learning-rate decay to 0 over the run.
+    # N+: AdamW with eps 1e-5; linear learning-rate decay over the run (set once per update).
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, eps=cfg.adam_eps)
     total = cfg.total_updates
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, (lambda u: max(0.0, 1.0 - u / total)) if cfg.lr_decay else (lambda u: 1.0))
+    scheduler = pm.LinearDecay(total, decay=cfg.lr_decay)
     # N+: KL penalty coefficient β, fixed (0.05) or adaptive (Ziegler: target 6, horizon 10000).
     kl_ctl = pm.KLController(cfg.kl_coef, adaptive=cfg.adaptive_kl, target=cfg.kl_target, horizon=cfg.kl_horizon)
     gens = {
@@ -435,6 +433,7 @@ def train_ppo(
     if resume_from is not None:
         state = _resume(Path(resume_from), model, value_head, optimizer, scheduler, gens, monitor)
         start = int(state["step"]) + 1
+        scheduler.extend(total, int(state["step"]))  # a longer run decays from where this one was
         kl_ctl.beta = float(state["beta"])
         if state.get("data_position") not in (None, state["step"] * cfg.batch_size):
             raise ValueError(f"{resume_from}: its data position does not match batch_size {cfg.batch_size}")
@@ -486,26 +485,39 @@ def _validate(cfg: PPOConfig, prompts: list[Prompt]) -> None:
         (cfg.temperature > 0, f"temperature must be > 0 for PPO sampling, got {cfg.temperature}"),
         (cfg.total_updates >= 1, f"total_updates must be ≥ 1, got {cfg.total_updates}"),
         (cfg.ppo_epochs >= 1, f"ppo_epochs must be ≥ 1, got {cfg.ppo_epochs}"),
-        (cfg.ensemble_mode in ("mean", "min", "mean_minus_std"),
-         f"ensemble_mode must be mean, min or mean_minus_std, got {cfg.ensemble_mode!r}"),
+        (cfg.ensemble_mode in pm.ENSEMBLE_MODES,
+         f"ensemble_mode must be one of {', '.join(pm.ENSEMBLE_MODES)}, got {cfg.ensemble_mode!r}"),
+        (cfg.truncated in pm.TRUNCATED_MODES,
+         f"truncated must be one of {', '.join(pm.TRUNCATED_MODES)}, got {cfg.truncated!r}"),
+        (cfg.missing_eos_penalty >= 0,
+         f"missing_eos_penalty is subtracted from a cut-off answer's score (TRL's convention) and must be ≥ 0, "
+         f"got {cfg.missing_eos_penalty}; write {abs(cfg.missing_eos_penalty):g}"),
+        (cfg.truncated != "replace" or cfg.truncated_score < 0,
+         f"truncated_score replaces a cut-off answer's score and must be < 0, got {cfg.truncated_score}"),
     ]
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
 
 
-def _value_head(body, model, rm, device):
+def _value_head(model, device):
+    """The critic: a linear head on the policy's (detached) last hidden states, starting at V ≡ 0.
+
+    Not the reward model's head: that head reads the *reward* adapter's hidden
+    states, and on the policy's it predicted values around +1.9 while the
+    normalised returns averaged +1.1 with a spread of ~1 (explained variance
+    −2.3 at the first update), which the ±0.2 value clip then takes many
+    updates to undo. Zero weights make the first values a constant 0 (explained
+    variance 0, the mean of the normalised scores) and let the head learn
+    from there.
+    """
     from tuilab.modeling.heads import ScalarHead
     from tuilab.modeling.trunk import hidden_size_of
 
     head = ScalarHead(hidden_size_of(model)).to(device)
-    if rm is not None and getattr(rm, "heads", None):
-        # N+: critic initialised from the reward model (its first member's head; the trunk is the policy's).
-        src = rm.heads[rm.members[0]].linear
-        if src.weight.shape == head.linear.weight.shape:
-            with torch.no_grad():
-                head.linear.weight.copy_(src.weight)
-                head.linear.bias.copy_(src.bias)
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.zero_()
     head.requires_grad_(True)
     return head
 
@@ -522,7 +534,10 @@ def _resume(folder: Path, model, value_head, optimizer, scheduler, gens, monitor
 
     value_head.linear.load_state_dict(load_file(str(folder / VALUE_DIR / HEAD_FILE)))
     optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
+    sched = state["scheduler"]
+    if "anchor_update" not in sched:  # a checkpoint from torch's LambdaLR: 1 − u/total
+        sched = {"total": state["config"]["total_updates"], "decay": state["config"].get("lr_decay", True)}
+    scheduler.load_state_dict(sched)
     _set_rng_states(gens, state["rng"])
     monitor.load_state_dict(state["monitor"])
     return state
@@ -599,8 +614,9 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
             members = members.unsqueeze(0)
         rm_mean = members.mean(0)
         score, spread = pm.combine_ensemble(members, cfg.ensemble_mode, cfg.ensemble_lambda)
-        # N+: responses that never reach EOS are penalised (added, see ppo_math.apply_missing_eos_penalty).
-        score = pm.apply_missing_eos_penalty(score, ro.finished, cfg.missing_eos_penalty)
+        # N+: responses that never reach EOS lose score (ppo_math.score_truncated: subtract or replace).
+        score = pm.score_truncated(score, ro.finished, cfg.truncated, penalty=cfg.missing_eos_penalty,
+                                   constant=cfg.truncated_score)
 
         kl = pm.kl_estimators(old_logp, ref_logp)
         kl_k1, kl_k3 = kl.k1 * mask, kl.k3 * mask
@@ -618,10 +634,17 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
 
     # ---------------------------------------------------------------- update
     t2 = time.perf_counter()
-    stats: dict[str, float] = {k: 0.0 for k in ("pg", "vf", "clip", "vclip", "akl", "ratio", "ent")}
+    lr = cfg.learning_rate * scheduler.factor(step - 1)  # N+: linear LR decay, set once per update
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    keys = ("pg", "vf", "clip", "vclip", "akl", "ratio", "ent", "gn_policy", "gn_value")
+    stats: dict[str, float] = dict.fromkeys(keys, 0.0)
+    first_ratio_dev = float("nan")
     n_minibatches = 0
     mb = cfg.minibatch_size
     per_micro = _rows_per_microbatch(ro, mask.device)
+    policy_params = params[:-len(list(value_head.parameters()))]
+    value_params = list(value_head.parameters())
     for _ in range(cfg.ppo_epochs):
         perm = torch.randperm(B, generator=gens["shuffle"]).to(mask.device)
         for s in range(0, B, mb):
@@ -636,7 +659,12 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
                 m = mask[micro, :width]
                 share = m.sum() / n_tok
                 logp, ent = pm.logprobs_and_entropy(logits, ro.response_ids[micro, :width], T)
-                values = value_head(h)
+                # The critic reads the trunk's features without moving them: its loss trains the value
+                # head only, so it can neither swamp nor steer the policy adapter's gradient.
+                values = value_head(h.detach())
+                if n_minibatches == 0:  # before any update the ratio must be exactly 1
+                    dev = float((((logp.detach() - old_logp[micro, :width]).abs()) * m).max())
+                    first_ratio_dev = dev if math.isnan(first_ratio_dev) else max(first_ratio_dev, dev)
                 # N+: clipped surrogate objective (clip 0.2).
                 pl = pm.clipped_policy_loss(logp, old_logp[micro, :width], adv[micro, :width], m, cfg.clip_range)
                 # N+: clipped value loss, weighted by vf_coef (0.1).
@@ -647,12 +675,13 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
                              ("akl", pl.approxkl), ("ratio", pl.ratio), ("ent", pm.masked_mean(ent, m))):
                     stats[k] += float(v.detach() * share)
                 del logits, h, logp, values, pl, vl
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)  # N+: gradient clipping
+            # N+: gradient clipping, each part on its own: one norm over both would let the critic's
+            # gradient decide how far the policy may move.
+            stats["gn_policy"] += float(torch.nn.utils.clip_grad_norm_(policy_params, cfg.max_grad_norm))
+            stats["gn_value"] += float(torch.nn.utils.clip_grad_norm_(value_params, cfg.max_grad_norm))
             optimizer.step()
             n_minibatches += 1
     stats = {k: v / max(n_minibatches, 1) for k, v in stats.items()}
-    lr = scheduler.get_last_lr()[0]
-    scheduler.step()  # N+: linear LR decay, once per update
     update_s = time.perf_counter() - t2
 
     # ---------------------------------------------------------------- metrics, samples, diagnostics
@@ -661,8 +690,9 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
     lengths = [len(t) for t in ro.tokens]
     eos = [bool(f) for f in ro.finished.tolist()]
     spreads = spread.tolist() if members.shape[0] > 1 else None
+    health = {"explained_variance": ev, "approx_kl": stats["akl"], "clipfrac": stats["clip"]}
     report = monitor.observe(step, scores=rm_mean.tolist(), lengths=lengths, eos=eos, tokens=ro.tokens,
-                             spreads=spreads, gold=gold_scores, kls=seq_kl.tolist())
+                             spreads=spreads, gold=gold_scores, kls=seq_kl.tolist(), health=health)
     new_beta = kl_ctl.update(float(seq_kl.mean()), B)
     values = {
         "objective/scores": float(score.mean()),
@@ -685,6 +715,11 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         "val/clipfrac_avg": stats["vclip"],
         "val/ratio": stats["ratio"],
         "val/explained_variance": ev,
+        "policy/grad_norm": stats["gn_policy"],
+        "val/grad_norm": stats["gn_value"],
+        "policy/first_ratio_dev": first_ratio_dev,
+        "val/value_mean": float(pm.masked_mean(old_values, mask)),
+        "val/return_mean": float(pm.masked_mean(returns, mask)),
         "val/num_eos_tokens": float(sum(eos)),
         "response/length_mean": float(np.mean(lengths)),
         "response/length_max": float(max(lengths)),
@@ -705,7 +740,7 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
     values = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
 
     rows_out = [
-        SampleRow(prompt=p.text, response=ro.texts[i], score=float(rm_mean[i]), prompt_id=p.id,
+        Sample(prompt=p.text, response=ro.texts[i], score=float(rm_mean[i]), prompt_id=p.id,
                   ref_response=ref_texts[i], spread=float(spread[i]) if spreads is not None else None,
                   gold=gold_scores[i] if gold_scores is not None else None, kl=float(seq_kl[i]),
                   length=lengths[i], eos=eos[i], flags=report.flags[i])
@@ -714,5 +749,5 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
     sink(Samples(step=step, rows=rows_out))
     sink(Metrics(step=step, values=values, total_steps=cfg.total_updates))
     for code, message in report.warnings:
-        sink(Warning(step=step, code=code, message=message))
+        sink(RunWarning(step=step, code=code, message=message))
     return values

@@ -95,36 +95,56 @@ def kl_estimators(logp: torch.Tensor, ref_logp: torch.Tensor) -> KLEstimates:
 
 
 # ------------------------------------------------------------------ rewards
+ENSEMBLE_MODES = ("mean", "min", "uncertainty", "mean_minus_std")
+
+
 def combine_ensemble(members: torch.Tensor, mode: str = "mean", lam: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """[K, B] member scores → (score [B], spread [B]) for one reward model or an ensemble.
 
-    Coste et al. (2023): "mean"; "min" (worst case); "mean_minus_std"
-    (uncertainty-weighted: mean − λ·std, λ = 0.1 for PPO). Spread is the std
-    over members (0 for a single model).
+    Coste et al. (2023): "mean"; "min" (worst case); "uncertainty"
+    (uncertainty-weighted: mean − λ·variance, the members' population variance,
+    λ = 0.1 for PPO). "mean_minus_std" (mean − λ·std) is the same idea on the
+    scale of the scores. Spread is the std over members (0 for a single model).
     """
     if members.dim() == 1:
         members = members.unsqueeze(0)
     mean = members.mean(0)
-    spread = members.std(0, unbiased=False) if members.shape[0] > 1 else torch.zeros_like(mean)
+    var = members.var(0, unbiased=False) if members.shape[0] > 1 else torch.zeros_like(mean)
+    spread = var.sqrt()
     if mode == "mean":
         return mean, spread
     if mode == "min":
         return members.min(0).values, spread
+    if mode == "uncertainty":
+        return mean - lam * var, spread
     if mode == "mean_minus_std":
         return mean - lam * spread, spread
-    raise ValueError(f"ensemble_mode must be mean, min or mean_minus_std, got {mode!r}")
+    raise ValueError(f"ensemble_mode must be one of {', '.join(ENSEMBLE_MODES)}, got {mode!r}")
 
 
-def apply_missing_eos_penalty(scores: torch.Tensor, finished: torch.Tensor, penalty: float) -> torch.Tensor:
-    """Add `penalty` (negative) to the score of each response that never reached EOS.
+TRUNCATED_MODES = ("subtract", "replace")
 
-    N+ details replace such scores with −1; adding keeps the penalty on the
-    reward model's own scale, so a cut-off answer never scores *better* than
-    a finished one just because the RM's typical score is below −1.
+
+def score_truncated(scores: torch.Tensor, finished: torch.Tensor, mode: str = "subtract", *, penalty: float = 1.0,
+                    constant: float = -1.0) -> torch.Tensor:
+    """The score of each response that never reached EOS, lowered.
+
+    "subtract": score − `penalty` (≥ 0; TRL's `missing_eos_penalty`, same sign and
+    meaning), which keeps the reward model's own scale, so a cut-off answer scores
+    `penalty` below what the reward model said. "replace": the score becomes
+    `constant` (< 0), as in "The N+ implementation details of RLHF with PPO"
+    (Huang et al. 2024, −1 on normalised scores): the reward model's opinion of
+    cut-off text is ignored altogether.
     """
-    if penalty == 0:
-        return scores
-    return torch.where(finished.bool(), scores, scores + penalty)
+    if mode == "subtract":
+        if penalty < 0:
+            raise ValueError(f"missing_eos_penalty is subtracted and must be ≥ 0, got {penalty}")
+        return scores if penalty == 0 else torch.where(finished.bool(), scores, scores - penalty)
+    if mode == "replace":
+        if constant >= 0:
+            raise ValueError(f"truncated_score must be < 0 (a cut-off answer must not be rewarded), got {constant}")
+        return torch.where(finished.bool(), scores, torch.full_like(scores, constant))
+    raise ValueError(f"truncated mode must be one of {', '.join(TRUNCATED_MODES)}, got {mode!r}")
 
 
 def token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
@@ -216,3 +236,43 @@ class KLController:
             e = min(max(kl / self.target - 1.0, -0.2), 0.2)
             self.beta *= 1.0 + e * n / self.horizon
         return self.beta
+
+
+# ------------------------------------------------------------------ learning rate
+class LinearDecay:
+    """Learning-rate factor falling linearly to `floor` at update `total`, once per update.
+
+    N+ details decay to 0 over the run. Extending `total` on resume (`extend`)
+    continues from the factor the run had reached, so the learning rate never
+    jumps: the remaining decay is spread over the new remaining updates.
+    """
+
+    def __init__(self, total: int, *, decay: bool = True, floor: float = 0.0) -> None:
+        self.total, self.decay, self.floor = int(total), bool(decay), float(floor)
+        self.anchor_update, self.anchor_factor = 0, 1.0
+
+    def factor(self, update: int) -> float:
+        """Multiplier for 0-based `update` (the number of updates already done)."""
+        if not self.decay:
+            return 1.0
+        span = max(self.total - self.anchor_update, 1)
+        left = max(0.0, (self.total - update) / span)
+        return self.floor + (self.anchor_factor - self.floor) * left
+
+    def extend(self, total: int, done: int) -> None:
+        """A resumed run with `done` updates behind it now ends at `total`: the decay restarts from the
+        factor of the last update done (not from where a run of `total` updates would be)."""
+        if int(total) != self.total and done > 0:
+            self.anchor_factor, self.anchor_update = self.factor(done - 1), int(done) - 1
+        self.total = int(total)
+
+    def state_dict(self) -> dict:
+        return {"total": self.total, "decay": self.decay, "floor": self.floor,
+                "anchor_update": self.anchor_update, "anchor_factor": self.anchor_factor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total = int(state.get("total", self.total))
+        self.decay = bool(state.get("decay", self.decay))
+        self.floor = float(state.get("floor", self.floor))
+        self.anchor_update = int(state.get("anchor_update", 0))
+        self.anchor_factor = float(state.get("anchor_factor", 1.0))
