@@ -35,9 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
 
+from tests.labeling.fake_source import FakeCandidateSource  # noqa: E402
 from tuilab.config import DEFAULT_MODEL, LabPaths  # noqa: E402
+from tuilab.labeling.candidates import SourceSpec  # noqa: E402
 from tuilab.tui.app import TuilabApp  # noqa: E402
-from tuilab.tui.candidates import FakeCandidateSource, SourceSpec  # noqa: E402
 from tuilab.tui.screens.label import LabelScreen  # noqa: E402
 
 KEYS = ["1", "2", "t", "left", "right", "b", "s", "exclamation_mark"]

@@ -9,7 +9,7 @@ from rich.markdown import Markdown as RichMarkdown
 from textual.widgets import ContentSwitcher, Input, Static, TextArea
 from tuihelp import make_app, make_lab, ready, rows, wait_for
 
-from tuilab.tui.candidates import FakeCandidateSource
+from tests.labeling.fake_source import FakeCandidateSource
 from tuilab.tui.screens.editor import EditScreen
 from tuilab.tui.screens.help import HelpScreen
 from tuilab.tui.screens.label import LabelScreen

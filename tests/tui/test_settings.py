@@ -7,7 +7,8 @@ import json
 from textual.widgets import Input, RadioButton, Select
 from tuihelp import make_app, ready, rows, wait_for
 
-from tuilab.tui.candidates import FakeCandidateSource, SourceSpec
+from tests.labeling.fake_source import FakeCandidateSource
+from tuilab.labeling.candidates import SourceSpec
 from tuilab.tui.screens.settings import SettingsScreen
 
 

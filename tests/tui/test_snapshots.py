@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tuihelp import add_comparisons, make_app, wait_for
 
-from tuilab.tui.candidates import FakeCandidateSource
+from tests.labeling.fake_source import FakeCandidateSource
 
 
 async def _queue_full(pilot) -> None:

@@ -47,8 +47,8 @@ def make_lab(root: Path, prompts: list | None = None) -> LabPaths:
 
 
 def make_app(paths: LabPaths, source=None, **kwargs):
+    from tests.labeling.fake_source import FakeCandidateSource
     from tuilab.tui.app import TuilabApp
-    from tuilab.tui.candidates import FakeCandidateSource
 
     kwargs.setdefault("seed", 0)
     kwargs.setdefault("queue_size", 3)

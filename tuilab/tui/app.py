@@ -29,9 +29,10 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuilab.config import DEFAULT_MODEL, LabPaths
-from tuilab.tui.candidates import CandidateSource, ModelCandidateSource, ModelHost, SourceSpec
-from tuilab.tui.feeder import PairFeeder
-from tuilab.tui.messages import FeederUpdate, FeedState, LabelStatsReady, PairReady, WorkerFailed
+from tuilab.labeling.candidates import CandidateSource, ModelCandidateSource, SourceSpec
+from tuilab.labeling.queue import FeedState, PairFeeder
+from tuilab.modeling.host import ModelHost
+from tuilab.tui.messages import FeederUpdate, LabelStatsReady, PairReady, WorkerFailed
 from tuilab.tui.modes import LAB_MODES, screen_factory
 from tuilab.tui.training.host import TrainingHost
 
@@ -67,7 +68,7 @@ class TuilabApp(TrainingHost, App[int]):
         model: base model (name in models/, folder, or hub id) candidates are sampled from.
         four_bit: load the base model in nf4.
         db_path: a database file other than `paths.db`.
-        source: a fixed candidate source (tests inject `FakeCandidateSource`); settings
+        source: a fixed candidate source (tests inject a deterministic fake); settings
             changes then only change the queue size unless `source_factory` is given.
         source_factory: builds a source from a `SourceSpec` (the settings panel's result).
         queue_size: ready pairs kept in advance.
@@ -203,7 +204,8 @@ class TuilabApp(TrainingHost, App[int]):
             self.paths.db,
             source,
             capacity=self.settings.queue_size,
-            post=self.post_message,
+            on_state=lambda state: self.post_message(FeederUpdate(state)),
+            on_pair=lambda state, prompt_id: self.post_message(PairReady(state, prompt_id)),
             seed=self.seed,
             generation=self._feeder_generation,
         )
@@ -339,7 +341,7 @@ class TuilabApp(TrainingHost, App[int]):
                                                temperature_b=base.temperature_b, top_p=base.top_p,
                                                max_new_tokens=base.max_new_tokens, seed=base.seed)),
         )
-        from tuilab.tui.candidates import find_adapters
+        from tuilab.modeling.host import find_adapters
 
         for adapter in find_adapters(self.paths.models):
             yield SystemCommand(

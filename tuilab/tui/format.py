@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from tuilab.labeling.candidates import Candidate
 from tuilab.records import LabelStats, Message, Prompt
-from tuilab.tui.candidates import Candidate
 
 DECISION_LABELS = {
     "left": "left better",

@@ -6,27 +6,9 @@ one handler and republishes it to whichever screens subscribed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual.message import Message
 
-
-@dataclass
-class FeedState:
-    """What the candidate feeder is doing, as the label screen shows it."""
-
-    phase: str = "starting"  # starting | loading | generating | idle | failed | no_prompts | stopped
-    detail: str = ""
-    ready: int = 0
-    capacity: int = 4
-    source: str = ""
-    error: str = ""  # one-line reason when phase is failed / no_prompts
-    traceback: str = ""
-    eta_s: float | None = None  # expected seconds for the pair being generated
-    started_at: float | None = None  # monotonic time the current generation began
-    step: int | None = None  # decoding step of the current model call …
-    steps: int | None = None  # … out of at most this many
-    generation: int = 0  # which feeder (settings changes start a new one)
+from tuilab.labeling.queue import FeedState
 
 
 class FeederUpdate(Message):

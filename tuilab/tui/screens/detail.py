@@ -15,8 +15,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tuilab.labeling.candidates import Candidate
 from tuilab.records import Generation
-from tuilab.tui.candidates import Candidate
 from tuilab.tui.format import candidate_origin, decision_label
 from tuilab.tui.widgets import PromptView, ResponsePane
 

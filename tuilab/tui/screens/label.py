@@ -23,10 +23,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header
 
-from tuilab.records import Comparison, LabelStats
-from tuilab.tui.feeder import ReadyPair
+from tuilab.labeling.decisions import add_note, record_decision, record_edit, undo_decision
+from tuilab.labeling.queue import FeedState, ReadyPair
+from tuilab.records import LabelStats
 from tuilab.tui.format import candidate_origin, decision_label
-from tuilab.tui.messages import FeedState
 from tuilab.tui.widgets import (
     ErrorPanel,
     PromptView,
@@ -273,33 +273,18 @@ class LabelScreen(Screen):
 
     def decide(self, decision: str, strength: int = 1, edited_id: int | None = None) -> int | None:
         """Record a decision on the pair on screen; returns the comparison id once committed."""
-        from tuilab.store.comparisons import record_comparison
-
         pair = self.current
         if pair is None:
             self._nothing_on_screen()
             return None
         seconds = round(self.seconds_on_screen(), 3)
-        if decision not in ("left", "right"):
-            strength = 1
-        comparison = Comparison(
-            prompt_id=pair.prompt.id,
-            left_id=pair.left_id,
-            right_id=pair.right_id,
-            decision=decision,
-            swapped=pair.swapped,
-            strength=strength,
-            rationale=self.pending_note,
-            edited_id=edited_id,
-            seconds=seconds,
-            annotator=self.lab.annotator,
-            origin="human",
-        )
         try:
-            cid = record_comparison(self.lab.db, comparison)
+            comparison = record_decision(self.lab.db, pair, decision, strength=strength, rationale=self.pending_note,
+                                         edited_id=edited_id, seconds=seconds, annotator=self.lab.annotator)
         except Exception as exc:  # noqa: BLE001 - the pair stays on screen: nothing is lost
             self.lab.report_error("Saving the decision", f"{type(exc).__name__}: {exc} — the pair stays on screen")
             return None
+        cid, strength = comparison.id, comparison.strength
         self.history.append(Done(pair, cid, decision, strength, self.pending_note, seconds, edited_id))
         self.current = None
         self.pending_note = ""
@@ -326,14 +311,12 @@ class LabelScreen(Screen):
             )
 
     def action_undo(self) -> None:
-        from tuilab.store.comparisons import delete_comparison
-
         if not self.history:
             self.notify("Nothing to undo: no decision left in this session.", severity="warning", timeout=3)
             return
         done = self.history[-1]
         try:
-            delete_comparison(self.lab.db, done.comparison_id)
+            undo_decision(self.lab.db, done.comparison_id)
         except Exception as exc:  # noqa: BLE001
             self.lab.report_error("Undo", f"{type(exc).__name__}: {exc}")
             return
@@ -359,26 +342,17 @@ class LabelScreen(Screen):
         self.app.push_screen(EditScreen(pair.left.text, pair.right.text, base="left"), self._edited)
 
     def _edited(self, result: EditResult | None) -> None:
-        from tuilab.store.generations import add_generation
-
         pair = self.current
         if result is None or pair is None:
             self.notify("Edit cancelled: nothing recorded.", timeout=3)
             return
-        base_text, base_id = (pair.left.text, pair.left_id) if result.base == "left" else (pair.right.text, pair.right_id)
+        base_text = pair.left.text if result.base == "left" else pair.right.text
         if result.text.strip() == base_text.strip():
             self.notify(f"Text unchanged: recorded as {result.base} better, without an edit.", timeout=3)
             self.decide(result.base)
             return
         try:
-            gen_id = add_generation(
-                self.lab.db,
-                pair.prompt.id,
-                result.text,
-                origin="edit",
-                params={"based_on": base_id, "side": result.base},
-                finished=True,
-            )
+            gen_id = record_edit(self.lab.db, pair, result.text, result.base)
         except Exception as exc:  # noqa: BLE001
             self.lab.report_error("Saving the edit", f"{type(exc).__name__}: {exc} — the pair stays on screen")
             return
@@ -400,7 +374,6 @@ class LabelScreen(Screen):
         self.app.push_screen(NoteScreen(self.pending_note, "Note on this pair (saved with your decision)"), done)
 
     def action_note_last(self) -> None:
-        from tuilab.store.comparisons import update_comparison
         from tuilab.tui.screens.note import NoteScreen
 
         if not self.history:
@@ -412,7 +385,7 @@ class LabelScreen(Screen):
             if text is None:
                 return
             try:
-                update_comparison(self.lab.db, last.comparison_id, rationale=text)
+                add_note(self.lab.db, last.comparison_id, text)
             except Exception as exc:  # noqa: BLE001
                 self.lab.report_error("Saving the note", f"{type(exc).__name__}: {exc}")
                 return

@@ -13,7 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
 
-from tuilab.tui.candidates import SourceSpec, find_adapters
+from tuilab.labeling.candidates import SourceSpec
+from tuilab.modeling.host import find_adapters
 
 if TYPE_CHECKING:
     from tuilab.tui.app import CandidateSettings

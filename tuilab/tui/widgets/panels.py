@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Collapsible, ProgressBar, Static
 
-from tuilab.tui.messages import FeedState
+from tuilab.labeling.queue import FeedState
 
 
 class WaitingPanel(Vertical):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tuilab.labeling.queue import FeedState
 from tuilab.records import LabelStats
 from tuilab.tui.format import stats_text
-from tuilab.tui.messages import FeedState
 
 PHASES = {
     "starting": "starting",

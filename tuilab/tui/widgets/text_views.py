@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tuilab.labeling.candidates import Candidate
 from tuilab.records import Prompt
-from tuilab.tui.candidates import Candidate
 from tuilab.tui.format import prompt_text, tokens_label
 
 

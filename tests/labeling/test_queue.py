@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 
 import pytest
-from tuihelp import make_lab, rows, wait_for_thread
 
-from tuilab.tui.candidates import FakeCandidateSource
-from tuilab.tui.feeder import PairFeeder
-from tuilab.tui.messages import FeederUpdate, PairReady
+from tests.labeling.fake_source import FakeCandidateSource
+from tests.tui.tuihelp import make_lab, rows, wait_for_thread
+from tuilab.labeling.queue import PairFeeder
+
+
+def recorder(posted: list):
+    """The two callbacks a UI gives the queue, recording (kind, state) in `posted`."""
+    return {"on_state": lambda s: posted.append(("state", s)), "on_pair": lambda s, _pid: posted.append(("pair", s))}
 
 
 def start(feeder: PairFeeder) -> threading.Thread:
@@ -20,7 +24,7 @@ def start(feeder: PairFeeder) -> threading.Thread:
 
 def test_fills_to_capacity_and_stores_every_generation(lab):
     posted = []
-    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=3, post=posted.append, seed=1)
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=3, **recorder(posted), seed=1)
     thread = start(feeder)
     wait_for_thread(lambda: feeder.ready == 3)
     pairs = [feeder.take() for _ in range(3)]
@@ -28,11 +32,11 @@ def test_fills_to_capacity_and_stores_every_generation(lab):
         stored = dict(rows(lab, "SELECT id, text FROM generations WHERE prompt_id = ?", (p.prompt.id,)))
         assert stored[p.left_id] == p.left.text and stored[p.right_id] == p.right.text
     assert len({p.prompt.id for p in pairs}) == 3  # distinct prompts
-    assert any(isinstance(m, PairReady) for m in posted)
+    assert any(kind == "pair" for kind, _ in posted)
     feeder.stop()
     thread.join(5)
     assert not thread.is_alive()
-    assert isinstance(posted[-1], FeederUpdate) and posted[-1].state.phase == "stopped"
+    assert posted[-1][0] == "state" and posted[-1][1].phase == "stopped"
 
 
 def test_sides_are_a_recorded_coin_flip(lab):
@@ -81,7 +85,7 @@ def test_put_front_and_regenerate_come_first(lab):
 def test_failure_halts_until_retry(lab):
     posted = []
     source = FakeCandidateSource(fail="out of memory")
-    feeder = PairFeeder(lab.db, source, capacity=2, post=posted.append)
+    feeder = PairFeeder(lab.db, source, capacity=2, **recorder(posted))
     thread = start(feeder)
     wait_for_thread(lambda: feeder.state.phase == "failed")
     calls = source.calls

@@ -1,4 +1,4 @@
-"""The queue of ready labeling pairs, refilled by one background thread.
+"""The queue of ready labeling pairs, refilled by one background thread (side randomisation included).
 
 The label screen never waits for a model: it `take()`s a pair that was generated,
 stored and randomised earlier. The feeder's thread samples prompts, asks the
@@ -20,11 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tuilab.labeling.candidates import Candidate, CandidateSource, GenerationStopped, source_pairs
 from tuilab.records import Prompt
-from tuilab.tui.candidates import Candidate, CandidateSource, GenerationStopped, source_pairs
-from tuilab.tui.messages import FeederUpdate, FeedState, PairReady
-
-Post = Callable[[Any], Any]
 
 
 def lower_thread_priority(by: int) -> bool:
@@ -37,6 +34,24 @@ def lower_thread_priority(by: int) -> bool:
     except (OSError, AttributeError):
         return False
     return True
+
+
+@dataclass
+class FeedState:
+    """What the pair queue is doing, as the label screen shows it."""
+
+    phase: str = "starting"  # starting | loading | generating | idle | failed | no_prompts | stopped
+    detail: str = ""
+    ready: int = 0
+    capacity: int = 4
+    source: str = ""
+    error: str = ""  # one-line reason when phase is failed / no_prompts
+    traceback: str = ""
+    eta_s: float | None = None  # expected seconds for the pair being generated
+    started_at: float | None = None  # monotonic time the current generation began
+    step: int | None = None  # decoding step of the current model call …
+    steps: int | None = None  # … out of at most this many
+    generation: int = 0  # which feeder (settings changes start a new one)
 
 
 @dataclass
@@ -72,7 +87,8 @@ class PairFeeder:
         source: CandidateSource,
         *,
         capacity: int = 4,
-        post: Post | None = None,
+        on_state: Callable[[FeedState], Any] | None = None,
+        on_pair: Callable[[FeedState, int], Any] | None = None,
         seed: int | None = None,
         split: str = "train",
         max_batch: int = 4,
@@ -89,7 +105,9 @@ class PairFeeder:
         self.max_batch = max(1, max_batch)
         self.poll_s = poll_s
         self.nice = nice
-        self._post = post or (lambda _m: None)
+        # Called from the worker thread: a UI passes something non-blocking (Textual's post_message).
+        self._on_state = on_state or (lambda _state: None)
+        self._on_pair = on_pair or (lambda _state, _prompt_id: None)
         self._rng = random.Random(seed)
         self._seeded = seed is not None
         self._cond = threading.Condition()
@@ -286,7 +304,7 @@ class PairFeeder:
                 ready = len(self._ready)
             self.state = replace(self.state, ready=ready, phase="idle", detail="", eta_s=None, started_at=None,
                                  step=None, steps=None)
-            self._post(PairReady(self.state, prompt.id))
+            self._on_pair(self.state, prompt.id)
 
     @staticmethod
     def _store(db: Any, add_generation: Callable, prompt: Prompt, c: Candidate) -> int:
@@ -317,4 +335,4 @@ class PairFeeder:
             changes.setdefault("ready", len(self._ready))
             self.state = replace(self.state, **changes)
             state = self.state
-        self._post(FeederUpdate(state))
+        self._on_state(state)

@@ -1,6 +1,6 @@
 """Write an SVG (and PNG) screenshot of the label screen, for the docs.
 
-    python -m tuilab.tui.screenshot docs/screenshots/label.svg --home LAB [--size 120x36] [--fake]
+    .venv/bin/python -m tests.tui.screenshot docs/screenshots/label.svg --home LAB [--size 120x36] [--fake]
 
 Runs the lab headless on LAB (its models/ and db/), waits until a pair is on
 screen and the queue is full, and exports Textual's SVG. The PNG is drawn with
@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
 
+    from tests.labeling.fake_source import FakeCandidateSource
+    from tuilab.labeling.candidates import SourceSpec
     from tuilab.tui.app import TuilabApp
-    from tuilab.tui.candidates import FakeCandidateSource, SourceSpec
 
     paths = LabPaths.resolve(args.home)
     kwargs: dict = {"seed": 0, "queue_size": 2, "spec": SourceSpec(max_new_tokens=args.max_new_tokens, seed=0)}

@@ -8,16 +8,15 @@ import sys
 
 import pytest
 
-from tuilab.records import Prompt
-from tuilab.tui.candidates import (
+from tests.labeling.fake_source import FakeCandidateSource
+from tuilab.labeling.candidates import (
     CandidateSource,
-    FakeCandidateSource,
     ModelCandidateSource,
-    ModelHost,
     SourceSpec,
-    find_adapters,
     source_pairs,
 )
+from tuilab.modeling.host import ModelHost, find_adapters
+from tuilab.records import Prompt
 
 PROMPT = Prompt(id=1, messages=[{"role": "user", "content": "What is the capital of France?"}],
                 text="What is the capital of France?")
@@ -73,7 +72,7 @@ def test_find_adapters_keeps_causal_lm_only(tmp_path):
 def test_ui_modules_do_not_import_torch():
     code = (
         "import sys, tuilab.tui.app, tuilab.tui.screens.label, tuilab.tui.screens.data, "
-        "tuilab.tui.candidates, tuilab.tui.feeder\n"
+        "tuilab.labeling.candidates, tuilab.labeling.queue, tuilab.labeling.decisions\n"
         "bad = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
         "assert not bad, bad"
     )
@@ -140,7 +139,7 @@ def test_missing_adapter_is_a_clear_error(tiny_model_dir, tmp_path):
 
 
 def test_model_source_stops_at_the_next_token_when_asked(tiny_model_dir, tmp_path):
-    from tuilab.tui.candidates import GenerationStopped
+    from tuilab.labeling.candidates import GenerationStopped
 
     host = ModelHost(tmp_path, str(tiny_model_dir))
     source = ModelCandidateSource(host, SourceSpec(max_new_tokens=400, seed=0))
@@ -154,7 +153,7 @@ def test_model_source_stops_at_the_next_token_when_asked(tiny_model_dir, tmp_pat
 def test_fake_gate_gives_way_to_stop():
     import threading
 
-    from tuilab.tui.candidates import GenerationStopped
+    from tuilab.labeling.candidates import GenerationStopped
 
     source = FakeCandidateSource(gate=threading.Event())
     source.stop_requested = lambda: True

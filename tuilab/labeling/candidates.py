@@ -1,0 +1,232 @@
+"""Where the two responses of a labeling pair come from.
+
+A `CandidateSource` turns a prompt into two candidates. It is called from the
+generation worker thread only, never from the UI thread, so it may be slow.
+`ModelCandidateSource` samples them from the base model and its adapters through a
+shared `modeling.host.ModelHost` (one model, one lock, PEFT adapters switched on
+it); this module imports no torch at import time. Tests, snapshots and the latency
+bench use a deterministic fake (`tests/labeling/fake_source.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from tuilab.modeling.host import ModelHost, Progress
+from tuilab.records import Prompt
+
+MODES = ("samples", "ab")
+
+
+class GenerationStopped(Exception):
+    """Raised inside a model call when its feeder is stopping; never shown as an error."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One response as the worker produced it (not yet stored)."""
+
+    text: str
+    model: str
+    adapter: str = ""
+    n_tokens: int | None = None
+    finished: bool | None = None
+    params: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class CandidateSource(Protocol):
+    """Produces (A, B) for a prompt. Called in a worker thread; may block for seconds.
+
+    `label` describes the source without saying which side is which (shown while
+    labeling). Sources may also define `pairs(prompts)` to batch several prompts in
+    one model call, `progress` (a callable the feeder sets to report phases such as
+    "loading model"), and `close()` to free memory.
+    """
+
+    label: str
+
+    def pair(self, prompt: Prompt) -> tuple[Candidate, Candidate]: ...
+
+
+# Optional attributes a source may have, set by the feeder: `progress` (phases and
+# decoding steps) and `stop_requested` (a callable; when it returns True the source
+# may raise `GenerationStopped` to end a long call early).
+
+
+def source_pairs(source: CandidateSource, prompts: list[Prompt]) -> list[tuple[Candidate, Candidate]]:
+    """Batched when the source can batch, else one prompt at a time."""
+    batched = getattr(source, "pairs", None)
+    if callable(batched):
+        out = list(batched(prompts))
+        if len(out) != len(prompts):
+            raise RuntimeError(f"{source.label}: asked for {len(prompts)} pairs, got {len(out)}")
+        return out
+    return [source.pair(p) for p in prompts]
+
+
+# ------------------------------------------------------------------ settings
+
+
+@dataclass
+class SourceSpec:
+    """What the settings panel edits: how the two sides of a pair are produced.
+
+    `mode` "samples": two samples of the base model (temperatures may differ; a fixed
+    `seed` makes a session reproducible). `mode` "ab": side A is the base model (or
+    `adapter_a`), side B is `adapter_b`, a PEFT policy adapter found under models/.
+    """
+
+    mode: str = "samples"
+    adapter_a: str = ""
+    adapter_b: str = ""
+    temperature_a: float = 0.8
+    temperature_b: float = 0.8
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    seed: int | None = None
+
+    def check(self) -> None:
+        """Raise ValueError with a message naming the bad field."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "ab" and not self.adapter_b and not self.adapter_a:
+            raise ValueError("model A vs model B needs a policy adapter for B (none chosen)")
+        if self.mode == "ab" and self.adapter_a == self.adapter_b:
+            raise ValueError("A and B are the same model; choose a different adapter for B")
+        for name in ("temperature_a", "temperature_b"):
+            t = getattr(self, name)
+            if not 0.0 <= t <= 5.0:
+                raise ValueError(f"{name} must be between 0 and 5, got {t}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 1 <= self.max_new_tokens <= 4096:
+            raise ValueError(f"max_new_tokens must be between 1 and 4096, got {self.max_new_tokens}")
+
+    def describe(self, model: str) -> str:
+        """A side-neutral description for the status line."""
+        if self.mode == "ab":
+            a = _short(self.adapter_a) if self.adapter_a else model
+            b = _short(self.adapter_b) if self.adapter_b else model
+            return f"{a} vs {b}"
+        if self.temperature_a == self.temperature_b:
+            return f"{model}: two samples at T={self.temperature_a:g}"
+        return f"{model}: samples at T={self.temperature_a:g} and T={self.temperature_b:g}"
+
+
+def _short(adapter: str) -> str:
+    p = Path(adapter)
+    return "/".join(p.parts[-2:]) if len(p.parts) > 1 else adapter
+
+
+class ModelCandidateSource:
+    """Candidates sampled from the base model and its adapters, in the calling (worker) thread."""
+
+    def __init__(self, host: ModelHost, spec: SourceSpec | None = None) -> None:
+        self.host = host
+        self.spec = spec or SourceSpec()
+        self.spec.check()
+        self.label = self.spec.describe(host.name)
+        self.progress: Progress | None = None
+        self.stop_requested: Callable[[], bool] | None = None  # set by the feeder
+        self._calls = 0
+
+    def pair(self, prompt: Prompt) -> tuple[Candidate, Candidate]:
+        return self.pairs([prompt])[0]
+
+    def pairs(self, prompts: list[Prompt]) -> list[tuple[Candidate, Candidate]]:
+        spec = self.spec
+        messages = [p.messages for p in prompts]
+        seed = None if spec.seed is None else spec.seed + self._calls
+        self._calls += 1
+        with self.host.lock:
+            same = spec.mode == "samples" and spec.temperature_a == spec.temperature_b
+            if same:
+                # Both samples of every pair in one batched call.
+                rows = self._generate("", messages + messages, spec.temperature_a, seed)
+                side_a, side_b = rows[: len(prompts)], rows[len(prompts):]
+            else:
+                side_a = self._generate(spec.adapter_a if spec.mode == "ab" else "", messages,
+                                        spec.temperature_a, seed)
+                side_b = self._generate(spec.adapter_b if spec.mode == "ab" else "", messages,
+                                        spec.temperature_b, None if seed is None else seed + 10_000)
+        a_adapter = spec.adapter_a if spec.mode == "ab" else ""
+        b_adapter = spec.adapter_b if spec.mode == "ab" else ""
+        return [
+            (self._candidate(ra, "A", a_adapter, spec.temperature_a, seed),
+             self._candidate(rb, "B", b_adapter, spec.temperature_b, seed))
+            for ra, rb in zip(side_a, side_b, strict=True)
+        ]
+
+    def _generate(self, adapter: str, messages: list, temperature: float, seed: int | None) -> list:
+        from tuilab.config import SamplingConfig
+        from tuilab.modeling.generation import generate
+
+        cfg = SamplingConfig(
+            max_new_tokens=self.spec.max_new_tokens,
+            temperature=temperature,
+            top_p=self.spec.top_p,
+            seed=seed,
+            batch_size=max(len(messages), 1),
+        )
+        with self.host.adapter(adapter, self.progress) as lm:
+            what = f"generating {len(messages)} × ≤{cfg.max_new_tokens} tokens" + (
+                f" with {_short(adapter)}" if adapter else "")
+            if self.progress:
+                self.progress(what)
+            handle = self._count_steps(lm.model, what, cfg.max_new_tokens)
+            try:
+                with self.host.cpu_threads():
+                    return generate(lm.model, lm.tokenizer, messages, cfg)
+            finally:
+                if handle is not None:
+                    handle.remove()
+
+    def _count_steps(self, model: Any, what: str, total: int) -> Any:
+        """A hook on each forward (one per token): reports progress ~3 times a second, and
+        stops decoding at the next token once `stop_requested()` (quitting or a new source
+        does not wait for a long generation to finish)."""
+        if not hasattr(model, "register_forward_hook"):
+            return None
+        progress, stop = self.progress, self.stop_requested
+        state = {"step": 0, "last": 0.0}
+
+        def hook(_module: Any, _args: Any, _output: Any) -> None:
+            if stop is not None and stop():
+                raise GenerationStopped("candidate generation stopped")
+            state["step"] += 1
+            now = time.monotonic()
+            if progress is not None and now - state["last"] >= 0.3:
+                state["last"] = now
+                progress(what, min(state["step"], total), total)
+
+        return model.register_forward_hook(hook)
+
+    def _candidate(self, result: Any, side: str, adapter: str, temperature: float, seed: int | None) -> Candidate:
+        params = {
+            "side": side,
+            "temperature": temperature,
+            "top_p": self.spec.top_p,
+            "max_new_tokens": self.spec.max_new_tokens,
+        }
+        if seed is not None:
+            params["seed"] = seed
+        return Candidate(
+            text=result.text,
+            model=self.host.name,
+            adapter=adapter,
+            n_tokens=result.n_tokens,
+            finished=result.finished,
+            params=params,
+        )
+
+    def close(self) -> None:
+        """The host outlives a source (settings changes reuse the loaded model)."""
+
+
+def spec_dict(spec: SourceSpec) -> dict:
+    return asdict(spec)
