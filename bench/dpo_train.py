@@ -1,0 +1,263 @@
+"""DPO training throughput and memory: tuilab against TRL's DPOTrainer, same model, same data, one run.
+
+    tuilab models setup                 # once: imports models/smollm2-135m-instruct
+    pip install --target /tmp/dpo-peer --no-deps trl==1.12.0 datasets==5.0.1 pyarrow==25.0.1 dill==0.3.8 \
+        multiprocess==0.70.16 pandas xxhash httpx httpcore sniffio
+    PYTHONPATH=/tmp/dpo-peer python bench/dpo_train.py [--pairs 96] [--epochs 1] [--threads 2]
+
+(TRL is a bench-only peer in its own folder; the lab never imports it.)
+
+Every configuration runs in its own subprocess (so one's memory cannot help
+another) through a small middle process that reads the worker's peak RSS with
+`getrusage(RUSAGE_CHILDREN)`. All use SmolLM2-135M-Instruct in fp32, LoRA r=8
+(α 16) on all linear layers, batch 8, β 0.1, sigmoid loss, the same synthetic
+conversational pairs, no evaluation. The reference is the model with its
+adapter off in both. The timed span is the whole training call, model already
+loaded: for tuilab `train_dpo` (tokenising, the packed/plain check, the
+reference pass, every step); for TRL `trainer.train()` (the reference log-probs
+and every step; its tokenising happens before, in the constructor).
+pairs/s = pairs × epochs ÷ that span.
+
+Configurations: tuilab (defaults); TRL default (`DPOConfig` as shipped:
+gradient checkpointing on); TRL fastest on a CPU (gradient checkpointing off,
+reference log-probs precomputed once). `--configs tuilab-plain` adds tuilab
+with prompt sharing off (chosen and rejected as separate rows, as TRL runs
+them), to show what the sharing earns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONFIGS = ("tuilab", "trl-default", "trl-fast")
+EXTRA = ("tuilab-plain",)
+LR = 5e-5
+
+SUBJECTS = ["France", "Japan", "Peru", "Kenya", "Canada", "Norway", "Egypt", "Chile", "India", "Spain"]
+QUESTIONS = [
+    "Answer briefly: what is the capital of {s}?",
+    "Which city is the capital of {s}? Keep it short.",
+    "Quick question, what's {s}'s capital city?",
+    "Name the capital of {s} in a sentence.",
+    "In one line: where does {s} keep its government?",
+    "Tell me the capital city of {s}, please.",
+]
+GOOD = "The capital of {s} is a large old city, home to its government and many long avenues."
+BAD = "I am not sure about {s}; capitals move around, so it is hard to say which."
+
+
+def make_data(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        s = SUBJECTS[i % len(SUBJECTS)]
+        prompt = rng.choice(QUESTIONS).format(s=s) + f" ({i})"
+        good, bad = GOOD.format(s=s), BAD.format(s=s)
+        if rng.random() < 0.5:  # vary lengths a little, as real data does
+            good = good.replace(" long", "")
+        out.append({"prompt": prompt, "chosen": good, "rejected": bad})
+    return out
+
+
+# ------------------------------------------------------------------ workers
+
+
+def run_tuilab(args: argparse.Namespace, data: list[dict], share_prefix: bool = True) -> dict:
+    from tuilab.config import DPOConfig, LoraSettings
+    from tuilab.modeling.loading import load_model
+    from tuilab.records import PreferencePair
+    from tuilab.training.dpo import train_dpo
+
+    pairs = [PreferencePair(i, i, [{"role": "user", "content": d["prompt"]}], d["chosen"], d["rejected"])
+             for i, d in enumerate(data)]
+    cfg = DPOConfig(base_model=args.model, epochs=args.epochs, batch_size=args.batch, eval_fraction=0.0,
+                    checkpoint_every=0, sample_every=0, min_pairs=1, learning_rate=LR, beta=0.1, loss="sigmoid",
+                    lora=LoraSettings(r=8, alpha=16, dropout=0.0, target_modules="all-linear"),
+                    share_prefix=share_prefix)
+    base = load_model(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        metrics = train_dpo(cfg, pairs, base=base, output_dir=tmp, sink=lambda e: None)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "loss": metrics.get("loss"), "accuracy": metrics.get("rewards/accuracies")}
+
+
+def _tolerant_dataset_hashing() -> None:
+    """`datasets` fingerprints a table by pickling it with dill, which fails on this pyarrow build
+    (its MonthDayNano type claims to live in `builtins`); fall back to a random fingerprint, which
+    `datasets` itself does for anything it cannot hash. Only caching is affected, not the training."""
+    import uuid
+
+    import datasets.fingerprint as fp
+
+    original = fp.Hasher.hash.__func__
+
+    def tolerant(cls, value):
+        try:
+            return original(cls, value)
+        except Exception:
+            return uuid.uuid4().hex
+
+    fp.Hasher.hash = classmethod(tolerant)
+
+
+def run_trl(args: argparse.Namespace, data: list[dict], fast: bool) -> dict:
+    _tolerant_dataset_hashing()
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    tok = AutoTokenizer.from_pretrained(args.model)
+    tok.pad_token = "<|endoftext|>"  # pad must differ from EOS (SmolLM2 uses <|im_end|> for both), as in tuilab
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    rows = [{"prompt": [{"role": "user", "content": d["prompt"]}],
+             "chosen": [{"role": "assistant", "content": d["chosen"]}],
+             "rejected": [{"role": "assistant", "content": d["rejected"]}]} for d in data]
+    with tempfile.TemporaryDirectory() as tmp:
+        kwargs = dict(
+            output_dir=tmp, per_device_train_batch_size=args.batch, num_train_epochs=args.epochs, bf16=False,
+            fp16=False, use_cpu=True, report_to="none", save_strategy="no", logging_steps=10_000,
+            disable_tqdm=True, dataloader_num_workers=0, seed=0, learning_rate=LR, beta=0.1,
+        )
+        if fast:
+            kwargs.update(gradient_checkpointing=False, precompute_ref_log_probs=True,
+                          precompute_ref_batch_size=args.batch)
+        config = DPOConfig(**kwargs)
+        trainer = DPOTrainer(
+            model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tok,
+            peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
+                                   task_type="CAUSAL_LM"),
+        )
+        t0 = time.perf_counter()
+        out = trainer.train()
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "loss": out.training_loss,
+            "gradient_checkpointing": bool(config.gradient_checkpointing)}
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    data = make_data(args.pairs)
+    t_cpu = time.process_time()
+    if args.worker == "tuilab":
+        res = run_tuilab(args, data)
+    elif args.worker == "tuilab-plain":
+        res = run_tuilab(args, data, share_prefix=False)
+    else:
+        res = run_trl(args, data, fast=args.worker == "trl-fast")
+    n = args.pairs * args.epochs
+    res.update({"config": args.worker, "pairs_per_s": n / res["seconds"],
+                "process_cpu_s": time.process_time() - t_cpu})
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+# ------------------------------------------------------------------ orchestration
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    return ["--model", args.model, "--pairs", str(args.pairs), "--batch", str(args.batch), "--threads",
+            str(args.threads), "--epochs", str(args.epochs)]
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Middle process: run one worker as our only child, then read its peak RSS."""
+    cmd = [sys.executable, __file__, "--worker", args.measure, *_argv(args)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        print("RESULT " + json.dumps({"config": args.measure, "error": "\n".join(tail)}), flush=True)
+        return
+    res = json.loads(lines[-1][len("RESULT "):])
+    res["peak_rss_gib"] = peak_kib / (1024 * 1024)
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "models" / "smollm2-135m-instruct"))
+    parser.add_argument("--pairs", type=int, default=96)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, from {CONFIGS + EXTRA}")
+    parser.add_argument("--repeats", type=int, default=1, help="run each config this many times (round-robin), keep the best")
+    parser.add_argument("--json", action="store_true", help="also print all results as one JSON line")
+    parser.add_argument("--worker", choices=CONFIGS + EXTRA, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=CONFIGS + EXTRA, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+    if args.measure:
+        return measure(args)
+    if not Path(args.model).is_dir():
+        raise SystemExit(f"{args.model}: no model folder; run `tuilab models setup` first or pass --model")
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    if any(c.startswith("trl") for c in configs):
+        try:
+            import trl  # noqa: F401
+        except ImportError:
+            raise SystemExit("TRL is not importable: install it into its own folder and put that on "
+                             "PYTHONPATH (see the top of this file), or --configs tuilab") from None
+    print(f"model {args.model}\n{args.pairs} pairs × {args.epochs} epoch(s), batch {args.batch}, fp32, LoRA r=8 "
+          f"all-linear, {args.threads} threads; load average {os.getloadavg()[0]:.1f}")
+    results: dict[str, dict] = {}
+    # Round-robin over repeats; each config keeps its best run (a busy machine only ever slows a run down).
+    for config in [c for _ in range(args.repeats) for c in configs]:
+        started = time.monotonic()
+        load = os.getloadavg()[0]
+        out = subprocess.run([sys.executable, __file__, "--measure", config, *_argv(args)], capture_output=True,
+                             text=True)
+        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+        res = json.loads(line[-1][len("RESULT "):]) if line else {"config": config, "error": out.stderr[-2000:]}
+        res["wall_s"] = time.monotonic() - started
+        res["load_before"] = load
+        if "error" in res:
+            print(f"{config:12s} FAILED:\n{res['error']}")
+            continue
+        best = results.get(config)
+        if best is None or res["pairs_per_s"] > best["pairs_per_s"]:
+            results[config] = res
+        print(f"{config:12s} {res['pairs_per_s']:6.2f} pairs/s   peak RSS {res['peak_rss_gib']:.2f} GiB   "
+              f"(training {res['seconds']:.1f} s, {res['wall_s']:.0f} s with loading; loss {res['loss']:.3f}; "
+              f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)", flush=True)
+    if args.repeats > 1:
+        print("best of each:")
+        for config, res in results.items():
+            print(f"  {config:12s} {res['pairs_per_s']:6.2f} pairs/s   peak RSS {res['peak_rss_gib']:.2f} GiB")
+    ours = results.get("tuilab")
+    trl = {k: v for k, v in results.items() if k.startswith("trl")}
+    if ours and trl:
+        if "trl-default" in trl:
+            d = trl["trl-default"]
+            print(f"tuilab / TRL default = {ours['pairs_per_s'] / d['pairs_per_s']:.2f}x speed (goal >= 1.5x), "
+                  f"{ours['peak_rss_gib'] / d['peak_rss_gib']:.2f}x memory")
+        name, best = max(trl.items(), key=lambda kv: kv[1]["pairs_per_s"])
+        print(f"tuilab / TRL best ({name}) = {ours['pairs_per_s'] / best['pairs_per_s']:.2f}x speed "
+              f"(goal >= 1.2x), {ours['peak_rss_gib'] / best['peak_rss_gib']:.2f}x memory")
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
