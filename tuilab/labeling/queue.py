@@ -95,6 +95,8 @@ class PairFeeder:
         generation: int = 0,
         poll_s: float = 5.0,
         nice: int = 10,
+        repeats: Any = None,
+        labeler: str = "human",
     ) -> None:
         if capacity < 1:
             raise ValueError(f"queue size must be at least 1, got {capacity}")
@@ -109,6 +111,14 @@ class PairFeeder:
         self._on_state = on_state or (lambda _state: None)
         self._on_pair = on_pair or (lambda _state, _prompt_id: None)
         self._rng = random.Random(seed)
+        # Self-consistency repeats (labeling.repeats): their own random stream, so the sides of fresh
+        # pairs do not depend on whether repeats are on.
+        from tuilab.labeling.repeats import RepeatPolicy
+
+        self.repeats = RepeatPolicy() if repeats is None else repeats
+        self.repeats.check()
+        self.labeler = labeler
+        self._repeat_rng = random.Random(None if seed is None else seed + 7919)
         self._seeded = seed is not None
         self._cond = threading.Condition()
         self._ready: deque[ReadyPair] = deque()
@@ -226,6 +236,9 @@ class PairFeeder:
                     priority = False
                     want = 1 if not self._ready else min(self.capacity - len(self._ready), self.max_batch)
             if not priority:
+                want -= self._add_repeats(db, want)
+                if want <= 0:
+                    continue
                 prompts = self._next_prompts(db, want)
                 if not prompts:
                     self._halted = True
@@ -237,6 +250,29 @@ class PairFeeder:
                     )
                     continue
             self._produce(db, prompts, priority, is_cancelled)
+
+    def _add_repeats(self, db: Any, slots: int) -> int:
+        """Fill some of `slots` with repeats of older decisions (each slot with probability `repeats.share`)."""
+        from tuilab.labeling.repeats import pick_repeat
+
+        if self.repeats.share <= 0:
+            return 0
+        wanted = sum(self._repeat_rng.random() < self.repeats.share for _ in range(slots))
+        added = 0
+        for _ in range(wanted):
+            with self._cond:
+                busy = {(min(p.left_id, p.right_id), max(p.left_id, p.right_id)) for p in self._ready}
+            pair = pick_repeat(db, self._repeat_rng, self.repeats, self.labeler, busy=busy,
+                               source=self.state.source)
+            if pair is None:
+                break
+            with self._cond:
+                self._ready.append(pair)
+                ready = len(self._ready)
+            self.state = replace(self.state, ready=ready)
+            self._on_pair(self.state, pair.prompt.id)
+            added += 1
+        return added
 
     def _stopping(self, is_cancelled: Callable[[], bool]) -> bool:
         return self._stop.is_set() or is_cancelled()

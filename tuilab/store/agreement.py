@@ -94,3 +94,38 @@ def labelers(db: sqlite_utils.Database) -> dict[str, int]:
             " AND c.origin != 'hacked' GROUP BY who ORDER BY count(*) DESC, who"
         ).fetchall()
     )
+
+
+@dataclass(frozen=True)
+class RepeatCandidate:
+    """A first decision that may come back as a self-consistency repeat."""
+
+    comparison_id: int
+    prompt_id: int
+    left_id: int
+    right_id: int
+    swapped: bool
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (min(self.left_id, self.right_id), max(self.left_id, self.right_id))
+
+
+def repeat_candidates(db: sqlite_utils.Database, labeler: str, *, min_age: int) -> list[RepeatCandidate]:
+    """`labeler`'s decisions that can be shown again: not a skip, an edit or a hacked mark, not among their
+    `min_age` latest decisions (a repeat must not be recognisable), and on a pair they decided only once."""
+    rows = db.execute(
+        f"SELECT c.id, c.prompt_id, c.left_id, c.right_id, c.swapped, c.decision, c.edited_id FROM comparisons c"
+        f" WHERE {LABELER} = ? AND c.origin != 'hacked' ORDER BY c.id",
+        [labeler],
+    ).fetchall()
+    seen: dict[tuple[int, int], int] = {}
+    for _, _, left, right, _, _, _ in rows:
+        key = (min(left, right), max(left, right))
+        seen[key] = seen.get(key, 0) + 1
+    old = rows[: max(len(rows) - max(min_age, 0), 0)]
+    return [
+        RepeatCandidate(cid, pid, left, right, bool(swapped))
+        for cid, pid, left, right, swapped, decision, edited in old
+        if decision != "skip" and edited is None and seen[(min(left, right), max(left, right))] == 1
+    ]
