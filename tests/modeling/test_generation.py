@@ -258,3 +258,50 @@ def test_sampling_runs_without_dropout_and_restores_train_mode(tiny_model_dir):
     train_rows = _rows(sample(model, loaded.tokenizer, ids, max_new_tokens=8, temperature=0))
     assert train_rows == eval_rows
     assert model.training
+
+
+def test_on_step_streams_every_token_in_order(sharp):
+    """What the callback sees, row by row, is exactly what sample() returns (EOS included)."""
+    model, tok = sharp.model, sharp.tokenizer
+    seen: dict[int, list[int]] = {}
+
+    def on_step(rows, tokens):
+        assert len(rows) == len(tokens) and len(set(rows)) == len(rows)
+        for r, t in zip(rows, tokens, strict=True):
+            seen.setdefault(r, []).append(t)
+
+    gen = torch.Generator().manual_seed(3)
+    out = sample(model, tok, _ids(tok), max_new_tokens=10, temperature=1.0, generator=gen, on_step=on_step)
+    assert sorted(seen) == list(range(len(QUESTIONS)))
+    assert [seen[i] for i in range(len(QUESTIONS))] == _rows(out)
+
+
+def test_on_step_returning_true_stops_decoding(sharp):
+    model, tok = sharp.model, sharp.tokenizer
+    calls = []
+
+    def stop_after_three(rows, tokens):
+        calls.append(len(rows))
+        return len(calls) == 3
+
+    out = sample(model, tok, _ids(tok), max_new_tokens=12, temperature=0, eos_token_ids=[],
+                 on_step=stop_after_three)
+    assert len(calls) == 3 and out.lengths == [3] * len(QUESTIONS)
+    assert not any(out.finished)
+
+
+def test_generate_on_step_uses_prompt_indices_and_skips_later_batches(sharp):
+    """Row indices are global across batches; a stop leaves later batches unstarted."""
+    cfg = SamplingConfig(max_new_tokens=4, temperature=0.0, batch_size=2)
+    prompts = [[{"role": "user", "content": q}] for q in QUESTIONS]
+    rows_seen: set[int] = set()
+
+    def record(rows, tokens):
+        rows_seen.update(rows)
+
+    full = generate(sharp.model, sharp.tokenizer, prompts, cfg, on_step=record)
+    assert len(full) == len(QUESTIONS) and rows_seen == set(range(len(QUESTIONS)))
+
+    first_batch_only = generate(sharp.model, sharp.tokenizer, prompts, cfg,
+                                on_step=lambda rows, tokens: max(rows) >= 1)
+    assert len(first_batch_only) == 2

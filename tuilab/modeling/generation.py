@@ -1,24 +1,32 @@
 """Batched sampling with our own decode loop: left padding, KV cache, finished rows dropped.
 
 Why not `model.generate`: it keeps decoding rows that already emitted EOS until
-the longest row ends, so with answers of mixed length most of its work is wasted
-(field notes: 19–41 useful tok/s against 80–90 total). Here every step runs only
-the rows still going; their cache rows are selected out of the `DynamicCache`,
-and the prompt's logits are computed for the last position only.
+the longest row ends, so with answers of mixed length much of its work is
+wasted (`bench/generate.py` prints its useful and total tokens per second side
+by side). Here every step runs only the rows still going; their cache rows are
+selected out of the `DynamicCache`, and the prompt's logits are computed for
+the last position only.
 
 `sample` is what PPO uses (token tensors, masks, lengths); `generate` is the
-chat-level wrapper the labeling queue and the CLI use (decoded text).
+chat-level wrapper the labeling queue and the CLI use (decoded text). Both take
+`on_step`, called after every decode step with the rows still decoding and the
+token each just produced: a caller streams text onto a screen from it, and
+stops decoding early by returning True.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tuilab.config import SamplingConfig
 from tuilab.modeling.chat import Message, as_messages, prompt_ids
+
+# on_step(rows, tokens): the indices (into the prompts given) of the rows decoded in
+# this step and the token each produced, EOS included; return True to stop decoding.
+StepCallback = Callable[[list[int], list[int]], "bool | None"]
 
 
 @dataclass
@@ -142,13 +150,15 @@ def sample(
     top_k: int = 0,
     generator: Any = None,
     eos_token_ids: Sequence[int] | None = None,
+    on_step: StepCallback | None = None,
 ) -> SampleBatch:
     """Sample continuations for token-id prompts in one batch; see `SampleBatch`.
 
     `model` may be a PeftModel (whichever adapter is active is used) or a 4-bit
     model. `temperature <= 0` is greedy. `generator` (a `torch.Generator`) makes
     sampling reproducible. `eos_token_ids` overrides the stop tokens
-    (default: `stop_token_ids(tokenizer, model)`).
+    (default: `stop_token_ids(tokenizer, model)`). `on_step`: see the module
+    docstring; rows it stops stay `finished=False`, as if cut at the limit.
     """
     import torch
 
@@ -181,7 +191,7 @@ def sample(
         model.eval()  # no dropout in rollouts (N+ implementation details); restored below
     try:
         _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extra, max_new_tokens,
-                temperature, top_p, top_k, generator, outputs, finished)
+                temperature, top_p, top_k, generator, outputs, finished, on_step)
     finally:
         if was_training:
             model.train()
@@ -205,7 +215,7 @@ def sample(
 
 
 def _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extra, max_new_tokens,
-            temperature, top_p, top_k, generator, outputs, finished) -> None:
+            temperature, top_p, top_k, generator, outputs, finished, on_step=None) -> None:
     """The decode loop: fills `outputs` (tokens per row) and `finished` in place."""
     import torch
 
@@ -222,9 +232,12 @@ def _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extr
             nxt = _pick_next(out.logits[:, -1, :].float(), temperature, top_p, top_k, generator)
             done = torch.isin(nxt, stop_tensor)
             # One host sync per step: the tokens and which rows ended.
-            for r, t, d in torch.stack([rows, nxt, done.long()], dim=1).tolist():
+            synced = torch.stack([rows, nxt, done.long()], dim=1).tolist()
+            for r, t, d in synced:
                 outputs[r].append(t)
                 finished[r] = bool(d)
+            if on_step is not None and on_step([r for r, _, _ in synced], [t for _, t, _ in synced]):
+                break
             if step == max_new_tokens - 1:
                 break
             if bool(done.any()):
@@ -262,16 +275,28 @@ def generate(
     tokenizer: Any,
     prompts: Sequence[list[Message] | str],
     cfg: SamplingConfig | None = None,
+    on_step: StepCallback | None = None,
 ) -> list[GenResult]:
-    """Chat prompts → answers, `cfg.batch_size` prompts per batch, in the order given."""
+    """Chat prompts → answers, `cfg.batch_size` prompts per batch, in the order given.
+
+    `on_step` sees row indices into `prompts` (not into the batch). When it stops
+    decoding, the batches not yet started are not run: fewer results come back.
+    """
     cfg = cfg or SamplingConfig()
     if cfg.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {cfg.batch_size}")
     generator = make_generator(cfg.seed, _model_device(model))
     id_lists = [prompt_ids(tokenizer, as_messages(p)) for p in prompts]
     results: list[GenResult] = []
+    stopped = False
     for start in range(0, len(id_lists), cfg.batch_size):
         chunk = id_lists[start : start + cfg.batch_size]
+        step_cb = None
+        if on_step is not None:
+            def step_cb(rows: list[int], tokens: list[int], _start: int = start) -> bool:
+                nonlocal stopped
+                stopped = bool(on_step([_start + r for r in rows], tokens))
+                return stopped
         out = sample(
             model,
             tokenizer,
@@ -281,10 +306,13 @@ def generate(
             top_p=cfg.top_p,
             top_k=cfg.top_k,
             generator=generator,
+            on_step=step_cb,
         )
         ids = out.response_ids.tolist()
         for row, length, fin in zip(ids, out.lengths, out.finished, strict=True):
             tokens = row[: length - 1] if fin else row[:length]
             text = tokenizer.decode(tokens, skip_special_tokens=True)
             results.append(GenResult(text=text, token_ids=tokens, n_tokens=len(tokens), finished=fin))
+        if stopped:
+            break
     return results
