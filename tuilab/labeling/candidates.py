@@ -133,6 +133,8 @@ class ModelCandidateSource:
         self.label = self.spec.describe(host.name)
         self.progress: Progress | None = None
         self.stop_requested: Callable[[], bool] | None = None  # set by the feeder
+        # preview(a_text, b_text): the first pair's answers so far, while they are generated (set by the feeder).
+        self.preview: Callable[[str, str], Any] | None = None
         self._calls = 0
 
     def pair(self, prompt: Prompt) -> tuple[Candidate, Candidate]:
@@ -145,15 +147,20 @@ class ModelCandidateSource:
         self._calls += 1
         with self.host.lock:
             same = spec.mode == "samples" and spec.temperature_a == spec.temperature_b
+            stream = _Stream(self.host, self.preview)
             if same:
-                # Both samples of every pair in one batched call.
-                rows = self._generate("", messages + messages, spec.temperature_a, seed)
+                # Both samples of every pair in one batched call; rows 0 and n are the first pair's A and B.
+                rows = self._generate("", messages + messages, spec.temperature_a, seed,
+                                      stream.watch({0: "a", len(prompts): "b"}))
                 side_a, side_b = rows[: len(prompts)], rows[len(prompts):]
             else:
                 side_a = self._generate(spec.adapter_a if spec.mode == "ab" else "", messages,
-                                        spec.temperature_a, seed)
+                                        spec.temperature_a, seed, stream.watch({0: "a"}))
                 side_b = self._generate(spec.adapter_b if spec.mode == "ab" else "", messages,
-                                        spec.temperature_b, None if seed is None else seed + 10_000)
+                                        spec.temperature_b, None if seed is None else seed + 10_000,
+                                        stream.watch({0: "b"}))
+            if self.preview is not None:
+                stream.flush()  # the whole first pair, before it is stored and queued
         a_adapter = spec.adapter_a if spec.mode == "ab" else ""
         b_adapter = spec.adapter_b if spec.mode == "ab" else ""
         return [
@@ -162,7 +169,8 @@ class ModelCandidateSource:
             for ra, rb in zip(side_a, side_b, strict=True)
         ]
 
-    def _generate(self, adapter: str, messages: list, temperature: float, seed: int | None) -> list:
+    def _generate(self, adapter: str, messages: list, temperature: float, seed: int | None,
+                  on_step: Callable[[list[int], list[int]], Any] | None = None) -> list:
         from tuilab.config import SamplingConfig
         from tuilab.modeling.generation import generate
 
@@ -181,7 +189,7 @@ class ModelCandidateSource:
             handle = self._count_steps(lm.model, what, cfg.max_new_tokens)
             try:
                 with self.host.cpu_threads():
-                    return generate(lm.model, lm.tokenizer, messages, cfg)
+                    return generate(lm.model, lm.tokenizer, messages, cfg, on_step=on_step)
             finally:
                 if handle is not None:
                     handle.remove()
@@ -226,6 +234,46 @@ class ModelCandidateSource:
 
     def close(self) -> None:
         """The host outlives a source (settings changes reuse the loaded model)."""
+
+
+class _Stream:
+    """Collects the first pair's tokens as they are sampled and passes its text on, at most ~4 times a second."""
+
+    def __init__(self, host: ModelHost, preview: Callable[[str, str], Any] | None) -> None:
+        self.host, self.preview = host, preview
+        self.tokens = {"a": [], "b": []}
+        self.last = 0.0
+
+    def watch(self, rows: dict[int, str]) -> Callable[[list[int], list[int]], None] | None:
+        """An `on_step` for `generate` following `rows` (row index → side), or None without a preview."""
+        if self.preview is None:
+            return None
+        stops: set[int] | None = None
+
+        def on_step(live: list[int], tokens: list[int]) -> None:
+            nonlocal stops
+            if stops is None:
+                from tuilab.modeling.generation import stop_token_ids
+
+                lm = self.host.loaded()
+                stops = set(stop_token_ids(lm.tokenizer, lm.model))
+            grew = False
+            for r, t in zip(live, tokens, strict=True):
+                side = rows.get(r)
+                if side is not None and t not in stops:
+                    self.tokens[side].append(t)
+                    grew = True
+            now = time.monotonic()
+            if grew and now - self.last >= 0.25:
+                self.last = now
+                self.flush()
+
+        return on_step
+
+    def flush(self) -> None:
+        tok = self.host.loaded().tokenizer
+        # A trailing U+FFFD is a character whose bytes are still coming: shown once it is whole.
+        self.preview(*(tok.decode(self.tokens[s], skip_special_tokens=True).rstrip("\ufffd") for s in ("a", "b")))
 
 
 def spec_dict(spec: SourceSpec) -> dict:
