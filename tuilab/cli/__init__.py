@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuilab.cli import data, db, export, label, models, runs, train
+    from tuilab.cli import data, db, export, label, models, runs, sweep, train
 
     parser = _Parser(prog="tuilab", description="A terminal RLHF lab.")
     parser.add_argument("--home", help="lab folder holding models/ and db/ (default: $TUILAB_HOME or .)")
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--4bit", dest="four_bit", action="store_true", help="load the base model in nf4 4-bit")
     parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for module in (models, data, train, runs, db, export, label):
+    for module in (models, data, train, runs, db, export, label, sweep):
         module.register(sub)
     return parser
 

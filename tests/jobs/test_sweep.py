@@ -1,0 +1,87 @@
+"""`tuilab sweep`: grids, refusals, and a real local Ray Tune sweep of two tiny reward-model trials."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from tests.jobs.rm_data import insert_pairs
+from tuilab.cli import main
+from tuilab.config import PPOConfig
+from tuilab.jobs.sweep import SweepError, grid_points, parse_grid, trial_configs
+from tuilab.store import runs
+from tuilab.store.db import open_db
+
+
+def test_grid_is_the_product_in_flag_order():
+    grid = parse_grid(["kl_coef=0.01,0.05,0.2", "ensemble_mode=mean,min"])
+    points = grid_points(grid)
+    assert len(points) == 6 and points[0] == {"kl_coef": "0.01", "ensemble_mode": "mean"}
+    assert points[1] == {"kl_coef": "0.01", "ensemble_mode": "min"}
+    configs = trial_configs("ppo", PPOConfig(name="beta", batch_size=4), points)
+    assert [c.kl_coef for c in configs] == [0.01, 0.01, 0.05, 0.05, 0.2, 0.2]
+    assert configs[3].ensemble_mode == "min" and configs[3].batch_size == 4
+    assert configs[3].name == "beta kl_coef=0.05 ensemble_mode=min"
+
+
+@pytest.mark.parametrize("spec, message", [
+    (["kl_coef"], "write KEY=V1,V2"), (["kl_coef="], "write KEY=V1,V2"), ([], "at least one --grid"),
+    (["a=1", "a=2"], "given twice"),
+])
+def test_bad_grids_are_one_sentence(spec, message):
+    with pytest.raises(SweepError, match=message):
+        parse_grid(spec)
+
+
+def test_unknown_key_or_bad_value_names_it():
+    with pytest.raises(SweepError, match="kl_coeff"):
+        trial_configs("ppo", PPOConfig(), grid_points(parse_grid(["kl_coeff=0.1"])))
+    with pytest.raises(SweepError, match="batch_size"):
+        trial_configs("ppo", PPOConfig(), grid_points(parse_grid(["batch_size=big"])))
+
+
+def test_without_ray_sweep_says_how_to_get_it(monkeypatch, lab_home, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main(["sweep", "rm", "--grid", "learning_rate=1e-3,2e-3"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "pip install 'tuilab[ray]'" in err and "\n" not in err
+
+
+def test_invalid_grid_point_leaves_no_run(lab_home, tiny_model_dir, capsys):
+    pytest.importorskip("ray.tune")
+    db = open_db(lab_home / "db" / "lab.db")
+    insert_pairs(db, 16)
+    code = main(["sweep", "rm", "--set", f"base_model={tiny_model_dir}", "--grid", "batch_size=4,0"])
+    assert code == 1 and "batch_size" in capsys.readouterr().err
+    assert runs.list_runs(db) == []
+    db.conn.close()
+
+
+@pytest.mark.slow
+def test_local_ray_sweep_lands_two_complete_runs(lab_home, tiny_model_dir, capsys):
+    ray = pytest.importorskip("ray")
+    setup = open_db(lab_home / "db" / "lab.db")
+    insert_pairs(setup, 32)
+    setup.conn.close()
+    try:
+        code = main(["sweep", "rm", "--cpus", "2", "--name", "lr", "--set", f"base_model={tiny_model_dir}",
+                     "--set", "epochs=2", "--set", "min_pairs=8", "--set", "warmup_ratio=0",
+                     "--grid", "learning_rate=1e-3,3e-3"])
+    finally:
+        ray.shutdown()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert code == 0, lines
+    db = open_db(lab_home / "db" / "lab.db")
+    assert [x["point"] for x in lines] == [{"learning_rate": "1e-3"}, {"learning_rate": "3e-3"}]
+    found = runs.list_runs(db, "rm")
+    assert sorted(r.id for r in found) == sorted(x["run_id"] for x in lines)
+    for r in found:
+        assert r.status == "completed" and r.name.startswith("lr learning_rate=")
+        metrics = runs.read_metrics(db, r.id)
+        steps = r.final_metrics["steps"]
+        assert [s for s, _ in metrics["train/loss"]] == list(range(1, steps + 1))  # every step, none twice
+        assert "eval/accuracy" in metrics and (lab_home / "models" / "runs" / r.id / "reward.json").exists()
+    assert {r.config["learning_rate"] for r in found} == {1e-3, 3e-3}
+    db.conn.close()
