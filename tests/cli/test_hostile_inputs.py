@@ -191,8 +191,8 @@ def _(lab):
 
 @case("data", "control-byte-in-trl-chosen")
 def _(lab):
-    f = lab.file("ctl.jsonl", '{"prompt": "q", "chosen": "a\\u0008b", "rejected": "c"}\n')
-    return Spec(data("import", str(f)), ["ctl.jsonl:1:", "chosen"])
+    f = lab.file("ctl.jsonl", b'{"prompt": "q", "chosen": "a\x08b", "rejected": "c"}\n')
+    return Spec(data("import", str(f)), ["ctl.jsonl:1:", "control byte 0x08"])
 
 
 @case("data", "huge-prompt-field")

@@ -219,3 +219,27 @@ def test_dry_run_counts_without_writing(db, data_dir, snapshot):
 def test_missing_split_value_is_rejected(db, data_dir):
     with pytest.raises(ValueError, match="split"):
         import_file(db, data_dir / "prompts.txt", split="dev")
+
+
+def test_a_bad_last_line_rolls_back_batches_already_written(db, tmp_path):
+    """Records stream in batches; a bad line after several batches still imports nothing."""
+    from tuilab.store.importing import BATCH
+
+    path = tmp_path / "many.jsonl"
+    with open(path, "w") as fh:
+        for i in range(BATCH * 2 + 10):
+            fh.write(json.dumps({"prompt": f"prompt number {i}"}) + "\n")
+        fh.write('{"prompt": "x", "chosen": "a", "rejected": "b"}\n')
+    before = db.execute("SELECT count(*) FROM prompts").fetchone()[0]
+    with pytest.raises(FormatError, match=rf"many\.jsonl:{BATCH * 2 + 11}: this line is a TRL pair"):
+        import_file(db, path)
+    assert db.execute("SELECT count(*) FROM prompts").fetchone()[0] == before
+    assert not db.conn.in_transaction
+    report = import_file(db, _first_lines(path, BATCH * 2 + 10))
+    assert report.records == report.prompts_added == BATCH * 2 + 10
+
+
+def _first_lines(path, n):
+    out = path.with_name("ok.jsonl")
+    out.write_text("".join(path.read_text().splitlines(keepends=True)[:n]))
+    return out

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from tuilab.cli import CLIError, paths_from
-from tuilab.store.formats import EXPORT_FORMATS, FORMATS, SPLITS, FormatError, parse_file
-from tuilab.store.reading import MAX_FIELD_CHARS
+from tuilab.store.formats import EXPORT_FORMATS, FORMATS, SPLITS, FormatError
+from tuilab.store.reading import MAX_FIELD_CHARS, check_source
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,25 +76,28 @@ def _open(args: argparse.Namespace):
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from tuilab.store.importing import import_parsed
-    from tuilab.store.reading import check_records, check_source, scan
+    from tuilab.store.formats import iter_records, resolve_format
+    from tuilab.store.importing import import_file
 
     path = Path(args.file)
     if args.max_field_chars < 1:
         raise CLIError(f"--max-field-chars must be at least 1, got {args.max_field_chars}")
+    limit = args.max_field_chars
     try:
         check_source(path)
     except FormatError as exc:
         raise CLIError(str(exc)) from None
-    try:  # the whole file, before the database is touched
-        fmt = scan(path, args.format, max_chars=args.max_field_chars)
-        parsed = parse_file(path, fmt)
-        check_records(path, parsed.records, max_chars=args.max_field_chars)
+    try:  # the whole file, streamed, before the database is touched
+        fmt = resolve_format(path, args.format, max_chars=limit)
+        if sum(1 for _ in iter_records(path, fmt, max_chars=limit)) == 0:
+            raise FormatError(path, None, "no records in the file")
     except FormatError as exc:
         raise CLIError(f"{exc} (nothing imported)") from None
     db = _open(args)
     try:
-        report = import_parsed(db, parsed, split=args.split, dry_run=args.dry_run)
+        report = import_file(db, path, fmt=fmt, split=args.split, dry_run=args.dry_run, max_chars=limit)
+    except FormatError as exc:  # the file changed since it was checked
+        raise CLIError(f"{exc} (nothing imported)") from None
     except (sqlite3.Error, ValueError) as exc:
         raise CLIError(f"{path}: import failed, nothing imported: {exc}") from None
     finally:

@@ -8,6 +8,7 @@ import sqlite_utils
 
 from tuilab.store.formats import parse_prompts_jsonl
 from tuilab.store.prompts import add_prompt_rows
+from tuilab.store.reading import numbered_text
 
 DEMO_FILE = "demo_prompts.jsonl"
 DEMO_SOURCE = "demo"
@@ -30,6 +31,7 @@ def ensure_demo_prompts(db: sqlite_utils.Database) -> int:
     text = demo_prompts_text()
     if text is None:
         return 0
-    records = parse_prompts_jsonl(f"tuilab/data/{DEMO_FILE}", text)
+    path = f"tuilab/data/{DEMO_FILE}"
+    records = list(parse_prompts_jsonl(path, numbered_text(path, text)))
     result = add_prompt_rows(db, [(r.messages, r.split) for r in records], source=DEMO_SOURCE)
     return len(result.added)

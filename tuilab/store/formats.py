@@ -1,8 +1,11 @@
 """Data file formats: detect, parse and render. Pure functions over text, no database.
 
-Parsing reads a whole file into records before anything is written, so a bad
-line fails the import with `FILE:LINE: what was wrong` and nothing lands in
-the database. Formats:
+Records stream from the file line by line (`iter_records`; the lines come
+from `reading.iter_lines`, which refuses what is not text), so a file of any
+length parses in the memory of one line. One format per file: detection reads
+every line (`reading.detect_kind`), and a line of another kind is an error at
+that line, as is any record that does not parse: `FILE:LINE: what was wrong`.
+Formats:
 
 - `prompts`: JSONL (`prompt` string or `messages` list, optional `split`),
   CSV with a prompt column, or plain text (one prompt per line);
@@ -14,33 +17,35 @@ the database. Formats:
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tuilab.records import DECISIONS, Comparison, Generation, Message
+from tuilab.store.reading import (
+    JSON_EXTENSIONS,
+    MAX_FIELD_CHARS,
+    FormatError,
+    check_record,
+    check_source,
+    csv_rows,
+    detect_kind,
+    iter_lines,
+    line_kind,
+    lines,
+    numbered_text,
+)
 
 FORMATS = ("prompts", "trl", "hh", "comparisons")
 EXPORT_FORMATS = ("trl", "hh", "comparisons", "prompts")
 ROLES = ("system", "user", "assistant", "tool")
 SPLITS = ("train", "test")
 PROMPT_COLUMNS = ("prompt", "text", "question", "instruction")
-JSON_EXTENSIONS = (".jsonl", ".json", ".ndjson")
-
-
-class FormatError(ValueError):
-    """A file that does not parse; `str()` is `FILE:LINE: message`."""
-
-    def __init__(self, path: str | Path, line: int | None, message: str):
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
+__all__ = ["FormatError", "JSON_EXTENSIONS", "MAX_FIELD_CHARS", "lines"]  # re-exported from reading
 
 
 class _Bad(ValueError):
@@ -149,111 +154,77 @@ def as_prompt_messages(item: str | list[Message]) -> list[Message]:
 
 # ---------------------------------------------------------------- reading
 
-
-def read_text(path: str | Path) -> str:
-    """The file as text (UTF-8, an optional BOM dropped); undecodable bytes name their line."""
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise FormatError(path, line, f"not UTF-8 text (byte {exc.start})") from None
+Numbered = Iterator[tuple[int, str]]
 
 
-def lines(text: str) -> list[str]:
-    """Split on newlines only: str.splitlines would also cut at U+2028, form feeds and the
-    like, which JSON strings written with ensure_ascii=False may hold raw."""
-    return text.replace("\r\n", "\n").split("\n")
-
-
-def _json_lines(path: str, text: str) -> list[tuple[int, dict]]:
+def _json_lines(path: str, numbered: Numbered) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line."""
-    if text.lstrip().startswith("["):
-        line = text[: len(text) - len(text.lstrip())].count("\n") + 1
-        raise FormatError(
-            path,
-            line,
-            "a JSON array; tuilab reads JSON Lines, one object per line "
-            f"(convert with: jq -c '.[]' {Path(path).name} > {Path(path).stem}.jsonl)",
-        )
-    rows = []
-    for n, raw in enumerate(lines(text), 1):
+    first = True
+    for n, raw in numbered:
         if not raw.strip():
             continue
+        if first and raw.lstrip().startswith("["):
+            raise FormatError(
+                path,
+                n,
+                "a JSON array; tuilab reads JSON Lines, one object per line "
+                f"(convert with: jq -c '.[]' {Path(path).name} > {Path(path).stem}.jsonl)",
+            )
+        first = False
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise FormatError(path, n, f"bad JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(obj, dict):
             raise FormatError(path, n, f"expected a JSON object per line, got {_kind(obj)}")
-        rows.append((n, obj))
-    return rows
-
-
-def _first_json_object(text: str) -> dict | None:
-    for raw in lines(text):
-        if raw.strip():
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError:
-                return None
-            return obj if isinstance(obj, dict) else None
-    return None
+        yield n, obj
 
 
 def detect_format(path: str | Path, text: str) -> str:
-    """The format from the extension and the first record's keys.
-
-    `.csv` and `.txt` are prompts; JSON lines are sniffed: `decision` with
-    `left`/`right` → comparisons; `chosen`/`rejected` strings holding
-    `\\n\\nHuman:` transcripts and no `prompt` → hh; other `chosen`/`rejected`
-    → trl; `prompt` or `messages` alone → prompts.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix in (".csv", ".txt", ".tsv"):
-        return "prompts"
-    obj = _first_json_object(text)
-    if obj is None:
-        if suffix in JSON_EXTENSIONS:
-            # Let the JSON parser name the bad line.
-            _json_lines(str(path), text)
-            raise FormatError(path, None, "no records in the file")
-        return "prompts"  # plain text, one prompt per line
-    keys = set(obj)
-    if "decision" in keys and {"left", "right"} <= keys:
-        return "comparisons"
-    if {"chosen", "rejected"} <= keys:
-        chosen = obj["chosen"]
-        if "prompt" not in keys and isinstance(chosen, str) and _HH_MARK.search(chosen):
-            return "hh"
-        return "trl"
-    if "prompt" in keys or "messages" in keys:
-        return "prompts"
-    line = next(n for n, raw in enumerate(lines(text), 1) if raw.strip())
-    raise FormatError(
-        path,
-        line,
-        f"cannot tell the format from the keys {sorted(keys)}; "
-        "name it with --format prompts|trl|hh|comparisons",
-    )
+    """The format of an in-memory text, by the same whole-file rule as a file (`reading.detect_kind`)."""
+    return detect_kind(path, numbered_text(path, text))
 
 
-def parse_file(path: str | Path, fmt: str = "auto", text: str | None = None) -> ParsedFile:
-    """Read and parse a whole file; raises FormatError naming the first bad line."""
+def _numbered(path: Path, text: str | None, max_chars: int) -> Numbered:
+    return iter_lines(path, max_chars=max_chars) if text is None else numbered_text(path, text)
+
+
+def resolve_format(path: str | Path, fmt: str = "auto", text: str | None = None, *,
+                   max_chars: int = MAX_FIELD_CHARS) -> str:
+    """`fmt`, or the file's one format detected from every line; checks the file is readable text."""
     path = Path(path)
     if text is None:
-        text = read_text(path)
+        check_source(path)
     if fmt == "auto":
-        fmt = detect_format(path, text)
+        fmt = detect_kind(path, _numbered(path, text, max_chars))
     if fmt not in FORMATS:
         raise FormatError(path, None, f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return fmt
+
+
+def iter_records(path: str | Path, fmt: str, text: str | None = None, *,
+                 max_chars: int = MAX_FIELD_CHARS) -> Iterator[Record]:
+    """Stream the records of a file in a resolved format; FormatError at the first bad line.
+
+    Memory is one line (or one CSV row): a file of any length streams.
+    """
+    path = Path(path)
     parser = {
         "prompts": parse_prompts,
         "trl": parse_trl,
         "hh": parse_hh,
         "comparisons": parse_comparisons,
     }[fmt]
-    records = parser(str(path), text)
+    for record in parser(str(path), _numbered(path, text, max_chars)):
+        check_record(path, record, max_chars)
+        yield record
+
+
+def parse_file(path: str | Path, fmt: str = "auto", text: str | None = None, *,
+               max_chars: int = MAX_FIELD_CHARS) -> ParsedFile:
+    """Read and parse a whole file into memory; raises FormatError naming the first bad line."""
+    fmt = resolve_format(path, fmt, text, max_chars=max_chars)
+    records = list(iter_records(path, fmt, text, max_chars=max_chars))
     if not records:
         raise FormatError(path, None, "no records in the file")
     return ParsedFile(str(path), fmt, records)
@@ -262,14 +233,24 @@ def parse_file(path: str | Path, fmt: str = "auto", text: str | None = None) -> 
 # ---------------------------------------------------------------- prompts
 
 
-def parse_prompts(path: str, text: str) -> list[PromptRecord]:
+def parse_prompts(path: str, numbered: Numbered) -> Iterator[PromptRecord]:
     """Prompts from CSV (by extension), JSON lines (if the first line is an object) or plain text."""
     suffix = Path(path).suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return parse_prompts_csv(path, text, delimiter="\t" if suffix == ".tsv" else ",")
-    if suffix in JSON_EXTENSIONS or (suffix != ".txt" and _first_json_object(text) is not None):
-        return parse_prompts_jsonl(path, text)
-    return parse_prompts_text(path, text)
+        yield from parse_prompts_csv(path, numbered, delimiter="\t" if suffix == ".tsv" else ",")
+        return
+    if suffix in JSON_EXTENSIONS:
+        yield from parse_prompts_jsonl(path, numbered)
+        return
+    head: list[tuple[int, str]] = []
+    if suffix != ".txt":
+        for n, raw in numbered:
+            head.append((n, raw))
+            if raw.strip():
+                break
+    is_json = bool(head) and head[-1][1].strip() != "" and line_kind(head[-1][1])[0] != "text"
+    rest = itertools.chain(head, numbered)
+    yield from (parse_prompts_jsonl if is_json else parse_prompts_text)(path, rest)
 
 
 def _split_value(value: Any) -> str | None:
@@ -280,9 +261,8 @@ def _split_value(value: Any) -> str | None:
     return value
 
 
-def parse_prompts_jsonl(path: str, text: str) -> list[PromptRecord]:
-    out = []
-    for n, obj in _json_lines(path, text):
+def parse_prompts_jsonl(path: str, numbered: Numbered) -> Iterator[PromptRecord]:
+    for n, obj in _json_lines(path, numbered):
         try:
             if "prompt" in obj:
                 value = obj["prompt"]
@@ -298,20 +278,19 @@ def parse_prompts_jsonl(path: str, text: str) -> list[PromptRecord]:
                 raise _Bad(
                     f"no 'prompt' or 'messages' key (keys: {', '.join(sorted(obj)) or 'none'})"
                 )
-            out.append(PromptRecord(n, messages, _split_value(obj.get("split"))))
+            record = PromptRecord(n, messages, _split_value(obj.get("split")))
         except _Bad as exc:
             raise FormatError(path, n, str(exc)) from None
-    return out
+        yield record
 
 
-def parse_prompts_csv(path: str, text: str, delimiter: str = ",") -> list[PromptRecord]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def parse_prompts_csv(path: str, numbered: Numbered, delimiter: str = ",") -> Iterator[PromptRecord]:
+    """A header naming a prompt column, then one prompt per row (strict quoting)."""
+    rows = csv_rows(path, numbered, delimiter)
     try:
-        header = next(reader)
+        _, header = next(rows)
     except StopIteration:
-        return []
-    except csv.Error as exc:
-        raise FormatError(path, 1, f"bad CSV: {exc}") from None
+        return
     names = [h.strip().lower() for h in header]
     column = next((names.index(c) for c in PROMPT_COLUMNS if c in names), None)
     if column is None:
@@ -321,17 +300,7 @@ def parse_prompts_csv(path: str, text: str, delimiter: str = ",") -> list[Prompt
             f"no prompt column in the header {header}; name one of: {', '.join(PROMPT_COLUMNS)}",
         )
     split_col = names.index("split") if "split" in names else None
-    out = []
-    start = reader.line_num + 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise FormatError(path, start, f"bad CSV: {exc}") from None
-        n = start
-        start = reader.line_num + 1
+    for n, row in rows:
         if not row or all(not cell.strip() for cell in row):
             continue
         try:
@@ -346,17 +315,14 @@ def parse_prompts_csv(path: str, text: str, delimiter: str = ",") -> list[Prompt
             )
         except _Bad as exc:
             raise FormatError(path, n, str(exc)) from None
-        out.append(PromptRecord(n, messages, split))
-    return out
+        yield PromptRecord(n, messages, split)
 
 
-def parse_prompts_text(path: str, text: str) -> list[PromptRecord]:
+def parse_prompts_text(path: str, numbered: Numbered) -> Iterator[PromptRecord]:
     """One prompt per line; blank lines ignored, surrounding spaces dropped."""
-    return [
-        PromptRecord(n, [{"role": "user", "content": raw.strip()}])
-        for n, raw in enumerate(lines(text), 1)
-        if raw.strip()
-    ]
+    for n, raw in numbered:
+        if raw.strip():
+            yield PromptRecord(n, [{"role": "user", "content": raw.strip()}])
 
 
 def render_prompt(messages: list[Message], split: str) -> dict:
@@ -475,15 +441,13 @@ def parse_trl_record(obj: dict) -> tuple[list[Message], str, str, float | None]:
     return messages, c_text, r_text, margin
 
 
-def parse_trl(path: str, text: str) -> list[PairRecord]:
-    out = []
-    for n, obj in _json_lines(path, text):
+def parse_trl(path: str, numbered: Numbered) -> Iterator[PairRecord]:
+    for n, obj in _json_lines(path, numbered):
         try:
             messages, chosen, rejected, margin = parse_trl_record(obj)
         except _Bad as exc:
             raise FormatError(path, n, str(exc)) from None
-        out.append(PairRecord(n, messages, chosen, rejected, margin))
-    return out
+        yield PairRecord(n, messages, chosen, rejected, margin)
 
 
 def render_trl(messages: list[Message], chosen: str, rejected: str, margin: float | None) -> dict:
@@ -500,7 +464,6 @@ def render_trl(messages: list[Message], chosen: str, rejected: str, margin: floa
 
 # ---------------------------------------------------------------- Anthropic HH
 
-_HH_MARK = re.compile(r"\n\n(Human|Assistant):")
 _HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
 _HH_ROLE = {"Human": "user", "Assistant": "assistant"}
 _HH_NAME = {"user": "Human", "assistant": "Assistant"}
@@ -540,9 +503,8 @@ def hh_can_render(messages: list[Message]) -> bool:
     return all(m["role"] in _HH_NAME for m in messages)
 
 
-def parse_hh(path: str, text: str) -> list[PairRecord]:
-    out = []
-    for n, obj in _json_lines(path, text):
+def parse_hh(path: str, numbered: Numbered) -> Iterator[PairRecord]:
+    for n, obj in _json_lines(path, numbered):
         try:
             for key in ("chosen", "rejected"):
                 if key not in obj:
@@ -563,8 +525,7 @@ def parse_hh(path: str, text: str) -> list[PairRecord]:
             margin = _margin(obj)
         except _Bad as exc:
             raise FormatError(path, n, str(exc)) from None
-        out.append(PairRecord(n, messages, chosen, rejected, margin))
-    return out
+        yield PairRecord(n, messages, chosen, rejected, margin)
 
 
 def render_hh(messages: list[Message], chosen: str, rejected: str) -> dict:
@@ -716,14 +677,13 @@ def parse_comparison_record(n: int, obj: dict) -> ComparisonRecord:
     )
 
 
-def parse_comparisons(path: str, text: str) -> list[ComparisonRecord]:
-    out = []
-    for n, obj in _json_lines(path, text):
+def parse_comparisons(path: str, numbered: Numbered) -> Iterator[ComparisonRecord]:
+    for n, obj in _json_lines(path, numbered):
         try:
-            out.append(parse_comparison_record(n, obj))
+            record = parse_comparison_record(n, obj)
         except _Bad as exc:
             raise FormatError(path, n, str(exc)) from None
-    return out
+        yield record
 
 
 # ---------------------------------------------------------------- writing

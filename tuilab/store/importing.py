@@ -1,7 +1,8 @@
-"""Importing data files: parse everything, then write it in one transaction.
+"""Importing data files: streamed record by record into one transaction.
 
-A bad line fails the whole import (`FILE:LINE: …`) before anything is
-written; a database error mid-write rolls everything back. Duplicates are
+A bad line fails the whole import (`FILE:LINE: …`) and rolls back what was
+written before it, as does a database error: an import is all or nothing.
+Records stream in batches, so memory is a batch, not the file. Duplicates are
 counted and named by line, never doubled: prompts by the hash of their
 messages, preference pairs by (prompt, chosen, rejected), comparisons by
 (prompt, both texts, decision, edit, time).
@@ -9,6 +10,9 @@ messages, preference pairs by (prompt, chosen, rejected), comparisons by
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,18 +21,22 @@ import sqlite_utils
 from tuilab.records import Comparison, Generation
 from tuilab.store.comparisons import record_comparison
 from tuilab.store.formats import (
+    MAX_FIELD_CHARS,
     SPLITS,
     ComparisonRecord,
+    FormatError,
     PairRecord,
-    ParsedFile,
     PromptRecord,
-    parse_file,
+    iter_records,
+    resolve_format,
 )
 from tuilab.store.generations import add_generation, find_generation
 from tuilab.store.pairs import preference_pairs
 from tuilab.store.prompts import add_prompt_rows, find_prompt, transaction
 
 SHOWN_LINES = 5
+KEPT_LINES = 1000  # duplicate line numbers the report remembers (it counts them all)
+BATCH = 2000  # prompts written per statement batch
 
 
 @dataclass
@@ -102,34 +110,27 @@ def import_file(
     split: str | None = None,
     source: str | None = None,
     dry_run: bool = False,
+    max_chars: int = MAX_FIELD_CHARS,
 ) -> ImportReport:
-    """Parse `path` (raises FormatError naming the line) and import it in one transaction.
+    """Stream `path` into the database in one transaction; a bad line (FormatError) or a
+    database error rolls everything back, so nothing is imported.
 
-    `split` forces the split of new prompts (else the file's, else from the hash);
-    `source` labels new prompts (default `import:<file name>`).
+    Memory stays at one batch of records, not the file. `split` forces the split
+    of new prompts (else the file's, else from the hash); `source` labels new
+    prompts (default `import:<file name>`); `max_chars` is the per-field limit.
     """
-    parsed = parse_file(path, fmt)
-    return import_parsed(db, parsed, split=split, source=source, dry_run=dry_run)
-
-
-def import_parsed(
-    db: sqlite_utils.Database,
-    parsed: ParsedFile,
-    *,
-    split: str | None = None,
-    source: str | None = None,
-    dry_run: bool = False,
-) -> ImportReport:
     if split is not None and split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    report = ImportReport(parsed.path, parsed.format, len(parsed.records), dry_run=dry_run)
-    src = source if source is not None else f"import:{Path(parsed.path).name}"
-    writer = {"prompts": _prompts, "trl": _pairs, "hh": _pairs, "comparisons": _comparisons}[
-        parsed.format
-    ]
+    path = Path(path)
+    fmt = resolve_format(path, fmt, max_chars=max_chars)
+    report = ImportReport(str(path), fmt, 0, dry_run=dry_run)
+    src = source if source is not None else f"import:{path.name}"
+    writer = {"prompts": _prompts, "trl": _pairs, "hh": _pairs, "comparisons": _comparisons}[fmt]
     try:
         with transaction(db):
-            writer(db, parsed.records, report, split, src)
+            writer(db, _counted(iter_records(path, fmt, max_chars=max_chars), report), report, split, src)
+            if report.records == 0:
+                raise FormatError(path, None, "no records in the file")
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -137,11 +138,41 @@ def import_parsed(
     return report
 
 
-def _prompts(db, records: list[PromptRecord], report: ImportReport, split, source) -> None:
-    result = add_prompt_rows(db, [(r.messages, split or r.split) for r in records], source=source)
-    report.prompts_added = len(result.added)
-    report.duplicates = report.prompts_existing = len(result.duplicates)
-    report.duplicate_lines = [records[i].line for i in result.duplicates]
+def _counted(records: Iterable, report: ImportReport) -> Iterator:
+    for record in records:
+        report.records += 1
+        yield record
+
+
+def _batches(records: Iterable, size: int = BATCH) -> Iterator[list]:
+    batch: list = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _duplicate(report: ImportReport, line: int) -> None:
+    report.duplicates += 1
+    if len(report.duplicate_lines) < KEPT_LINES:
+        report.duplicate_lines.append(line)
+
+
+def _key(*parts: object) -> bytes:
+    """A 16-byte digest standing for a duplicate key (the texts themselves would fill memory)."""
+    return hashlib.blake2b(json.dumps(parts, ensure_ascii=False).encode(), digest_size=16).digest()
+
+
+def _prompts(db, records: Iterable[PromptRecord], report: ImportReport, split, source) -> None:
+    for batch in _batches(records):
+        result = add_prompt_rows(db, [(r.messages, split or r.split) for r in batch], source=source)
+        report.prompts_added += len(result.added)
+        report.prompts_existing += len(result.duplicates)
+        for i in result.duplicates:
+            _duplicate(report, batch[i].line)
 
 
 def _prompt_id(db, messages, split, source, report: ImportReport) -> int:
@@ -172,13 +203,12 @@ def _generation(db, pid: int, g: Generation, report: ImportReport) -> int:
 
 def _pairs(db, records: list[PairRecord], report: ImportReport, split, source) -> None:
     # A pair is known when the lab already trains on it, however it got there.
-    seen = {(p.prompt_id, p.chosen, p.rejected) for p in preference_pairs(db, ties="skip")}
+    seen = {_key(p.prompt_id, p.chosen, p.rejected) for p in preference_pairs(db, ties="skip")}
     for r in records:
         pid = _prompt_id(db, r.messages, split, source, report)
-        key = (pid, r.chosen, r.rejected)
+        key = _key(pid, r.chosen, r.rejected)
         if key in seen:
-            report.duplicates += 1
-            report.duplicate_lines.append(r.line)
+            _duplicate(report, r.line)
             continue
         seen.add(key)
         chosen = _generation(db, pid, Generation(r.chosen, origin="import"), report)
@@ -191,13 +221,13 @@ def _pairs(db, records: list[PairRecord], report: ImportReport, split, source) -
         report.comparisons_added += 1
 
 
-def _comparison_keys(db) -> set[tuple]:
+def _comparison_keys(db) -> set[bytes]:
     rows = db.execute(
         "SELECT c.prompt_id, l.text, r.text, c.decision, e.text, c.created_at FROM comparisons c"
         " JOIN generations l ON l.id = c.left_id JOIN generations r ON r.id = c.right_id"
         " LEFT JOIN generations e ON e.id = c.edited_id"
     ).fetchall()
-    return {tuple(row) for row in rows}
+    return {_key(*row) for row in rows}
 
 
 def _comparisons(db, records: list[ComparisonRecord], report: ImportReport, split, source) -> None:
@@ -220,10 +250,9 @@ def _comparisons(db, records: list[ComparisonRecord], report: ImportReport, spli
         )
         rc = r.comparison
         edited_text = r.edited.text if r.edited else None
-        key = (pid, r.left.text, r.right.text, rc.decision, edited_text, rc.created_at or None)
+        key = _key(pid, r.left.text, r.right.text, rc.decision, edited_text, rc.created_at or None)
         if key in seen:
-            report.duplicates += 1
-            report.duplicate_lines.append(r.line)
+            _duplicate(report, r.line)
             continue
         seen.add(key)
         left_g, right_g, edited_g = (

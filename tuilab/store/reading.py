@@ -19,8 +19,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from tuilab.store.formats import JSON_EXTENSIONS, FormatError
-
+JSON_EXTENSIONS = (".jsonl", ".json", ".ndjson")
 MAX_FIELD_CHARS = 100_000
 # Control characters that are not text: all C0 but tab, newline, form feed, carriage return; and DEL.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -34,6 +33,23 @@ KIND_NAMES = {
     "comparisons": "a comparison (left/right/decision)",
     None: "an object with none of the keys tuilab reads",
 }
+
+
+class FormatError(ValueError):
+    """A file that does not parse; `str()` is `FILE:LINE: message`."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+def lines(text: str) -> list[str]:
+    """Split on newlines only: str.splitlines would also cut at U+2028, form feeds and the
+    like, which JSON strings written with ensure_ascii=False may hold raw."""
+    return text.replace("\r\n", "\n").split("\n")
 
 
 def max_line_bytes(max_chars: int) -> int:
@@ -75,11 +91,15 @@ def control_char(text: str) -> str | None:
 
 
 def check_field(value: str, what: str, max_chars: int) -> None:
-    """Raise ValueError if a text field holds control characters or is over the size limit."""
-    bad = control_char(value)
-    if bad:
-        raise ValueError(f"{what} holds {bad}; text fields hold no control characters "
-                         "other than tab and newline")
+    """Raise ValueError if a text field holds a NUL character or is over the size limit.
+
+    Raw control bytes are refused line by line (`iter_lines`); a JSON-escaped
+    control character inside a string is the writer's deliberate choice (the
+    lab's own exports escape what models generate), except NUL, which no text holds.
+    """
+    nul = value.find("\x00")
+    if nul >= 0:
+        raise ValueError(f"{what} holds a NUL character (at character {nul + 1}); text holds none")
     if len(value) > max_chars:
         raise ValueError(f"{what} is {len(value):,} characters long, over the limit of {max_chars:,} "
                          "(raise it with --max-field-chars N)")
@@ -129,33 +149,82 @@ def row_kind(obj: dict) -> str | None:
     return None
 
 
-def line_kind(text: str) -> tuple[str | None, str | None]:
-    """(kind, JSON error) of one non-blank line: "text" unless it is a JSON object."""
-    stripped = text.strip()
-    if not stripped.startswith("{"):
-        return "text", None
+def line_kind(text: str) -> tuple[str | None, list[str], str]:
+    """(kind, keys, what a JSON file would say) of one non-blank line: "text" unless a JSON object."""
     try:
-        obj = json.loads(stripped)
+        obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        return "text", f"bad JSON: {exc.msg} (column {exc.colno})"
+        return "text", [], f"bad JSON: {exc.msg} (column {exc.colno})"
     if not isinstance(obj, dict):
-        return "text", None
-    return row_kind(obj), None
+        what = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(obj), "a number")
+        return "text", [], f"expected a JSON object per line, got {what}"
+    return row_kind(obj), sorted(obj), ""
 
 
-def _csv_check(path: Path, delimiter: str, max_chars: int) -> None:
-    """Strict CSV: an unterminated quote or a stray one is an error at the row's first line."""
-    lines = iter_lines(path, max_chars=max_chars)
-    start = 1
-    current = 1
+def numbered_text(path: str | os.PathLike, text: str) -> Iterator[tuple[int, str]]:
+    """The lines of an in-memory text, with the checks `iter_lines` makes on a file."""
+    for n, line in enumerate(lines(text.removeprefix("\ufeff")), 1):
+        bad = control_char(line)
+        if bad:
+            raise FormatError(path, n, f"{bad}; this is not a text file (text holds no control "
+                                       "characters other than tab and newline)")
+        yield n, line
+
+
+def detect_kind(path: str | os.PathLike, numbered: Iterator[tuple[int, str]]) -> str:
+    """The file's one format, from every line: all rows must be the kind the first one is.
+
+    `.csv`/`.tsv` are prompts. A JSON object's kind comes from its keys
+    (`decision`/`left`/`right` → comparisons; `chosen`/`rejected` → trl, or hh
+    for `\\n\\nHuman:` transcripts without a `prompt`; `prompt`/`messages` →
+    prompts); any other line is plain text, one prompt per line.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return "prompts"
+    json_file = suffix in JSON_EXTENSIONS
+    first: tuple[int, str] | None = None
+    for n, text in numbered:
+        if not text.strip():
+            continue
+        kind, keys, json_error = line_kind(text)
+        if json_file and kind == "text":
+            if first is None and text.lstrip().startswith("["):
+                raise FormatError(path, n, "a JSON array; tuilab reads JSON Lines, one object per line "
+                                           f"(convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl)")
+            raise FormatError(path, n, json_error)
+        if first is None:
+            if kind is None:
+                raise FormatError(path, n, f"cannot tell the format from the keys {keys}; "
+                                           "name it with --format prompts|trl|hh|comparisons")
+            if kind != "text" and suffix == ".txt":
+                raise FormatError(path, n, "a JSON object in a .txt file (plain text, one prompt per line); "
+                                           "rename it .jsonl, or name the format with --format")
+            first = (n, kind)
+            continue
+        if kind is not None and kind != first[1]:  # (unknown keys: the parser names what is missing)
+            raise FormatError(path, n, f"this line is {KIND_NAMES[kind]}, but line {first[0]} is "
+                                       f"{KIND_NAMES[first[1]]}: one format per file "
+                                       "(fix the line, or split the file)")
+    if first is None:
+        raise FormatError(path, None, "no records in the file")
+    return "prompts" if first[1] == "text" else first[1]
+
+
+def csv_rows(path: str | os.PathLike, numbered: Iterator[tuple[int, str]],
+             delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """(first line of the row, cells), strict: an unterminated or stray quote is an error at its row."""
+    current = 0
 
     def feed() -> Iterator[str]:
         nonlocal current
-        for n, text in lines:
+        for n, text in numbered:
             current = n
             yield text + "\n"
 
     reader = csv.reader(feed(), delimiter=delimiter, strict=True)
+    start = 1
     while True:
         try:
             row = next(reader)
@@ -165,55 +234,21 @@ def _csv_check(path: Path, delimiter: str, max_chars: int) -> None:
             detail = "a quoted field is never closed" if "end of data" in str(exc) else str(exc)
             raise FormatError(path, start, f"bad CSV: {detail} (the row starting on line {start}); "
                                            "check the quote marks") from None
-        for i, cell in enumerate(row):
-            try:
-                check_field(cell, f"column {i + 1}", max_chars)
-            except ValueError as exc:
-                raise FormatError(path, start, str(exc)) from None
+        yield start, row
         start = current + 1
 
 
 def scan(path: str | os.PathLike, fmt: str = "auto", *, max_chars: int = MAX_FIELD_CHARS) -> str:
-    """Check the whole file, streaming, and return its format (detected when `fmt` is "auto").
+    """Check that `path` is a readable file and return its format: `fmt`, or detected from every line.
 
-    Raises FormatError at the first line that is not text, too long, or —
-    when detecting — of another kind than the file's first line.
+    Detection streams the whole file (memory: one line) and raises FormatError
+    at the first line that is not text, too long, or of another kind than the
+    first line.
     """
     path = check_source(path)
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv") and fmt in ("auto", "prompts"):
-        _csv_check(path, "\t" if suffix == ".tsv" else ",", max_chars)
-        return "prompts"
-    json_file = suffix in JSON_EXTENSIONS
-    first: tuple[int, str | None] | None = None
-    for n, text in iter_lines(path, max_chars=max_chars):
-        if not text.strip():
-            continue
-        if fmt != "auto":
-            continue
-        kind, json_error = line_kind(text)
-        if json_file and kind == "text":
-            if n == 1 and text.lstrip().startswith("["):
-                return "auto"  # a JSON array: the parser explains it
-            raise FormatError(path, n, json_error or "not a JSON object; a .jsonl file holds one object per line")
-        if first is None:
-            if kind is None:
-                raise FormatError(path, n, "cannot tell the format from this row's keys; "
-                                           "name it with --format prompts|trl|hh|comparisons")
-            if kind != "text" and suffix == ".txt":
-                raise FormatError(path, n, "a JSON object in a .txt file (plain text, one prompt per line); "
-                                           "rename it .jsonl, or name the format with --format")
-            first = (n, kind)
-            continue
-        if kind != first[1]:
-            raise FormatError(path, n, f"this line is {KIND_NAMES[kind]}, but line {first[0]} is "
-                                       f"{KIND_NAMES[first[1]]}: one format per file "
-                                       "(fix the line, or split the file)")
     if fmt != "auto":
         return fmt
-    if first is None:
-        raise FormatError(path, None, "no records in the file")
-    return "prompts" if first[1] == "text" else str(first[1])
+    return detect_kind(path, iter_lines(path, max_chars=max_chars))
 
 
 def record_fields(record) -> Iterator[tuple[str, str]]:
@@ -221,8 +256,9 @@ def record_fields(record) -> Iterator[tuple[str, str]]:
     messages = getattr(record, "messages", None) or []
     for i, msg in enumerate(messages):
         yield ("prompt" if len(messages) == 1 else f"prompt message {i + 1}"), msg["content"]
+    comparison = getattr(record, "comparison", None)
     for name in ("chosen", "rejected", "rationale", "annotator"):
-        value = getattr(record, name, None)
+        value = getattr(record, name, getattr(comparison, name, None))
         if isinstance(value, str):
             yield name, value
     for name in ("left", "right", "edited"):
@@ -231,11 +267,10 @@ def record_fields(record) -> Iterator[tuple[str, str]]:
             yield f"{name}.text", gen.text
 
 
-def check_records(path: str | os.PathLike, records, *, max_chars: int = MAX_FIELD_CHARS) -> None:
-    """FormatError at the first record with a control character or an over-long field."""
-    for record in records:
-        for what, value in record_fields(record):
-            try:
-                check_field(value, what, max_chars)
-            except ValueError as exc:
-                raise FormatError(path, record.line, str(exc)) from None
+def check_record(path: str | os.PathLike, record, max_chars: int = MAX_FIELD_CHARS) -> None:
+    """FormatError at a record with a control character or an over-long text field."""
+    for what, value in record_fields(record):
+        try:
+            check_field(value, what, max_chars)
+        except ValueError as exc:
+            raise FormatError(path, record.line, str(exc)) from None
