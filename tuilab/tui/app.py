@@ -3,8 +3,9 @@
 `run_app(paths, model=...)` is what bare `tuilab` calls. The App owns everything
 that outlives a screen: the UI thread's database connection, the shared base
 model (`ModelHost`, loaded lazily in a worker), and the pair feeder's thread.
-Screens subscribe to `feed_signal` for the feeder's state and call the App for
-everything else.
+State reaches screens one way: typed messages (`tui/messages.py`) that the App
+posts to the screens of the current mode (`tell_screens`); screens call the App
+for everything else.
 
 For `textual run` / `textual serve`, the class builds itself from the environment
 (`TUILAB_HOME` or the working directory): `textual run tuilab.tui.app:TuilabApp`,
@@ -13,6 +14,7 @@ or `textual serve "python -m tuilab --home DIR"`.
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import traceback
@@ -24,17 +26,27 @@ from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
-from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuilab.config import DEFAULT_MODEL, LabPaths
 from tuilab.labeling.candidates import CandidateSource, ModelCandidateSource, SourceSpec
 from tuilab.labeling.queue import FeedState, PairFeeder
 from tuilab.modeling.host import ModelHost
-from tuilab.tui.messages import FeederUpdate, LabelStatsReady, PairReady, WorkerFailed
+from tuilab.tui.controller import TrainingController
+from tuilab.tui.messages import (
+    FeedChanged,
+    FeederUpdate,
+    JobEnded,
+    JobEvents,
+    LabelStatsReady,
+    MarkdownToggled,
+    PairReady,
+    StatsChanged,
+    WorkerFailed,
+)
 from tuilab.tui.modes import LAB_MODES, screen_factory
-from tuilab.tui.training.host import TrainingHost
 
 SourceFactory = Callable[[SourceSpec], CandidateSource]
 
@@ -60,7 +72,7 @@ def utc_now_iso() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-class TuilabApp(TrainingHost, App[int]):
+class TuilabApp(App[int]):
     """The lab. Every argument has a default, so `TuilabApp()` opens the lab in `$TUILAB_HOME` or `.`.
 
     Args:
@@ -127,8 +139,6 @@ class TuilabApp(TrainingHost, App[int]):
         self._start_feeder = start_feeder
         self._first_mode = mode
         self.feed_state = FeedState(capacity=queue_size)
-        self.feed_signal: Signal[FeedState] = Signal(self, "feed")
-        self.stats_signal: Signal[Any] = Signal(self, "label-stats")
         self.markdown = False
         # The reveal after each decision is on the status line; a toast as well costs a
         # widget mount per decision (measurable in bench/label_latency.py), so it is opt-in.
@@ -136,6 +146,15 @@ class TuilabApp(TrainingHost, App[int]):
         self.session_started = utc_now_iso()
         self.errors: list[ErrorRecord] = []
         self._db: Any = None
+        self.training = TrainingController(
+            self.paths,
+            lambda: self.db,
+            post=self.post_message,
+            thread=lambda fn: self.run_worker(fn, thread=True, exclusive=True, exit_on_error=False,
+                                              group="training", name="training"),
+            notify=self.notify,
+            report_error=self.report_error,
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -160,6 +179,7 @@ class TuilabApp(TrainingHost, App[int]):
             self.start_feeder()
 
     def on_unmount(self) -> None:
+        self.training.stop()
         thread = self._feeder_thread
         self.stop_feeder()
         if thread is not None and thread.is_alive():
@@ -198,7 +218,7 @@ class TuilabApp(TrainingHost, App[int]):
                 capacity=self.settings.queue_size,
                 generation=self._feeder_generation,
             )
-            self.feed_signal.publish(self.feed_state)
+            self.tell_screens(FeedChanged(self.feed_state))
             return
         self.feeder = PairFeeder(
             self.paths.db,
@@ -217,7 +237,7 @@ class TuilabApp(TrainingHost, App[int]):
             target=self.feeder.run, name=f"tuilab-candidates-{self._feeder_generation}", daemon=True
         )
         self._feeder_thread.start()
-        self.feed_signal.publish(self.feed_state)
+        self.tell_screens(FeedChanged(self.feed_state))
 
     def stop_feeder(self) -> None:
         if self.feeder is not None:
@@ -254,12 +274,12 @@ class TuilabApp(TrainingHost, App[int]):
         self.feed_state = state
         if state.phase == "failed" and not was_failed:
             self.report_error("Candidate generation", state.error, state.traceback, notify=False)
-        self.feed_signal.publish(state)
+        self.tell_screens(FeedChanged(state))
 
     # ------------------------------------------------------------ label stats
 
     def refresh_label_stats(self) -> None:
-        """Recompute the stats strip in a worker thread; `stats_signal` carries the result.
+        """Recompute the stats strip in a worker thread; a `StatsChanged` message carries the result.
 
         `label_stats` scans every comparison (~60 ms at 20 000 here), so it never runs on
         the UI thread between two decisions.
@@ -280,7 +300,31 @@ class TuilabApp(TrainingHost, App[int]):
             self.post_message(LabelStatsReady(stats))
 
     def on_label_stats_ready(self, message: LabelStatsReady) -> None:
-        self.stats_signal.publish(message.stats)
+        self.tell_screens(StatsChanged(message.stats))
+
+    def tell_screens(self, message: Message) -> None:
+        """Post a screen message to every screen of the current mode (a copy each)."""
+        for screen in self.screen_stack:
+            screen.post_message(copy.copy(message))
+
+    # ------------------------------------------------------------ training
+
+    def on_job_events(self, message: JobEvents) -> None:
+        self.training.on_job_events(message)
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        self.training.on_job_ended(message)
+
+    def open_inspector(self, run_id: str | None = None) -> None:
+        """Show the PPO inspector on `run_id` (default: the live or latest PPO run)."""
+        if run_id is not None:
+            self.training.inspect_run = run_id
+        self.switch_mode("inspect")
+
+    def open_run(self, run_id: str) -> None:
+        """Show one run (its curves, metrics, error) on the runs screen."""
+        self.training.runs_focus = run_id
+        self.switch_mode("runs")
 
     # ------------------------------------------------------------ errors
 
@@ -359,11 +403,8 @@ class TuilabApp(TrainingHost, App[int]):
 
     def toggle_markdown(self) -> None:
         self.markdown = not self.markdown
-        for screen in self.screen_stack:
-            refresh = getattr(screen, "refresh_markdown", None)
-            if callable(refresh):
-                refresh()
-        self.feed_signal.publish(self.feed_state)
+        self.tell_screens(MarkdownToggled(self.markdown))
+        self.tell_screens(FeedChanged(self.feed_state))
 
 
 def _startup_checks(paths: LabPaths) -> str | None:

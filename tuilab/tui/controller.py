@@ -1,43 +1,35 @@
 """The App's side of training: one job thread at a time, its controls, and the runs' live state.
 
-`TrainingHost` is a mixin for the App (`class TuilabApp(TrainingHost, App)`).
-Jobs are started here, not by a screen, because a worker dies with the node
-that started it (a Textual worker belongs to its DOM node). The thread runs `run_job`, which persists every
-batch and then forwards it; `forward` posts one `JobEvents` per batch
-(non-blocking). The App folds the batch into that run's `LiveRun`; screens
-redraw from it on their own timers, so a slow screen never slows training.
+The App owns one `TrainingController` (composition: `app.training`). Jobs are
+started through it, not by a screen, because a Textual worker belongs to the
+node that started it and dies with it: the controller asks the App for the
+thread. The thread runs `run_job`, which persists every batch and then
+forwards it; `forward` posts one `JobEvents` per batch (non-blocking). The
+App hands those messages to `on_job_events` / `on_job_ended`, which fold them
+into the runs' `LiveRun`s; screens redraw from them on their own timers, so a
+slow screen never slows training.
 
-The mixin needs `self.paths` (a `LabPaths`) and `self.db` (the UI thread's
-connection) from the App.
+Everything the controller needs from the App is passed in as a typed callable,
+so it runs (and is tested) without a screen.
 """
 
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-from textual import work
+from textual.message import Message
 
+from tuilab.config import LabPaths
 from tuilab.jobs.runner import error_summary
 from tuilab.training.events import Failed, RunControl, RunWarning
-from tuilab.tui.training.live import FINAL, LiveRun
-from tuilab.tui.training.messages import JobEnded, JobEvents
+from tuilab.tui.live import FINAL, LiveRun
+from tuilab.tui.messages import JobEnded, JobEvents
 
 
 class JobBusy(RuntimeError):
     """A job is already running: one training thread at a time (they share the CPU/GPU)."""
-
-
-@dataclass
-class TrainingState:
-    runs: dict[str, LiveRun] = field(default_factory=dict)
-    active: str | None = None  # run id of the job thread's run
-    control: RunControl | None = None
-    last: str | None = None  # the run most recently started here
-    inspect_run: str | None = None  # the run the inspector shows
-    runs_focus: str | None = None  # the run the runs screen should open next time it is shown
-    thread_run: str | None = None  # set while the job thread runs, until its JobEnded arrives
 
 
 def build_job(kind: str, config: Any, *, run_id: str, name: str = "") -> Any:
@@ -53,58 +45,73 @@ def build_job(kind: str, config: Any, *, run_id: str, name: str = "") -> Any:
     raise ValueError(f"unknown job kind {kind!r}")
 
 
-class TrainingHost:
-    """Mixin: start / pause / cancel the training job, and keep `LiveRun`s for the screens."""
+# thread(fn): run `fn()` in the App's training thread (Textual: `run_worker(fn, thread=True, ...)`).
+RunInThread = Callable[[Callable[[], str]], Any]
+
+
+class TrainingController:
+    """Start / pause / cancel the training job, and keep the runs' `LiveRun`s for the screens."""
+
+    def __init__(
+        self,
+        paths: LabPaths,
+        db: Callable[[], Any],
+        *,
+        post: Callable[[Message], Any],
+        thread: RunInThread,
+        notify: Callable[..., Any],
+        report_error: Callable[[str, str, str], Any],
+    ) -> None:
+        self.paths = paths
+        self._db = db  # the UI thread's connection (workers open their own)
+        self._post = post  # thread-safe, non-blocking (App.post_message)
+        self._thread = thread
+        self._notify = notify
+        self._report_error = report_error
+        self.runs: dict[str, LiveRun] = {}
+        self.active: str | None = None  # run id of the job thread's run
+        self.control: RunControl | None = None
+        self.last: str | None = None  # the run most recently started here
+        self.inspect_run: str | None = None  # the run the inspector shows
+        self.runs_focus: str | None = None  # the run the runs screen should open next time it is shown
+        self.thread_run: str | None = None  # set while the job thread runs, until its JobEnded arrives
 
     # ------------------------------------------------------------ state
 
-    @property
-    def training(self) -> TrainingState:
-        state = self.__dict__.get("_training_state")
-        if state is None:
-            state = self.__dict__["_training_state"] = TrainingState()
-        return state
-
     def live_run(self, run_id: str, *, reload: bool = False) -> LiveRun:
         """The run's live state; read from the database the first time (or when asked to)."""
-        state = self.training
-        live = state.runs.get(run_id)
-        if live is None or (reload and run_id != state.active):
-            live = LiveRun.from_db(self.db, run_id)  # type: ignore[attr-defined]
-            state.runs[run_id] = live
+        live = self.runs.get(run_id)
+        if live is None or (reload and run_id != self.active):
+            live = LiveRun.from_db(self._db(), run_id)
+            self.runs[run_id] = live
         return live
 
     @property
     def active_run(self) -> LiveRun | None:
-        state = self.training
-        return state.runs.get(state.active) if state.active else None
+        return self.runs.get(self.active) if self.active else None
 
     # ------------------------------------------------------------ control
 
-    def start_training(self, kind: str, config: Any, *, name: str = "") -> str:
+    def start(self, kind: str, config: Any, *, name: str = "") -> str:
         """Start `config` as a `kind` job in the training thread; returns the run id at once."""
+        from tuilab.config import to_dict
         from tuilab.store.runs import new_run_id
 
-        state = self.training
         self._check_idle()
         run_id = new_run_id(kind)
-        while run_id in state.runs:
+        while run_id in self.runs:
             run_id = new_run_id(kind)
-        from tuilab.config import to_dict
-
         live = LiveRun(run_id=run_id, kind=kind, status="pending", name=name or getattr(config, "name", ""),
                        config=to_dict(config))
         live.mark_started()
-        state.runs[run_id] = live
-        state.active = state.last = run_id
+        self.runs[run_id] = live
+        self.active = self.last = run_id
         if kind == "ppo":
-            state.inspect_run = run_id
-        state.control = RunControl()
-        state.thread_run = run_id
-        self._training_thread(kind, config, run_id, name, state.control)
+            self.inspect_run = run_id
+        self._launch(kind, config, run_id, name)
         return run_id
 
-    def resume_training(self, run_id: str) -> str:
+    def resume(self, run_id: str) -> str:
         """Continue a cancelled or failed PPO run from its newest checkpoint, in the same run row.
 
         The job is built here (no torch needed), so a run that cannot resume is
@@ -112,63 +119,68 @@ class TrainingHost:
         """
         from tuilab.jobs.ppo_job import PPOJobError, resume_ppo_job
 
-        state = self.training
         self._check_idle()
         try:
-            job = resume_ppo_job(self.db, run_id)  # type: ignore[attr-defined]
+            job = resume_ppo_job(self._db(), run_id)
         except PPOJobError as exc:
             raise ValueError(str(exc)) from None
         live = self.live_run(run_id, reload=True)
         live.error_summary = live.error = ""
         live.final_metrics = {}
         live.mark_started(step=live.step or 0)
-        state.active = state.last = state.inspect_run = run_id
-        state.control = RunControl()
-        state.thread_run = run_id
-        self._training_thread(live.kind, job.config, run_id, live.name, state.control, job)
+        self.active = self.last = self.inspect_run = run_id
+        self._launch(live.kind, job.config, run_id, live.name, job)
         return run_id
 
     def _check_idle(self) -> None:
-        state = self.training
-        if state.thread_run is not None and state.thread_run != state.active:
-            raise JobBusy(f"{state.thread_run} is still shutting down; try again in a moment")
-        if state.active is not None:
-            live = state.runs.get(state.active)
+        if self.thread_run is not None and self.thread_run != self.active:
+            raise JobBusy(f"{self.thread_run} is still shutting down; try again in a moment")
+        if self.active is not None:
+            live = self.runs.get(self.active)
             if live is not None and live.is_active:
-                raise JobBusy(f"{state.active} is still {live.status}; cancel it (x) before starting another")
+                raise JobBusy(f"{self.active} is still {live.status}; cancel it (x) before starting another")
 
-    def pause_training(self) -> bool:
+    def pause(self) -> bool:
         """Pause (True) or resume (False) the active job; the loop stops at its next step."""
-        state, live = self.training, self.active_run
-        if state.control is None or live is None or not live.is_active:
+        live = self.active_run
+        if self.control is None or live is None or not live.is_active:
             raise JobBusy("no job is running")
-        if state.control.paused:
-            state.control.resume()
+        if self.control.paused:
+            self.control.resume()
             live.status, live.pending_action = "running", ""
             live.touch()
             return False
-        state.control.pause()
+        self.control.pause()
         live.status, live.pending_action = "paused", ""
         live.touch()
         return True
 
-    def cancel_training(self) -> str:
+    def cancel(self) -> str:
         """Ask the active job to stop; its run ends "cancelled" once the loop sees the flag."""
-        state, live = self.training, self.active_run
-        if state.control is None or live is None or not live.is_active:
+        live = self.active_run
+        if self.control is None or live is None or not live.is_active:
             raise JobBusy("no job is running")
-        state.control.cancel()
+        self.control.cancel()
         live.pending_action = "cancelling"
         live.touch()
         return live.run_id
 
+    def stop(self) -> None:
+        """The lab is closing: the job stops at its next step (the run ends cancelled, with a checkpoint)."""
+        if self.control is not None:
+            self.control.cancel()
+
     # ------------------------------------------------------------ the thread
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
-    def _training_thread(self, kind: str, config: Any, run_id: str, name: str, control: RunControl,
-                         job: Any = None) -> str:
-        """Run one job to its end. The runner records every outcome; this only covers what comes before it."""
-        post = self.post_message  # type: ignore[attr-defined]
+    def _launch(self, kind: str, config: Any, run_id: str, name: str, job: Any = None) -> None:
+        control = self.control = RunControl()
+        self.thread_run = run_id
+        self._thread(lambda: self._run(kind, config, run_id, name, control, job))
+
+    def _run(self, kind: str, config: Any, run_id: str, name: str, control: RunControl, job: Any) -> str:
+        """Run one job to its end (in the training thread). The runner records every outcome; this
+        only covers what comes before it."""
+        post = self._post
 
         def forward(events: list) -> None:
             post(JobEvents(run_id, events))
@@ -178,7 +190,7 @@ class TrainingHost:
 
             if job is None:
                 job = build_job(kind, config, run_id=run_id, name=name)
-            outcome = run_job(job, paths=self.paths, control=control, forward=forward)  # type: ignore[attr-defined]
+            outcome = run_job(job, paths=self.paths, control=control, forward=forward)
         except Exception as exc:  # noqa: BLE001 - building the job failed: still a failed run, still shown
             summary = error_summary(exc)
             error = "".join(traceback.format_exception(exc))
@@ -196,7 +208,7 @@ class TrainingHost:
         from tuilab.store.db import open_db
 
         try:
-            db = open_db(self.paths.db)  # type: ignore[attr-defined]
+            db = open_db(self.paths.db)
         except Exception:  # noqa: BLE001 - nothing more to do; the screen still shows the error
             return
         try:
@@ -210,34 +222,32 @@ class TrainingHost:
         finally:
             db.conn.close()
 
-    # ------------------------------------------------------------ messages
+    # ------------------------------------------------------------ messages (the App forwards them here)
 
     def on_job_events(self, message: JobEvents) -> None:
-        state = self.training
-        live = state.runs.get(message.run_id)
+        live = self.runs.get(message.run_id)
         if live is None:
-            live = state.runs[message.run_id] = LiveRun(run_id=message.run_id)
+            live = self.runs[message.run_id] = LiveRun(run_id=message.run_id)
         before = live.status
         live.apply(message.events)
         for ev in message.events:
             if isinstance(ev, RunWarning):
-                self.notify(ev.message, title=f"{message.run_id}: {ev.code.replace('_', ' ')}",  # type: ignore[attr-defined]
-                            severity="warning", timeout=12)
+                self._notify(ev.message, title=f"{message.run_id}: {ev.code.replace('_', ' ')}",
+                             severity="warning", timeout=12)
         if live.status == "failed" and before != "failed":
             self._report_run_failure(live)
-        if live.status in FINAL and state.active == message.run_id:
-            state.active = None
-            state.control = None
+        if live.status in FINAL and self.active == message.run_id:
+            self.active = None
+            self.control = None
 
     def on_job_ended(self, message: JobEnded) -> None:
-        state = self.training
-        if state.thread_run == message.run_id:
-            state.thread_run = None
-        live = state.runs.get(message.run_id)
+        if self.thread_run == message.run_id:
+            self.thread_run = None
+        live = self.runs.get(message.run_id)
         # The runner's final batch normally got here first; if forwarding failed, read the row.
         if live is not None and live.is_active:
             try:
-                fresh = LiveRun.from_db(self.db, message.run_id)  # type: ignore[attr-defined]
+                fresh = LiveRun.from_db(self._db(), message.run_id)
             except Exception:  # noqa: BLE001
                 fresh = None
             if fresh is not None:
@@ -252,37 +262,13 @@ class TrainingHost:
             live.touch()
             if live.status == "failed":
                 self._report_run_failure(live)
-        if state.active == message.run_id:
-            state.active = None
-            state.control = None
+        if self.active == message.run_id:
+            self.active = None
+            self.control = None
         if message.status == "completed":
-            self.notify(f"{message.run_id} completed", title="Training")  # type: ignore[attr-defined]
+            self._notify(f"{message.run_id} completed", title="Training")
         elif message.status == "cancelled":
-            self.notify(f"{message.run_id} cancelled", title="Training")  # type: ignore[attr-defined]
+            self._notify(f"{message.run_id} cancelled", title="Training")
 
     def _report_run_failure(self, live: LiveRun) -> None:
-        report = getattr(self, "report_error", None)
-        where = f"Training run {live.run_id}"
-        if callable(report):
-            report(where, live.error_summary or "failed", live.error)
-        else:
-            self.notify(live.error_summary or "failed", title=where, severity="error", timeout=10)  # type: ignore[attr-defined]
-
-    def on_unmount(self) -> None:
-        """Closing the lab stops the job at its next step (the run ends cancelled, with a checkpoint)."""
-        control = self.training.control
-        if control is not None:
-            control.cancel()
-
-    # ------------------------------------------------------------ navigation
-
-    def open_inspector(self, run_id: str | None = None) -> None:
-        """Show the PPO inspector on `run_id` (default: the live or latest PPO run)."""
-        if run_id is not None:
-            self.training.inspect_run = run_id
-        self.switch_mode("inspect")  # type: ignore[attr-defined]
-
-    def open_run(self, run_id: str) -> None:
-        """Show one run (its curves, metrics, error) on the runs screen."""
-        self.training.runs_focus = run_id
-        self.switch_mode("runs")  # type: ignore[attr-defined]
+        self._report_error(f"Training run {live.run_id}", live.error_summary or "failed", live.error)

@@ -30,11 +30,11 @@ LAB_MODES: list[ModeSpec] = [
              "Compare two responses and record which is better"),
     ModeSpec("data", "f2", "Data", "tuilab.tui.screens.data:DataScreen",
              "Browse prompts and comparisons; delete or re-label"),
-    ModeSpec("train", "f3", "Train", "tuilab.tui.training.train:TrainScreen",
+    ModeSpec("train", "f3", "Train", "tuilab.tui.screens.train:TrainScreen",
              "Train a reward model or run PPO; watch live charts"),
-    ModeSpec("runs", "f4", "Runs", "tuilab.tui.training.runs:RunsScreen",
+    ModeSpec("runs", "f4", "Runs", "tuilab.tui.screens.runs:RunsScreen",
              "Every run: status, curves, errors; compare two reward models"),
-    ModeSpec("inspect", "f5", "Inspect", "tuilab.tui.training.inspect:InspectScreen",
+    ModeSpec("inspect", "f5", "Inspect", "tuilab.tui.screens.inspect:InspectScreen",
              "Read PPO samples beside the reference; mark reward hacking"),
 ]
 

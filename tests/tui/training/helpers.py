@@ -18,7 +18,8 @@ from tuilab.store import runs as runs_store
 from tuilab.store.comparisons import record_comparison
 from tuilab.store.generations import add_generation
 from tuilab.store.prompts import add_prompts
-from tuilab.tui.training.host import TrainingHost
+from tuilab.tui.controller import TrainingController
+from tuilab.tui.messages import JobEnded, JobEvents
 
 QUESTIONS = [
     "What is the capital of France?",
@@ -183,10 +184,10 @@ def json_dumps(x) -> str:
 def _screen(module: str, cls: str):
     import importlib
 
-    return getattr(importlib.import_module(f"tuilab.tui.training.{module}"), cls)()
+    return getattr(importlib.import_module(f"tuilab.tui.screens.{module}"), cls)()
 
 
-class LabApp(TrainingHost, App):
+class LabApp(App):
     """The training screens on their own, as modes of a small App (the lab's App adds the same modes)."""
 
     def __init__(self, home: Path, mode: str = "train") -> None:
@@ -194,6 +195,28 @@ class LabApp(TrainingHost, App):
         self.paths = LabPaths(home)
         self._db = None
         self._first = mode
+        self.training = TrainingController(
+            self.paths, lambda: self.db, post=self.post_message,
+            thread=lambda fn: self.run_worker(fn, thread=True, exclusive=True, exit_on_error=False,
+                                              group="training", name="training"),
+            notify=self.notify,
+            report_error=lambda where, summary, _detail: self.notify(summary, title=where, severity="error", timeout=10),
+        )
+
+    def on_job_events(self, message: JobEvents) -> None:
+        self.training.on_job_events(message)
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        self.training.on_job_ended(message)
+
+    def open_inspector(self, run_id: str | None = None) -> None:
+        if run_id is not None:
+            self.training.inspect_run = run_id
+        self.switch_mode("inspect")
+
+    def open_run(self, run_id: str) -> None:
+        self.training.runs_focus = run_id
+        self.switch_mode("runs")
 
     MODES = {
         "train": lambda: _screen("train", "TrainScreen"),
@@ -213,6 +236,7 @@ class LabApp(TrainingHost, App):
         self.switch_mode(self._first)
 
     def on_unmount(self) -> None:
+        self.training.stop()
         if self._db is not None:
             self._db.conn.close()
 
@@ -241,6 +265,6 @@ async def wait_for(pilot, condition, *, limit: float = 120.0, step: float = 0.05
 
 async def ready(pilot, *selectors: str) -> None:
     """Wait until the current screen has mounted these descendants."""
-    from tuilab.tui.training.widgets import composed
+    from tuilab.tui.widgets.run_panels import composed
 
     await wait_for(pilot, lambda: composed(pilot.app.screen, *selectors))

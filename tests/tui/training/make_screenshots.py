@@ -43,7 +43,7 @@ def _copy_lab(home: Path) -> Path:
 
 def _replay(app, run_id: str, fraction: float) -> None:
     """Put a finished PPO run back in its middle: series cut at `fraction` of the steps, status running."""
-    live = app.live_run(run_id, reload=True)
+    live = app.training.live_run(run_id, reload=True)
     last = max((pts[-1][0] for pts in live.series.values() if pts), default=0)
     cut = max(1, int(last * fraction))
     live.series = {k: [p for p in v if p[0] <= cut] for k, v in live.series.items()}
@@ -64,8 +64,8 @@ async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
     from tuilab.config import LabPaths
     from tuilab.store.runs import list_runs
     from tuilab.tui.app import TuilabApp
-    from tuilab.tui.training.charts import MetricChart
-    from tuilab.tui.training.widgets import composed
+    from tuilab.tui.widgets.charts import MetricChart
+    from tuilab.tui.widgets.run_panels import composed
 
     def drawn(app) -> bool:
         return all(c.drawn for c in app.screen.query(MetricChart) if c.display)

@@ -39,8 +39,8 @@ def _lab(root: Path):
 async def with_ui(paths, model: Path, seconds: float) -> dict:
     from helpers import LabApp, wait_for
 
-    from tuilab.tui.training.charts import MetricChart
-    from tuilab.tui.training.widgets import ChartPanel
+    from tuilab.tui.widgets.charts import MetricChart
+    from tuilab.tui.widgets.run_panels import ChartPanel
 
     app = LabApp(paths.home)
     lateness: list[float] = []
@@ -52,7 +52,7 @@ async def with_ui(paths, model: Path, seconds: float) -> dict:
         form.set_value("batch_size", "4")
         await pilot.press("s")
         run_id = app.training.active
-        live = app.live_run(run_id)
+        live = app.training.live_run(run_id)
         await wait_for(pilot, lambda: bool(live.values("train/loss")))
         last = [time.perf_counter()]
 
@@ -78,7 +78,7 @@ async def with_ui(paths, model: Path, seconds: float) -> dict:
         for plot in panel.query("_Plot"):
             plot.render()
         redraw_ms = 1000 * (time.perf_counter() - t)
-        app.cancel_training()
+        app.training.cancel()
         await wait_for(pilot, lambda: not live.is_active)
     if stalls:
         print("stalls over 200 ms (s since start, ms, step):", stalls)

@@ -6,9 +6,9 @@ from helpers import add_pairs, ready, wait_for, write_ppo_run, write_rm_run
 
 from tuilab.config import LabPaths
 from tuilab.tui.app import TuilabApp
-from tuilab.tui.training.inspect import InspectScreen
-from tuilab.tui.training.runs import RunsScreen
-from tuilab.tui.training.train import TrainScreen
+from tuilab.tui.screens.inspect import InspectScreen
+from tuilab.tui.screens.runs import RunsScreen
+from tuilab.tui.screens.train import TrainScreen
 
 
 async def test_function_keys_open_the_training_screens(lab):
@@ -33,7 +33,7 @@ async def test_a_failing_job_is_reported_by_the_lab_app_which_stays_up(lab):
         app.screen.query_one("#rm-form").set_value("base_model", str(home / "missing-model"))
         await pilot.press("s")
         run_id = app.training.last
-        await wait_for(pilot, lambda: app.live_run(run_id).status == "failed")
+        await wait_for(pilot, lambda: app.training.live_run(run_id).status == "failed")
         await wait_for(pilot, lambda: any(run_id in e.where for e in app.errors))
         assert "missing-model" in app.errors[-1].summary
         await pilot.press("f4")

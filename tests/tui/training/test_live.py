@@ -18,7 +18,15 @@ from tuilab.training.events import (
     RunWarning,
     Samples,
 )
-from tuilab.tui.training.charts import (
+from tuilab.tui.live import (
+    LiveRun,
+    downsample,
+    fmt_duration,
+    moving_average,
+    sqrt_kl_axis,
+)
+from tuilab.tui.screens.runs import compare_rows
+from tuilab.tui.widgets.charts import (
     PPO_CHARTS,
     RM_CHARTS,
     SQRT_KL,
@@ -26,17 +34,9 @@ from tuilab.tui.training.charts import (
     nice_ticks,
     padded_limits,
 )
-from tuilab.tui.training.forms import PPO_FIELDS, RM_FIELDS, FormErrors, build_config
-from tuilab.tui.training.live import (
-    LiveRun,
-    downsample,
-    fmt_duration,
-    moving_average,
-    sqrt_kl_axis,
-)
-from tuilab.tui.training.runs import compare_rows
-from tuilab.tui.training.samples_table import flags_text, sort_samples
-from tuilab.tui.training.widgets import metrics_line, run_line, warnings_text
+from tuilab.tui.widgets.forms import PPO_FIELDS, RM_FIELDS, FormErrors, build_config
+from tuilab.tui.widgets.run_panels import metrics_line, run_line, warnings_text
+from tuilab.tui.widgets.samples import flags_text, sort_samples
 
 
 def test_apply_builds_series_progress_and_status():

@@ -8,10 +8,10 @@ from helpers import LabApp, ready, wait_for
 from tuilab.config import LoraSettings
 from tuilab.store import runs as runs_store
 from tuilab.store.prompts import add_prompts
-from tuilab.tui.training.charts import SQRT_KL, MetricChart
-from tuilab.tui.training.forms import ConfigForm
-from tuilab.tui.training.inspect import InspectScreen
-from tuilab.tui.training.runs import RunsScreen
+from tuilab.tui.screens.inspect import InspectScreen
+from tuilab.tui.screens.runs import RunsScreen
+from tuilab.tui.widgets.charts import SQRT_KL, MetricChart
+from tuilab.tui.widgets.forms import ConfigForm
 
 torch = pytest.importorskip("torch")
 
@@ -74,8 +74,8 @@ async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(lab, rew
         await wait_for(pilot, lambda: inspector.query_one("#insp-table").row_count > 0)
         first = inspector.query_one("#insp-table").current()
         assert first is not None and first.ref_response is not None
-        app.cancel_training()
-        live = app.live_run(run_id)
+        app.training.cancel()
+        live = app.training.live_run(run_id)
         await wait_for(pilot, lambda: live.status == "cancelled")
         assert runs_store.get_run(db, run_id).status == "cancelled"
         # R on the runs screen continues the same run from its newest checkpoint.
@@ -86,9 +86,9 @@ async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(lab, rew
         await pilot.press("R")
         assert app.training.active == run_id
         # Resuming re-reads the run from the database: a new LiveRun, fed by the new thread.
-        await wait_for(pilot, lambda: (app.live_run(run_id).step or 0) > stopped_at + 1)
-        app.cancel_training()
-        await wait_for(pilot, lambda: app.live_run(run_id).status == "cancelled")
+        await wait_for(pilot, lambda: (app.training.live_run(run_id).step or 0) > stopped_at + 1)
+        app.training.cancel()
+        await wait_for(pilot, lambda: app.training.live_run(run_id).status == "cancelled")
     run = runs_store.get_run(db, run_id)
     assert run.status == "cancelled" and run.parents == [RM_RUN]
     steps = [s for s, _ in runs_store.read_metrics(db, run_id, ["objective/scores"])["objective/scores"]]

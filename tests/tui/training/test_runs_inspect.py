@@ -8,10 +8,11 @@ from tuilab.records import Sample
 from tuilab.store.comparisons import get_comparison
 from tuilab.store.samples import hacked_count, list_samples
 from tuilab.training.events import Samples
-from tuilab.tui.training.charts import MetricChart
-from tuilab.tui.training.inspect import InspectScreen, NotePrompt
-from tuilab.tui.training.messages import JobEvents
-from tuilab.tui.training.runs import CompareScreen, RunsScreen, TracebackScreen
+from tuilab.tui.messages import JobEvents
+from tuilab.tui.screens.inspect import InspectScreen
+from tuilab.tui.screens.note import NoteScreen
+from tuilab.tui.screens.runs import CompareScreen, RunsScreen, TracebackScreen
+from tuilab.tui.widgets.charts import MetricChart
 
 RM_A = "rm-20261129-0601-aaaa"
 RM_B = "rm-20261129-0627-3fa2"
@@ -165,7 +166,7 @@ async def test_h_marks_a_sample_hacked_as_a_comparison(lab):
         # n: with a note
         await pilot.press("down")
         await pilot.press("n")
-        assert isinstance(app.screen, NotePrompt)
+        assert isinstance(app.screen, NoteScreen)
         await pilot.press(*"wrong and long", "enter")
         await wait_for(pilot, lambda: hacked_count(db, ppo) == 2)
         cid = db.conn.execute("SELECT max(id) FROM comparisons WHERE origin = 'hacked'").fetchone()[0]

@@ -7,9 +7,9 @@ from helpers import LabApp, add_pairs, ready, wait_for, write_rm_run
 
 from tuilab.store.db import open_db
 from tuilab.store.runs import get_run, list_runs
-from tuilab.tui.training.charts import MetricChart
-from tuilab.tui.training.forms import ConfigForm
-from tuilab.tui.training.train import TrainScreen
+from tuilab.tui.screens.train import TrainScreen
+from tuilab.tui.widgets.charts import MetricChart
+from tuilab.tui.widgets.forms import ConfigForm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -35,10 +35,10 @@ async def test_rm_job_charts_then_cancel(lab, tiny_model_dir):
         assert run_id is not None and run_id.startswith("rm-")
         loss = screen.query_one("#chart-loss", MetricChart)
         await wait_for(pilot, lambda: loss.point_count > 0)
-        assert app.live_run(run_id).values("train/loss")
+        assert app.training.live_run(run_id).values("train/loss")
         assert str(screen.query_one("#btn-pause").label) == "Pause"
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.live_run(run_id).status == "cancelled")
+        await wait_for(pilot, lambda: app.training.live_run(run_id).status == "cancelled")
         assert app.training.active is None
         await wait_for(pilot, lambda: not screen.query_one("#btn-start").disabled)
     check = open_db(home / "db" / "lab.db")
@@ -58,7 +58,7 @@ async def test_pause_then_resume_then_cancel(lab, tiny_model_dir):
         _fill(screen, base_model=str(tiny_model_dir), epochs="400", batch_size="2")
         await pilot.press("s")
         run_id = app.training.active
-        live = app.live_run(run_id)
+        live = app.training.live_run(run_id)
         await wait_for(pilot, lambda: bool(live.values("train/loss")))
         await pilot.press("p")
         assert live.status == "paused"
@@ -81,7 +81,7 @@ async def test_bad_base_model_fails_and_app_stays_up(lab):
         _fill(screen, base_model=str(home / "no-such-model"))
         await pilot.press("s")
         run_id = app.training.last
-        await wait_for(pilot, lambda: app.live_run(run_id).status == "failed")
+        await wait_for(pilot, lambda: app.training.live_run(run_id).status == "failed")
         await wait_for(pilot, lambda: "failed" in str(screen.query_one("#run-error").render()))
         error = str(screen.query_one("#run-error").render())
         assert "failed" in error and "no-such-model" in error
@@ -136,7 +136,7 @@ async def test_opens_on_the_latest_run_from_the_database(lab):
 
 
 async def test_a_reward_run_completed_here_is_offered_to_ppo(lab):
-    from tuilab.tui.training.live import LiveRun
+    from tuilab.tui.live import LiveRun
 
     home, db = lab
     app = LabApp(home)

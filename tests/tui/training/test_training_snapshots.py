@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from helpers import LabApp, wait_for, write_ppo_run, write_rm_run
 
-from tuilab.tui.training.charts import MetricChart
-from tuilab.tui.training.samples_table import SamplesTable
+from tuilab.tui.widgets.charts import MetricChart
+from tuilab.tui.widgets.samples import SamplesTable
 
 RM_A = "rm-20261129-0601-aaaa"
 RM_B = "rm-20261129-0627-3fa2"

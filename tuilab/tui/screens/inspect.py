@@ -12,50 +12,21 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
 
 from tuilab.records import Sample
-from tuilab.tui.training.live import LiveRun
-from tuilab.tui.training.samples_table import (
+from tuilab.tui.live import LiveRun
+from tuilab.tui.widgets.run_panels import WarningsView, composed, run_line
+from tuilab.tui.widgets.samples import (
     SORT_KEYS,
     SampleDetail,
     SamplesTable,
     sort_samples,
 )
-from tuilab.tui.training.widgets import WarningsView, composed, run_line
 
 TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
-
-
-class NotePrompt(ModalScreen[str | None]):
-    """Why is this sample hacked? One line; enter saves, esc cancels the mark."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
-    DEFAULT_CSS = """
-    NotePrompt { align: center middle; }
-    NotePrompt > #np-box { width: 70; max-width: 95%; height: auto; border: round $warning; background: $surface;
-                           padding: 0 1; }
-    NotePrompt #np-hint { color: $text-muted; }
-    """
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="np-box") as box:
-            box.border_title = "Mark hacked: a note"
-            yield Input(placeholder="why? e.g. 'long and wrong: Sydney is not the capital'", id="np-input")
-            yield Static(Text.assemble(("enter", "bold"), " mark with this note · ", ("esc", "bold"), " cancel"),
-                         id="np-hint")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class InspectScreen(Screen):
@@ -154,7 +125,7 @@ class InspectScreen(Screen):
         state = self.app.training
         wanted = state.inspect_run
         if wanted is None:
-            active = self.app.active_run
+            active = self.app.training.active_run
             if active is not None and active.kind == "ppo":
                 wanted = active.run_id
         if wanted is None:
@@ -172,7 +143,7 @@ class InspectScreen(Screen):
         self._message = Text()
         if run_id is not None and run_id != self.app.training.active:
             try:
-                self.app.live_run(run_id, reload=True)
+                self.app.training.live_run(run_id, reload=True)
             except KeyError:
                 self.run_id = None
         self._count_hacked()
@@ -182,7 +153,7 @@ class InspectScreen(Screen):
         if self.run_id is None:
             return None
         try:
-            return self.app.live_run(self.run_id)
+            return self.app.training.live_run(self.run_id)
         except KeyError:
             return None
 
@@ -264,7 +235,10 @@ class InspectScreen(Screen):
             if note is not None:
                 self._mark(note=note, sample=sample)
 
-        self.app.push_screen(NotePrompt(), done)
+        from tuilab.tui.screens.note import NoteScreen
+
+        self.app.push_screen(NoteScreen("", "Mark hacked: a note",
+                                        placeholder="why? e.g. 'long and wrong: Sydney is not the capital'"), done)
 
     def _mark(self, *, note: str, sample: Sample | None = None) -> None:
         """Record the comparison (committed on return), then show the mark."""

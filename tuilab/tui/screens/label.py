@@ -25,8 +25,8 @@ from textual.widgets import ContentSwitcher, Footer, Header
 
 from tuilab.labeling.decisions import add_note, record_decision, record_edit, undo_decision
 from tuilab.labeling.queue import FeedState, ReadyPair
-from tuilab.records import LabelStats
 from tuilab.tui.format import candidate_origin, decision_label
+from tuilab.tui.messages import FeedChanged, MarkdownToggled, StatsChanged
 from tuilab.tui.widgets import (
     ErrorPanel,
     PromptView,
@@ -149,8 +149,6 @@ class LabelScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Label"
-        self.lab.feed_signal.subscribe(self, self._on_feed)
-        self.lab.stats_signal.subscribe(self, self._on_stats)
         self.query_one("#status", StatusLine).set_state(self.lab.feed_state)
         self._show_next()
         self.refresh_stats()
@@ -178,6 +176,15 @@ class LabelScreen(Screen):
         return max(0.0, end - self._shown_at)
 
     # ------------------------------------------------------------ feeder
+
+    def on_feed_changed(self, message: FeedChanged) -> None:
+        self._on_feed(message.state)
+
+    def on_stats_changed(self, message: StatsChanged) -> None:
+        self.query_one("#stats", StatsStrip).set_stats(message.stats)
+
+    def on_markdown_toggled(self, _message: MarkdownToggled) -> None:
+        self.refresh_markdown()
 
     def _on_feed(self, state: FeedState) -> None:
         self.query_one("#status", StatusLine).set_state(state)
@@ -247,11 +254,8 @@ class LabelScreen(Screen):
             self.query_one("#right", ResponsePane).show(self.current.right, self.lab.markdown)
 
     def refresh_stats(self) -> None:
-        """Ask for fresh stats (computed in a worker; they arrive through `stats_signal`)."""
+        """Ask for fresh stats (computed in a worker; they arrive as a `StatsChanged` message)."""
         self.lab.refresh_label_stats()
-
-    def _on_stats(self, stats: LabelStats) -> None:
-        self.query_one("#stats", StatsStrip).set_stats(stats)
 
     def _say(self, message: Text | str) -> None:
         self.query_one("#status", StatusLine).set_message(message)

@@ -1,4 +1,4 @@
-"""A one-line rationale note (why this decision), stored with the comparison."""
+"""A one-line note: the rationale of a decision, or why a PPO sample is marked hacked."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ class NoteScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
 
-    def __init__(self, initial: str = "", title: str = "Note") -> None:
+    def __init__(self, initial: str = "", title: str = "Note", *,
+                 placeholder: str = "why? e.g. 'right is correct but too long'") -> None:
         super().__init__()
         self.initial = initial
         self.heading = title
+        self.placeholder = placeholder
 
     def compose(self) -> ComposeResult:
         with Vertical(id="note-dialog", classes="dialog"):
             yield Static(Text(self.heading, style="bold"), id="note-title")
-            yield Input(self.initial, placeholder="why? e.g. 'right is correct but too long'", id="note-input")
+            yield Input(self.initial, placeholder=self.placeholder, id="note-input")
             yield Static(Text.assemble(("enter", "bold"), " save · ", ("esc", "bold"), " cancel"),
                          id="note-hint")
 

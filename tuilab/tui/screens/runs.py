@@ -18,9 +18,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tuilab.records import Run
-from tuilab.tui.training.charts import COMPARE_COLORS
-from tuilab.tui.training.live import LiveRun, fmt_duration
-from tuilab.tui.training.widgets import (
+from tuilab.tui.live import LiveRun, fmt_duration
+from tuilab.tui.widgets.charts import COMPARE_COLORS
+from tuilab.tui.widgets.run_panels import (
     HEADLINE,
     STATUS_STYLE,
     ChartPanel,
@@ -308,7 +308,7 @@ class RunsScreen(Screen):
         # each time it is highlighted anew (it may have been trained by another process).
         fresh = self.selected != self._loaded
         try:
-            live = self.app.live_run(self.selected, reload=fresh)
+            live = self.app.training.live_run(self.selected, reload=fresh)
         except KeyError:
             return None
         self._loaded = self.selected
@@ -375,7 +375,7 @@ class RunsScreen(Screen):
             self.notify(f"Mark two reward-model runs with space first ({len(self.marked)} marked).",
                         severity="warning")
             return
-        a, b = (self.app.live_run(r, reload=r != self.app.training.active) for r in self.marked)
+        a, b = (self.app.training.live_run(r, reload=r != self.app.training.active) for r in self.marked)
         self.app.push_screen(CompareScreen(a, b))
 
     def action_error(self) -> None:
@@ -395,7 +395,7 @@ class RunsScreen(Screen):
         self.app.open_inspector(run.id)
 
     def action_resume(self) -> None:
-        from tuilab.tui.training.host import JobBusy
+        from tuilab.tui.controller import JobBusy
 
         run = self._run(self.selected)
         if run is None:
@@ -405,7 +405,7 @@ class RunsScreen(Screen):
                         severity="warning")
             return
         try:
-            self.app.resume_training(run.id)
+            self.app.training.resume(run.id)
         except (JobBusy, ValueError) as exc:
             self.notify(str(exc), title="Resume", severity="warning", timeout=8)
             return

@@ -1,7 +1,7 @@
 """The train screen: reward-model and PPO config forms, start / pause / cancel, live charts.
 
 The screen never runs training itself: Start hands the config to the App
-(`TrainingHost.start_training`), which owns the thread. A 0.4 s timer redraws
+(`app.training.start`, the `TrainingController`), which owns the thread. A 0.4 s timer redraws
 from the watched run's `LiveRun` only when its version moved, so the screen
 costs nothing while nothing changes and input is never queued behind drawing.
 """
@@ -26,11 +26,11 @@ from textual.widgets import (
     TabPane,
 )
 
-from tuilab.tui.training.charts import SQRT_KL, STEP
-from tuilab.tui.training.forms import ConfigForm, FormErrors, ppo_form, rm_form
-from tuilab.tui.training.host import JobBusy
-from tuilab.tui.training.live import LiveRun
-from tuilab.tui.training.widgets import ChartPanel, WarningsView, composed, metrics_line, run_line
+from tuilab.tui.controller import JobBusy
+from tuilab.tui.live import LiveRun
+from tuilab.tui.widgets.charts import SQRT_KL, STEP
+from tuilab.tui.widgets.forms import ConfigForm, FormErrors, ppo_form, rm_form
+from tuilab.tui.widgets.run_panels import ChartPanel, WarningsView, composed, metrics_line, run_line
 
 TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
 
@@ -193,7 +193,7 @@ class TrainScreen(Screen):
         if run_id is None:
             return None
         try:
-            return self.app.live_run(run_id)
+            return self.app.training.live_run(run_id)
         except KeyError:
             return None
 
@@ -261,7 +261,7 @@ class TrainScreen(Screen):
             self._say(problem)
             return
         try:
-            run_id = self.app.start_training(kind, cfg, name=cfg.name)
+            run_id = self.app.training.start(kind, cfg, name=cfg.name)
         except JobBusy as exc:
             self._say(str(exc))
             return
@@ -285,7 +285,7 @@ class TrainScreen(Screen):
 
     def action_pause(self) -> None:
         try:
-            paused = self.app.pause_training()
+            paused = self.app.training.pause()
         except JobBusy as exc:
             self._say(str(exc))
             return
@@ -294,7 +294,7 @@ class TrainScreen(Screen):
 
     def action_cancel(self) -> None:
         try:
-            run_id = self.app.cancel_training()
+            run_id = self.app.training.cancel()
         except JobBusy as exc:
             self._say(str(exc))
             return

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plot import HiResMode, PlotWidget
 
-from tuilab.tui.training.live import LiveRun, downsample, moving_average, sqrt_kl_axis
+from tuilab.tui.live import LiveRun, downsample, moving_average, sqrt_kl_axis
 
 STEP = "step"
 SQRT_KL = "sqrt_kl"
@@ -256,6 +257,15 @@ class MetricChart(Vertical):
 
     def show(self, sources: Sequence[tuple[str, LiveRun]], x_mode: str = STEP, *, force: bool = False) -> bool:
         """Replot if the runs, the axis or the width changed since the last call; True if it did."""
+        try:
+            return self._draw(sources, x_mode, force)
+        except NoMatches:
+            # Just mounted (a run of another kind swapped the charts) and not composed yet:
+            # nothing was drawn, so the next tick draws it.
+            self._signature = None
+            return False
+
+    def _draw(self, sources: Sequence[tuple[str, LiveRun]], x_mode: str, force: bool) -> bool:
         width = max(self.content_size.width - 8, 10)
         signature = (tuple((p, r.run_id, r.version) for p, r in sources), x_mode, width)
         if not force and signature == self._signature:

@@ -17,8 +17,8 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.widgets import Static
 
-from tuilab.tui.training.charts import STEP, ChartSpec, MetricChart, charts_for
-from tuilab.tui.training.live import LiveRun, WarningView, fmt_duration
+from tuilab.tui.live import LiveRun, WarningView, fmt_duration
+from tuilab.tui.widgets.charts import STEP, ChartSpec, MetricChart, charts_for
 
 STATUS_STYLE = {
     "pending": "yellow",
