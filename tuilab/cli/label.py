@@ -37,6 +37,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     auto.add_argument("--seed", type=int, default=0, help="sides, annotator draws and noise")
     auto.set_defaults(func=cmd_auto)
 
+    audit = actions.add_parser(
+        "audit", help="queue blind audit pairs: a PPO run's policy at each checkpoint vs the reference",
+        description=("For every checkpoint of RUN not audited yet, answer --pairs held-out prompts with the "
+                     "policy at that checkpoint and with the reference (adapter off), and store each as an audit "
+                     "pair. They wait in the database; the label screen serves them first, sides at random."),
+    )
+    audit.add_argument("run_id", metavar="RUN")
+    audit.add_argument("--pairs", type=int, default=4, help="audit pairs per checkpoint (default 4)")
+    audit.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's")
+    audit.add_argument("--split", choices=("train", "test"), default="test", help="prompts to audit on")
+    audit.add_argument("--seed", type=int, default=0)
+    audit.set_defaults(func=cmd_audit)
+
+    best = actions.add_parser(
+        "winrate", help="the human win rate of a PPO run's policy per audited step, and the checkpoint to keep",
+        description=("Per audited step: the policy's wins, losses and ties against the reference in your blind "
+                     "decisions, the win rate with a 95%% Wilson interval, and the run's proxy score, gold score "
+                     "and √KL there. Names the checkpoint where the human curve peaks; --export copies its "
+                     "adapter (standard PEFT layout) to a new folder."),
+    )
+    best.add_argument("run_id", metavar="RUN")
+    best.add_argument("--export", metavar="DIR", help="copy the best checkpoint's adapter here (a new folder)")
+    best.add_argument("--json", action="store_true")
+    best.set_defaults(func=cmd_winrate)
+
     agree = actions.add_parser("agreement", help="self-agreement, side and length bias, agreement of every two labelers")
     agree.add_argument("--json", action="store_true", help="print the figures as JSON")
     agree.set_defaults(func=cmd_agreement)
@@ -87,6 +112,82 @@ def cmd_auto(args: argparse.Namespace) -> int:
     finally:
         db.conn.close()
     print(report.summary())
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from tuilab.labeling.audits import AuditSettings, queue_audits
+    from tuilab.modeling.host import ModelHost
+    from tuilab.store.runs import RunNotFound, get_run
+
+    settings = AuditSettings(pairs=args.pairs, max_new_tokens=args.max_new_tokens, split=args.split, seed=args.seed)
+    try:
+        settings.check()
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    paths = paths_from(args)
+    db = open_lab(args)
+    try:
+        try:
+            run = get_run(db, args.run_id)
+        except RunNotFound:
+            raise CLIError(f"no run {args.run_id!r} (see `tuilab runs list`)") from None
+        host = ModelHost(paths.models, str(run.config.get("base_model") or args.model), four_bit=args.four_bit)
+        try:
+            n = queue_audits(db, host, args.run_id, settings, progress=lambda text: print(text, file=sys.stderr))
+        except (ValueError, FileNotFoundError) as exc:
+            raise CLIError(str(exc)) from None
+    finally:
+        db.conn.close()
+    print(f"Queued {n} audit pairs for {args.run_id}" if n else
+          f"Nothing to audit: every checkpoint of {args.run_id} already has audit pairs (or it has none yet).")
+    return 0
+
+
+def cmd_winrate(args: argparse.Namespace) -> int:
+    from tuilab.labeling.audits import best_checkpoint, export_adapter, peak_message, win_rate_curve
+    from tuilab.store.audits import pending_audit_pairs
+    from tuilab.store.runs import RunNotFound, get_run
+
+    db = open_lab(args)
+    try:
+        try:
+            get_run(db, args.run_id)
+        except RunNotFound:
+            raise CLIError(f"no run {args.run_id!r} (see `tuilab runs list`)") from None
+        points = win_rate_curve(db, args.run_id)
+        pending = len(pending_audit_pairs(db, run_id=args.run_id))
+        try:
+            best = best_checkpoint(db, args.run_id)
+        except FileNotFoundError as exc:
+            raise CLIError(str(exc)) from None
+    finally:
+        db.conn.close()
+    if args.json:
+        json.dump({"points": [{"step": p.step, "wins": p.wins, "losses": p.losses, "ties": p.ties,
+                               "both_bad": p.both_bad, "win_rate": None if p.win_rate is None else
+                               {"estimate": p.win_rate.estimate, "low": p.win_rate.low, "high": p.win_rate.high,
+                                "n": p.win_rate.n},
+                               "proxy": p.proxy, "gold": p.gold, "sqrt_kl": p.sqrt_kl} for p in points],
+                   "pending": pending, "best": None if best is None else {"step": best[0], "adapter": str(best[1])}},
+                  sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{'step':>6}  {'win rate [95% CI]':<22} {'W/L/T/bad':<11} {'proxy':>7} {'gold':>7} {'√KL':>6}")
+        for p in points:
+            rate = "–" if p.win_rate is None else p.win_rate.format()
+            nums = " ".join("      –" if v is None else f"{v:7.3f}" for v in (p.proxy, p.gold))
+            kl = "     –" if p.sqrt_kl is None else f"{p.sqrt_kl:6.3f}"
+            print(f"{p.step:>6}  {rate:<22} {f'{p.wins}/{p.losses}/{p.ties}/{p.both_bad}':<11} {nums} {kl}")
+        print(peak_message(points) + (f"; {pending} audit pairs still wait to be labeled" if pending else ""))
+    if args.export:
+        if best is None:
+            raise CLIError(f"no decided audit pairs for {args.run_id} yet: nothing to pick (label them first)")
+        try:
+            out = export_adapter(best[1], args.export)
+        except FileExistsError as exc:
+            raise CLIError(str(exc)) from None
+        print(f"Exported the step-{best[0]} adapter to {out}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

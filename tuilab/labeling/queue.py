@@ -124,6 +124,8 @@ class PairFeeder:
         self.repeats.check()
         self.labeler = labeler
         self._repeat_rng = random.Random(None if seed is None else seed + 7919)
+        self._audit_rng = random.Random(None if seed is None else seed + 104729)
+        self._served_audits: set[tuple[int, int]] = set()
         self._seeded = seed is not None
         self._cond = threading.Condition()
         self._ready: deque[ReadyPair] = deque()
@@ -249,7 +251,9 @@ class PairFeeder:
                     room = self.capacity - len(self._ready)
                     want = 1 if self._sec_per_pair is None else min(room, self.max_batch)
             if not priority:
-                want -= self._add_repeats(db, want)
+                want -= self._add_audits(db, want)
+                if want > 0:
+                    want -= self._add_repeats(db, want)
                 if want <= 0:
                     continue
                 prompts = self._next_prompts(db, want)
@@ -263,6 +267,34 @@ class PairFeeder:
                     )
                     continue
             self._produce(db, prompts, priority, is_cancelled)
+
+    def _add_audits(self, db: Any, slots: int) -> int:
+        """Pending gold-audit pairs (policy at a checkpoint vs the reference) go first, sides at random."""
+        from tuilab.labeling.repeats import candidate_of
+        from tuilab.store.audits import pending_audit_pairs
+        from tuilab.store.generations import get_generation
+        from tuilab.store.prompts import get_prompt
+
+        added = 0
+        for audit in pending_audit_pairs(db, limit=slots + len(self._served_audits)):
+            if added >= slots:
+                break
+            key = (min(audit.policy_id, audit.reference_id), max(audit.policy_id, audit.reference_id))
+            if key in self._served_audits:
+                continue
+            self._served_audits.add(key)
+            policy, reference = get_generation(db, audit.policy_id), get_generation(db, audit.reference_id)
+            swapped = self._audit_rng.random() < 0.5  # candidate A = the policy, shown on the right when swapped
+            left, right = (reference, policy) if swapped else (policy, reference)
+            pair = ReadyPair(get_prompt(db, audit.prompt_id), candidate_of(left), candidate_of(right), left.id,
+                             right.id, swapped, source=f"audit pair · {audit.run_id} step {audit.step}")
+            with self._cond:
+                self._ready.append(pair)
+                ready = len(self._ready)
+            self.state = replace(self.state, ready=ready)
+            self._on_pair(self.state, pair.prompt.id)
+            added += 1
+        return added
 
     def _add_repeats(self, db: Any, slots: int) -> int:
         """Fill some of `slots` with repeats of older decisions (each slot with probability `repeats.share`)."""

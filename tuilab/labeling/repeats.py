@@ -37,7 +37,8 @@ class RepeatPolicy:
             raise ValueError(f"repeat min_age must be 0 or more, got {self.min_age}")
 
 
-def _candidate(g: Generation) -> Candidate:
+def candidate_of(g: Generation) -> Candidate:
+    """A stored generation as the queue's candidate."""
     return Candidate(text=g.text, model=g.model, adapter=g.adapter, n_tokens=g.n_tokens, finished=g.finished,
                      params=dict(g.params))
 
@@ -54,5 +55,5 @@ def pick_repeat(db: Any, rng: random.Random, policy: RepeatPolicy, labeler: str,
     first = rng.choice(choices)
     # The other way round: what was on the right is now on the left, so candidate A changes side too.
     left, right = get_generation(db, first.right_id), get_generation(db, first.left_id)
-    return ReadyPair(prompt=get_prompt(db, first.prompt_id), left=_candidate(left), right=_candidate(right),
+    return ReadyPair(prompt=get_prompt(db, first.prompt_id), left=candidate_of(left), right=candidate_of(right),
                      left_id=first.right_id, right_id=first.left_id, swapped=not first.swapped, source=source)
