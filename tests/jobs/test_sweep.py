@@ -8,11 +8,14 @@ import sys
 import pytest
 
 from tests.jobs.rm_data import insert_pairs
+from tests.jobs.test_ppo_job import assets  # noqa: F401 - the tiny policy + reward folder fixture
 from tuilab.cli import main
 from tuilab.config import PPOConfig
 from tuilab.jobs.sweep import SweepError, grid_points, parse_grid, trial_configs
 from tuilab.store import runs
 from tuilab.store.db import open_db
+from tuilab.store.prompts import add_prompts
+from tuilab.store.samples import count_samples, list_samples
 
 
 def test_grid_is_the_product_in_flag_order():
@@ -84,4 +87,32 @@ def test_local_ray_sweep_lands_two_complete_runs(lab_home, tiny_model_dir, capsy
         assert [s for s, _ in metrics["train/loss"]] == list(range(1, steps + 1))  # every step, none twice
         assert "eval/accuracy" in metrics and (lab_home / "models" / "runs" / r.id / "reward.json").exists()
     assert {r.config["learning_rate"] for r in found} == {1e-3, 3e-3}
+    db.conn.close()
+
+
+@pytest.mark.slow
+def test_local_ray_ppo_sweep_streams_metrics_and_samples_per_trial(lab_home, assets, capsys):  # noqa: F811
+    ray = pytest.importorskip("ray")
+    model_dir, rm_dir = assets
+    setup = open_db(lab_home / "db" / "lab.db")
+    add_prompts(setup, [f"Answer briefly: question {i}?" for i in range(8)], split="train")
+    setup.conn.close()
+    try:
+        code = main(["sweep", "ppo", "--cpus", "2", "--set", f"base_model={model_dir}", "--set", f"reward_run={rm_dir}",
+                     "--set", "batch_size=4", "--set", "minibatch_size=2", "--set", "max_new_tokens=6",
+                     "--set", "ppo_epochs=1", "--set", "total_updates=3", "--set", "checkpoint_every=0",
+                     "--grid", "kl_coef=0.01,0.2"])
+    finally:
+        ray.shutdown()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert code == 0, lines
+    db = open_db(lab_home / "db" / "lab.db")
+    found = {r.id: r for r in runs.list_runs(db, "ppo")}
+    assert sorted(found) == sorted(x["run_id"] for x in lines)
+    assert sorted(r.config["kl_coef"] for r in found.values()) == [0.01, 0.2]
+    for run_id in found:
+        kl = runs.read_metrics(db, run_id, ["objective/kl"])["objective/kl"]
+        assert [s for s, _ in kl] == [1, 2, 3]
+        assert count_samples(db, run_id) == 3 * 4  # batch × updates: every rollout once
+        assert {s.step for s in list_samples(db, run_id, limit=100)} == {1, 2, 3}
     db.conn.close()
