@@ -80,7 +80,7 @@ def _preload() -> None:
     import tuilab.tui.app  # noqa: F401
 
 
-def _fork_child(lab: Path, model: Path, seed: int) -> tuple[int, int]:
+def _fork_child(lab: Path, model: Path, seed: int, log: Path) -> tuple[int, int]:
     """(pid, read end of its stdout): a labeling child forked from this warm process."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -88,8 +88,8 @@ def _fork_child(lab: Path, model: Path, seed: int) -> tuple[int, int]:
         try:
             os.close(read_fd)
             os.dup2(write_fd, 1)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
+            err = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(err, 2)
             sys.stdout = os.fdopen(1, "w", buffering=1)
             import asyncio
 
@@ -127,13 +127,16 @@ def quick_check(db: Path) -> str:
 
 
 def label_round(lab: Path, model: Path, seed: int, rng: random.Random) -> dict:
-    pid, fd = _fork_child(lab, model, seed)
+    log = lab.parent / f"label-child-{seed}.stderr"
+    pid, fd = _fork_child(lab, model, seed, log)
     buf = bytearray()
     alive = _read_until(fd, buf, time.monotonic() + 300, stop_at_first_shown=True)
     if b'"shown"' not in buf:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        raise RuntimeError("the labeling child showed no decision within 300 s")
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise RuntimeError(f"the labeling child {'showed no decision within 300 s' if alive else 'died'}; "
+                           f"its stderr ends:\n{tail}")
     delay = rng.uniform(0.0, 5.0)  # counted from the first decision shown: the kill lands mid-labeling
     if alive:
         _read_until(fd, buf, time.monotonic() + delay, stop_at_first_shown=False)

@@ -4,18 +4,21 @@ Every function commits before it returns, unless called inside `transaction(db)`
 which wraps several writes in one transaction: the job runner flushes a
 quarter-second of metrics, checkpoints and a status change as one commit.
 Metrics are keyed (run, name, step), so a resumed run overwrites, never duplicates.
+
+Rows are inserted, read, updated and deleted by key through sqlite-utils' table
+API; upserts, aggregates and updates computed by SQLite (timestamps) are SQL.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils.db import NotFoundError
 
 from tuilab.records import Run
 from tuilab.store.db import transaction
@@ -56,17 +59,16 @@ def create_run(
     with transaction(db):
         if run_id is None:
             run_id = new_run_id(kind)
-            while db.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+            while db["runs"].count_where("id = ?", [run_id]):
                 run_id = new_run_id(kind)
-        db.conn.execute(
-            "INSERT INTO runs (id, kind, name, config, parents, output_dir, total_steps) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, kind, name, json.dumps(config, default=str), json.dumps(list(parents)), str(output_dir), total_steps),
-        )
+        db["runs"].insert({
+            "id": run_id, "kind": kind, "name": name, "config": json.dumps(config, default=str),
+            "parents": json.dumps(list(parents)), "output_dir": str(output_dir), "total_steps": total_steps,
+        })
     return run_id
 
 
-def _row_to_run(row: sqlite3.Row | tuple, columns: list[str]) -> Run:
-    data = dict(zip(columns, row, strict=True))
+def _row_to_run(data: dict[str, Any]) -> Run:
     return Run(
         id=data["id"],
         kind=data["kind"],
@@ -85,24 +87,17 @@ def _row_to_run(row: sqlite3.Row | tuple, columns: list[str]) -> Run:
     )
 
 
-def _select(db: sqlite_utils.Database, where: str = "", params: tuple = ()) -> list[Run]:
-    cur = db.conn.execute(f"SELECT * FROM runs {where}", params)
-    columns = [c[0] for c in cur.description]
-    return [_row_to_run(row, columns) for row in cur.fetchall()]
-
-
 def get_run(db: sqlite_utils.Database, run_id: str) -> Run:
-    found = _select(db, "WHERE id = ?", (run_id,))
-    if not found:
-        raise RunNotFound(run_id)
-    return found[0]
+    try:
+        return _row_to_run(db["runs"].get(run_id))
+    except NotFoundError:
+        raise RunNotFound(run_id) from None
 
 
 def list_runs(db: sqlite_utils.Database, kind: str | None = None) -> list[Run]:
     """Newest first."""
-    if kind:
-        return _select(db, "WHERE kind = ? ORDER BY created_at DESC, rowid DESC", (kind,))
-    return _select(db, "ORDER BY created_at DESC, rowid DESC")
+    where, args = ("kind = ?", [kind]) if kind else (None, None)
+    return [_row_to_run(row) for row in db["runs"].rows_where(where, args, order_by="created_at DESC, rowid DESC")]
 
 
 def set_run_status(
@@ -148,17 +143,18 @@ def update_run(db: sqlite_utils.Database, run_id: str, **fields: Any) -> None:
         raise ValueError(f"update_run: cannot set {', '.join(sorted(unknown))}")
     if not fields:
         return
-    params = [json.dumps(v, default=str) if k in ("config", "parents") else v for k, v in fields.items()]
-    with transaction(db):
-        db.conn.execute(
-            f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*params, run_id)
-        )
+    values = {k: json.dumps(v, default=str) if k in ("config", "parents") else v for k, v in fields.items()}
+    try:
+        with transaction(db):
+            db["runs"].update(run_id, values)
+    except NotFoundError:
+        raise RunNotFound(run_id) from None
 
 
 def delete_run(db: sqlite_utils.Database, run_id: str) -> None:
     """Remove a run with its metrics, samples and checkpoint rows (files on disk are left alone)."""
     with transaction(db):
-        db.conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        db["runs"].delete_where("id = ?", [run_id])
 
 
 def write_metrics(db: sqlite_utils.Database, run_id: str, rows: Iterable[tuple[int, str, float]]) -> None:
@@ -206,26 +202,22 @@ def add_checkpoint(
     db: sqlite_utils.Database, run_id: str, step: int, path: str, metrics: dict | None = None
 ) -> int:
     with transaction(db):
-        cur = db.conn.execute(
-            "INSERT INTO checkpoints (run_id, step, path, metrics) VALUES (?, ?, ?, ?)",
-            (run_id, int(step), str(path), json.dumps(metrics or {}, default=str)),
+        table = db["checkpoints"].insert(
+            {"run_id": run_id, "step": int(step), "path": str(path), "metrics": json.dumps(metrics or {}, default=str)}
         )
-    return int(cur.lastrowid)
+    return int(table.last_rowid)
 
 
 def list_checkpoints(db: sqlite_utils.Database, run_id: str) -> list[tuple[int, str, dict]]:
     """(step, path, metrics) in step order."""
-    rows = db.conn.execute(
-        "SELECT step, path, metrics FROM checkpoints WHERE run_id = ? ORDER BY step, id", (run_id,)
-    )
-    return [(step, path, json.loads(metrics or "{}")) for step, path, metrics in rows]
+    rows = db["checkpoints"].rows_where("run_id = ?", [run_id], order_by="step, id")
+    return [(r["step"], r["path"], json.loads(r["metrics"] or "{}")) for r in rows]
 
 
 def latest_checkpoint(db: sqlite_utils.Database, run_id: str) -> tuple[int, str] | None:
-    row = db.conn.execute(
-        "SELECT step, path FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1", (run_id,)
-    ).fetchone()
-    return (int(row[0]), row[1]) if row else None
+    rows = db["checkpoints"].rows_where("run_id = ?", [run_id], order_by="step DESC, id DESC", limit=1)
+    row = next(iter(rows), None)
+    return (int(row["step"]), row["path"]) if row else None
 
 
 def mark_interrupted(db: sqlite_utils.Database) -> list[str]:
@@ -234,12 +226,10 @@ def mark_interrupted(db: sqlite_utils.Database) -> list[str]:
     Call only when no other tuilab process is using this database (their live
     runs look the same from here).
     """
-    ids = [r[0] for r in db.conn.execute("SELECT id FROM runs WHERE status IN ('running', 'paused')")]
     with transaction(db):
-        for run_id in ids:
-            db.conn.execute(
-                f"UPDATE runs SET status = 'failed', finished_at = {NOW}, "
-                "error_summary = 'interrupted: the process ended while the run was active' WHERE id = ?",
-                (run_id,),
-            )
-    return ids
+        rows = db.conn.execute(
+            f"UPDATE runs SET status = 'failed', finished_at = {NOW}, "
+            "error_summary = 'interrupted: the process ended while the run was active' "
+            "WHERE status IN ('running', 'paused') RETURNING id"
+        ).fetchall()
+    return sorted(r[0] for r in rows)
