@@ -134,6 +134,11 @@ class RewardModel:
                 f"{run_dir} was trained on a base with hidden size {expected}, "
                 f"but the given base has {hidden_size_of(model)}"
             )
+        if manifest.get("base_fingerprint"):
+            why = fingerprint_mismatch(manifest["base_fingerprint"], base_fingerprint(model))
+            if why:
+                raise ValueError(f"{run_dir} was trained on another base model ({manifest['base_model']}): {why}; "
+                                 "its adapters would score nonsense on this one")
         adapters: dict[str, str] = {}
         peft_model = model if isinstance(model, PeftModel) else None
         with warnings.catch_warnings():
@@ -244,6 +249,42 @@ class RewardModel:
 
 
 # ------------------------------------------------------------------ saving
+
+
+def base_fingerprint(model: Any) -> dict[str, Any]:
+    """What tells two bases of the same width apart: depth, vocabulary, and a probe of 64 weights.
+
+    The probe is the input embeddings of the first four tokens (special tokens in
+    a chat model, which fine-tuning moves), never quantized by 4-bit loading and
+    untouched by LoRA adapters.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = inner.config.get_text_config() if hasattr(inner.config, "get_text_config") else inner.config
+    emb = inner.get_input_embeddings().weight
+    with torch.no_grad():
+        probe = emb[:4, :16].detach().float().flatten().cpu().tolist()
+    return {"layers": int(getattr(config, "num_hidden_layers", 0) or 0), "vocab": int(emb.shape[0]),
+            "probe": [round(v, 6) for v in probe]}
+
+
+# Probe weights may differ by dtype rounding (bf16: 2⁻⁸ relative) between two loads of one base.
+FINGERPRINT_RTOL = 1e-2
+
+
+def fingerprint_mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """A sentence saying how two fingerprints differ, or None when they match."""
+    for key, words in (("layers", "layers"), ("vocab", "vocabulary size")):
+        if saved.get(key) and now.get(key) and int(saved[key]) != int(now[key]):
+            return f"{words} {saved[key]} there, {now[key]} here"
+    a, b = saved.get("probe") or [], now.get("probe") or []
+    if a and b:
+        if len(a) != len(b):
+            return "its weight probe has another shape"
+        scale = max(1e-6, max(abs(x) for x in a))
+        worst = max(abs(x - y) for x, y in zip(a, b, strict=True))
+        if worst > FINGERPRINT_RTOL * scale:
+            return f"its embedding weights differ (by up to {worst:.3g}, scale {scale:.3g})"
+    return None
 
 
 def write_manifest(

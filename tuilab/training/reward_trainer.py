@@ -30,7 +30,7 @@ from tuilab.config import RewardConfig, to_dict
 from tuilab.modeling.heads import ScalarHead
 from tuilab.modeling.loading import LoadedModel
 from tuilab.modeling.lora import add_adapter
-from tuilab.modeling.reward_model import RewardModel, save_member, write_manifest
+from tuilab.modeling.reward_model import RewardModel, base_fingerprint, save_member, write_manifest
 from tuilab.modeling.trunk import backbone_of, hidden_size_of, last_token_hidden, pad_right
 from tuilab.training.events import (
     FLUSH_SECONDS,
@@ -51,6 +51,10 @@ from tuilab.training.packing import (
     pack_pairs,
     packed_rewards,
 )
+
+# Train pairs (both answers scored) over which the normalisation stats of a saved model are measured:
+# 128 rewards from one no-grad pass over 64 pairs, a small fraction of what an epoch of training costs.
+NORM_PAIRS = 64
 
 
 def bt_loss(
@@ -194,9 +198,42 @@ class RewardTrainer:
             "four_bit": bool(self.base.four_bit),
             "max_length": self.cfg.max_length,
             "config": to_dict(self.cfg),
+            "base_fingerprint": base_fingerprint(self.base.model),
         }
         extra.update(more)
         return extra
+
+    def measure_norm(self, member: str, train: Sequence[EncodedPair]) -> dict[str, float]:
+        """Normalisation stats of `member` as it is now, over both answers of up to NORM_PAIRS train pairs.
+
+        Measured on the weights being saved: stats summed while an epoch trains
+        describe a model that no longer exists by the end of it, and a checkpoint
+        written before them had none at all.
+        """
+        step = max(1, len(train) // NORM_PAIRS)
+        rows = list(train[::step][:NORM_PAIRS])
+        head = self.heads[member]
+        dropouts = [m for n, m in self.peft.named_modules() if n.endswith(f"lora_dropout.{member}")]
+        modes = [m.training for m in dropouts]
+        for m in dropouts:
+            m.eval()
+        out = []
+        try:
+            with torch.no_grad():
+                for i in range(0, len(rows), self.cfg.batch_size):
+                    batch = rows[i : i + self.cfg.batch_size]
+                    if self.share:
+                        rc, rr = packed_rewards(self.body, head, self.pack(batch))
+                    else:
+                        ids, lens = pad_right([r.chosen for r in batch] + [r.rejected for r in batch],
+                                              self.tokenizer.pad_token_id, self.device)
+                        rc = head(last_token_hidden(self.body, ids, lens))
+                        rr = rc[:0]
+                    out += [rc.float(), rr.float()]
+        finally:
+            for m, mode in zip(dropouts, modes, strict=True):
+                m.train(mode)
+        return norm_stats(torch.cat(out) if out else torch.zeros(0))
 
     # ---------------------------------------------------------- events
 
@@ -290,9 +327,6 @@ class RewardTrainer:
             for ep in range(cfg.epochs):
                 for m in dropouts:
                     m.train()
-                sum_r = torch.zeros((), device=dev)
-                sum_r2 = torch.zeros((), device=dev)
-                count = 0
                 batches = grouped_batches(indices, lengths, cfg.batch_size, rng)
                 for b, batch in enumerate(batches):
                     self.control.check()
@@ -320,10 +354,6 @@ class RewardTrainer:
                         strict = (labels >= 1.0).float()
                         acc = ((delta > 0).float() * strict).sum() / strict.sum().clamp(min=1)
                         summary = torch.stack([loss.detach(), acc, delta.mean(), gnorm.detach().float()])
-                        if ep == cfg.epochs - 1:
-                            sum_r += rewards.detach().sum()
-                            sum_r2 += (rewards.detach() ** 2).sum()
-                            count += rewards.numel()
                     st.step += 1
                     st.pairs_seen += n
                     epoch = ep + (b + 1) / len(batches)
@@ -331,11 +361,9 @@ class RewardTrainer:
                     st.train_seconds += time.perf_counter() - t0
                     self.flush()
                     if cfg.checkpoint_every > 0 and st.step % cfg.checkpoint_every == 0:
-                        self.norm[name] = norm_stats(sum_r, sum_r2, count)
+                        self.norm[name] = self.measure_norm(name, train)
                         self.checkpoint(name, optimizer, scheduler, epoch)
                 self.flush(force=True)
-                if count:
-                    self.norm[name] = norm_stats(sum_r, sum_r2, count)
                 if eval_set and (cfg.eval_every_epoch or ep == cfg.epochs - 1):
                     ev, _ = evaluate_reward_model(self.rm([name]), eval_set)
                     values = ev.as_metrics()
@@ -344,6 +372,7 @@ class RewardTrainer:
         except (CancelledRun, KeyboardInterrupt):
             # Keep what was learnt: a cancelled run's newest checkpoint is loadable.
             self.flush(force=True)
+            self.norm[name] = self.measure_norm(name, train)
             self.checkpoint(name, optimizer, scheduler, epoch)
             raise
         except TrainingDiverged:
@@ -354,14 +383,14 @@ class RewardTrainer:
             raise
         for m in dropouts:
             m.eval()
+        self.norm[name] = self.measure_norm(name, train)  # the final weights, not the epoch's moving ones
         save_member(self.peft, head, self.output_dir, name)
         self.done.append(name)
 
 
-def norm_stats(total: torch.Tensor, total_sq: torch.Tensor, count: int) -> dict[str, float]:
-    """Mean and std of the rewards seen in the last epoch: what `normalize=True` scores subtract and divide by."""
-    if count == 0:
+def norm_stats(rewards: torch.Tensor) -> dict[str, float]:
+    """Mean and (population) std of rewards: what `normalize=True` scores subtract and divide by."""
+    if rewards.numel() == 0:
         return {"mean": 0.0, "std": 1.0}
-    mean = float(total) / count
-    var = max(float(total_sq) / count - mean * mean, 0.0)
-    return {"mean": mean, "std": math.sqrt(var) if var > 0 else 1.0}
+    std = float(rewards.float().std(unbiased=False))
+    return {"mean": float(rewards.float().mean()), "std": std if std > 1e-12 else 1.0}
