@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import LabApp, add_pairs, ready, wait_for, write_rm_run
+from runhelp import LabApp, add_pairs, ready, wait_for, write_rm_run
 
 from tuilab.store.db import open_db
 from tuilab.store.runs import get_run, list_runs
@@ -20,8 +20,8 @@ def _fill(screen: TrainScreen, **values) -> None:
         form.set_value(key, value)
 
 
-async def test_rm_job_charts_then_cancel(lab, tiny_model_dir):
-    home, db = lab
+async def test_rm_job_charts_then_cancel(run_lab, tiny_model_dir):
+    home, db = run_lab
     add_pairs(db, 24)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -48,8 +48,8 @@ async def test_rm_job_charts_then_cancel(lab, tiny_model_dir):
         check.conn.close()
 
 
-async def test_pause_then_resume_then_cancel(lab, tiny_model_dir):
-    home, db = lab
+async def test_pause_then_resume_then_cancel(run_lab, tiny_model_dir):
+    home, db = run_lab
     add_pairs(db, 24)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -71,8 +71,8 @@ async def test_pause_then_resume_then_cancel(lab, tiny_model_dir):
     assert get_run(db, run_id).status == "cancelled"
 
 
-async def test_bad_base_model_fails_and_app_stays_up(lab):
-    home, db = lab
+async def test_bad_base_model_fails_and_app_stays_up(run_lab):
+    home, db = run_lab
     add_pairs(db, 24)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -94,8 +94,8 @@ async def test_bad_base_model_fails_and_app_stays_up(lab):
     assert run.status == "failed" and "no-such-model" in run.error_summary
 
 
-async def test_too_few_pairs_is_refused_in_words(lab):
-    home, db = lab
+async def test_too_few_pairs_is_refused_in_words(run_lab):
+    home, db = run_lab
     add_pairs(db, 3)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -106,8 +106,8 @@ async def test_too_few_pairs_is_refused_in_words(lab):
     assert list_runs(db) == []
 
 
-async def test_bad_field_is_named_and_kept(lab):
-    home, db = lab
+async def test_bad_field_is_named_and_kept(run_lab):
+    home, db = run_lab
     add_pairs(db, 20)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -123,8 +123,8 @@ async def test_bad_field_is_named_and_kept(lab):
     assert list_runs(db) == []
 
 
-async def test_opens_on_the_latest_run_from_the_database(lab):
-    home, db = lab
+async def test_opens_on_the_latest_run_from_the_database(run_lab):
+    home, db = run_lab
     write_rm_run(db)
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -135,10 +135,10 @@ async def test_opens_on_the_latest_run_from_the_database(lab):
         assert "length bias" in str(screen.query_one("#train-warnings").render())
 
 
-async def test_a_reward_run_completed_here_is_offered_to_ppo(lab):
+async def test_a_reward_run_completed_here_is_offered_to_ppo(run_lab):
     from tuilab.tui.live import LiveRun
 
-    home, db = lab
+    home, db = run_lab
     app = LabApp(home)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot, "#rm-form", "#ppo-form", "#train-warnings")

@@ -1,6 +1,6 @@
 """How the train screen behaves while a job trains in the same process (prints figures; not a test).
 
-    .venv/bin/python tests/tui/training/measure_ui.py [--seconds 20]
+    .venv/bin/python tests/tui/measure_ui.py [--seconds 20]
 
 Trains a reward model on the tiny model from the train screen and reports:
 - UI timer lateness (a 50 ms interval on the UI thread): p50 / p99 / max;
@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[2]))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 
 def _lab(root: Path):
-    from helpers import add_pairs
+    from runhelp import add_pairs
     from tiny import save_tiny_model
 
     from tuilab.config import LabPaths
@@ -37,7 +37,7 @@ def _lab(root: Path):
 
 
 async def with_ui(paths, model: Path, seconds: float) -> dict:
-    from helpers import LabApp, wait_for
+    from runhelp import LabApp, wait_for
 
     from tuilab.tui.widgets.charts import MetricChart
     from tuilab.tui.widgets.run_panels import ChartPanel

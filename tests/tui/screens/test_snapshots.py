@@ -1,7 +1,7 @@
 """Snapshot tests of each screen (pytest-textual-snapshot), with the deterministic fake generator.
 
 Fixed terminal sizes, fixed prompts and texts, seeded sides, fixed comparison times, no clock.
-Update after an intended change with `pytest tests/tui/test_snapshots.py --snapshot-update`
+Update after an intended change with `pytest tests/tui/screens/test_snapshots.py --snapshot-update`
 and look at the report before committing.
 """
 

@@ -1,6 +1,6 @@
 """Write docs/screenshots/{train,runs,inspect}.{svg,png} from a lab with recorded runs (not a test).
 
-    .venv/bin/python tests/tui/training/make_screenshots.py --home LAB [--size 140x42]
+    .venv/bin/python tests/tui/make_screenshots.py --home LAB [--size 140x42]
 
 LAB is a lab folder whose database holds a reward-model run and a PPO run
 (e.g. the length-bias scenario: tuilab/data/scenarios/length_bias/README.md).
@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[2]))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _copy_lab(home: Path) -> Path:
@@ -58,8 +58,8 @@ def _replay(app, run_id: str, fraction: float) -> None:
 
 
 async def shoot(home: Path, size: tuple[int, int], out: Path) -> None:
-    from helpers import wait_for
     from pngs import svg_to_png
+    from runhelp import wait_for
 
     from tuilab.config import LabPaths
     from tuilab.store.runs import list_runs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import LabApp, ready, wait_for
+from runhelp import LabApp, ready, wait_for
 
 from tuilab.config import LoraSettings
 from tuilab.store import runs as runs_store
@@ -40,8 +40,8 @@ def reward_folder(tmp_path_factory):
     return root / "tiny", root / "rm"
 
 
-async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(lab, reward_folder):
-    home, db = lab
+async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(run_lab, reward_folder):
+    home, db = run_lab
     base, rm = reward_folder
     add_prompts(db, [f"Answer briefly: question {i}?" for i in range(12)], split="train")
     runs_store.create_run(db, "rm", {"base_model": str(base)}, run_id=RM_RUN, output_dir=str(rm))

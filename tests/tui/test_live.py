@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import write_ppo_run, write_rm_run
+from runhelp import write_ppo_run, write_rm_run
 
 from tuilab.config import PPOConfig, RewardConfig
 from tuilab.records import Sample

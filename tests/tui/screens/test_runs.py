@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import LabApp, wait_for, write_ppo_run, write_rm_run
+from runhelp import LabApp, wait_for, write_ppo_run, write_rm_run
 
 from tuilab.records import Sample
 from tuilab.store.comparisons import get_comparison
@@ -38,8 +38,8 @@ async def go_to(pilot, screen: RunsScreen, run_id: str) -> None:
     await wait_for(pilot, lambda: run_id in str(screen.query_one("#runs-line").render()))
 
 
-async def test_runs_lists_every_run_and_redraws_a_finished_one_from_the_database(lab):
-    home, db = lab
+async def test_runs_lists_every_run_and_redraws_a_finished_one_from_the_database(run_lab):
+    home, db = run_lab
     ppo = seed(db)
     # A fresh app is a restart: nothing is in memory, everything comes back from SQLite.
     app = LabApp(home, mode="runs")
@@ -55,8 +55,8 @@ async def test_runs_lists_every_run_and_redraws_a_finished_one_from_the_database
         assert "length bias" in str(screen.query_one("#runs-warnings").render())
 
 
-async def test_a_failed_run_shows_its_summary_and_the_traceback_on_demand(lab):
-    home, db = lab
+async def test_a_failed_run_shows_its_summary_and_the_traceback_on_demand(run_lab):
+    home, db = run_lab
     seed(db)
     app = LabApp(home, mode="runs")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -70,8 +70,8 @@ async def test_a_failed_run_shows_its_summary_and_the_traceback_on_demand(lab):
         assert app.screen is screen
 
 
-async def test_two_reward_runs_compare_side_by_side(lab):
-    home, db = lab
+async def test_two_reward_runs_compare_side_by_side(run_lab):
+    home, db = run_lab
     seed(db)
     app = LabApp(home, mode="runs")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -97,8 +97,8 @@ async def test_two_reward_runs_compare_side_by_side(lab):
         assert app.screen is screen
 
 
-async def test_enter_on_a_ppo_run_opens_the_inspector_on_it(lab):
-    home, db = lab
+async def test_enter_on_a_ppo_run_opens_the_inspector_on_it(run_lab):
+    home, db = run_lab
     ppo = seed(db)
     app = LabApp(home, mode="runs")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -113,8 +113,8 @@ def column(screen: InspectScreen, key: str) -> list[str]:
     return [str(table.get_row_at(i)[[c.value for c in table.columns].index(key)]) for i in range(table.row_count)]
 
 
-async def test_inspector_sorts_by_each_column(lab):
-    home, db = lab
+async def test_inspector_sorts_by_each_column(run_lab):
+    home, db = run_lab
     ppo = seed(db)
     app = LabApp(home, mode="inspect")
     async with app.run_test(size=(140, 40)) as pilot:
@@ -144,8 +144,8 @@ async def test_inspector_sorts_by_each_column(lab):
         assert str(screen.query_one("#sd-ref").render()).strip() != ""
 
 
-async def test_h_marks_a_sample_hacked_as_a_comparison(lab):
-    home, db = lab
+async def test_h_marks_a_sample_hacked_as_a_comparison(run_lab):
+    home, db = run_lab
     ppo = seed(db)
     app = LabApp(home, mode="inspect")
     async with app.run_test(size=(140, 40)) as pilot:
@@ -176,8 +176,8 @@ async def test_h_marks_a_sample_hacked_as_a_comparison(lab):
         assert hacked_count(db, ppo) == 2
 
 
-async def test_live_samples_arrive_and_can_be_marked(lab):
-    home, db = lab
+async def test_live_samples_arrive_and_can_be_marked(run_lab):
+    home, db = run_lab
     ppo = seed(db)
     app = LabApp(home, mode="inspect")
     async with app.run_test(size=(140, 40)) as pilot:
@@ -202,8 +202,8 @@ async def test_live_samples_arrive_and_can_be_marked(lab):
         assert hacked_count(db, ppo) == 1
 
 
-async def test_a_sample_without_a_reference_answer_is_refused_in_words(lab):
-    home, db = lab
+async def test_a_sample_without_a_reference_answer_is_refused_in_words(run_lab):
+    home, db = run_lab
     ppo = seed(db)
     db.conn.execute("UPDATE samples SET ref_response = NULL")
     app = LabApp(home, mode="inspect")
@@ -214,8 +214,8 @@ async def test_a_sample_without_a_reference_answer_is_refused_in_words(lab):
     assert hacked_count(db, ppo) == 0
 
 
-async def test_empty_lab_says_what_to_do(lab):
-    home, _ = lab
+async def test_empty_lab_says_what_to_do(run_lab):
+    home, _ = run_lab
     for mode, text in (("runs", "No runs yet"), ("inspect", "No PPO run yet")):
         app = LabApp(home, mode=mode)
         async with app.run_test(size=(100, 30)) as pilot:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import add_pairs, ready, wait_for, write_ppo_run, write_rm_run
+from runhelp import add_pairs, ready, wait_for, write_ppo_run, write_rm_run
 
 from tuilab.config import LabPaths
 from tuilab.tui.app import TuilabApp
@@ -11,8 +11,8 @@ from tuilab.tui.screens.runs import RunsScreen
 from tuilab.tui.screens.train import TrainScreen
 
 
-async def test_function_keys_open_the_training_screens(lab):
-    home, db = lab
+async def test_function_keys_open_the_training_screens(run_lab):
+    home, db = run_lab
     ppo = write_ppo_run(db, reward_run=write_rm_run(db))
     app = TuilabApp(LabPaths(home), start_feeder=False, mode="data")
     async with app.run_test(size=(120, 36)) as pilot:
@@ -24,8 +24,8 @@ async def test_function_keys_open_the_training_screens(lab):
         await wait_for(pilot, lambda: ppo in str(app.screen.query_one("#run-line").render()))
 
 
-async def test_a_failing_job_is_reported_by_the_lab_app_which_stays_up(lab):
-    home, db = lab
+async def test_a_failing_job_is_reported_by_the_lab_app_which_stays_up(run_lab):
+    home, db = run_lab
     add_pairs(db, 20)
     app = TuilabApp(LabPaths(home), start_feeder=False, mode="train")
     async with app.run_test(size=(120, 36)) as pilot:
