@@ -10,6 +10,17 @@ from typing import Any
 from tuilab.config import DEFAULT_MODEL
 
 
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, example: str) -> None:
+    """`--config FILE.toml`, `--set KEY=VALUE` (repeatable; `example` shows two), `--name`, `--quiet`."""
+    parser.add_argument("--config", metavar="FILE.toml", help=f"{cls.__name__} settings (see `tuilab/config.py`)")
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override one setting, e.g. {example} (repeatable; wins over --config)",
+    )
+    parser.add_argument("--name", help="a name for the run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_config(cls: type, args: argparse.Namespace):
     """Defaults → `--config` → `--set`, then the global `--model` / `--4bit` and `--name`.
 

@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from tuilab.cli.job_args import build_config, json_safe, validate
+from tuilab.cli.job_args import add_config_arguments, build_config, json_safe, validate
+from tuilab.cli.progress import Column, ProgressView
 from tuilab.config import PPOConfig
 
 
@@ -22,15 +23,9 @@ def register(kinds: argparse._SubParsersAction) -> None:
         description="Run PPO (LoRA policy, reference = adapters off) against a trained reward model, on the "
         "lab's train prompts. Prints progress on stderr and the final metrics as one JSON line on stdout.",
     )
-    parser.add_argument("--config", metavar="FILE.toml", help="PPOConfig settings (see `tuilab/config.py`)")
-    parser.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-        help="override one setting, e.g. --set reward_run=rm-… --set kl_coef=0.1 (repeatable; wins over --config)",
-    )
-    parser.add_argument("--name", help="a name for the run")
+    add_config_arguments(parser, PPOConfig, "--set reward_run=rm-… --set kl_coef=0.1")
     parser.add_argument("--resume", metavar="RUN_ID",
                         help="continue this PPO run from its newest checkpoint (only total_updates may be --set)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -77,56 +72,6 @@ def _resume_job(args: argparse.Namespace, total: int | None):
         db.conn.close()
 
 
-class _ProgressView:
-    """Forwarded event batches → a rich progress bar on stderr (score, KL, length, EOS rate)."""
-
-    def __init__(self, quiet: bool) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("score {task.fields[score]}"), TextColumn("kl {task.fields[kl]}"),
-            TextColumn("len {task.fields[length]}"), TextColumn("eos {task.fields[eos]}"),
-            TextColumn("{task.fields[secs]}"), TimeElapsedColumn(),
-            console=self.console, disable=quiet, transient=False,
-        )
-        self.task = self.progress.add_task("ppo", total=None, score="–", kl="–", length="–", eos="–", secs="")
-
-    def __enter__(self) -> _ProgressView:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, events: list) -> None:
-        from tuilab.training.events import Checkpoint, Metrics, RunWarning
-
-        for event in events:
-            if isinstance(event, Metrics):
-                v = event.values
-                self.progress.update(
-                    self.task, total=event.total_steps, completed=event.step,
-                    score=f"{v.get('objective/scores', float('nan')):+.3f}",
-                    kl=f"{v.get('objective/kl', float('nan')):.2f}",
-                    length=f"{v.get('response/length_mean', float('nan')):.0f}",
-                    eos=f"{v.get('response/eos_rate', float('nan')):.0%}",
-                    secs=f"{v.get('time/step_s', 0.0):.1f}s/step",
-                )
-            elif isinstance(event, RunWarning):
-                self.progress.console.print(f"[yellow]warning[/] (step {event.step}, {event.code}): {event.message}")
-            elif isinstance(event, Checkpoint):
-                self.progress.console.print(f"checkpoint at step {event.step}: {event.path}", style="dim")
-
-
 def run(args: argparse.Namespace) -> int:
     from tuilab.cli import CLIError, paths_from
     from tuilab.jobs.ppo_job import ppo_job
@@ -142,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         validate("ppo", cfg, args)
         job = ppo_job(cfg)
     cfg = job.config
-    with _ProgressView(args.quiet) as view:
+    columns = [Column("score", "objective/scores", "+.3f"), Column("kl", "objective/kl", ".2f"),
+               Column("len", "response/length_mean", ".0f"), Column("eos", "response/eos_rate", ".0%"),
+               Column("", "time/step_s", ".1f", "s/step")]
+    with ProgressView("ppo", columns, quiet=args.quiet) as view:
         verb = "resuming" if args.resume else "run"
         view.console.print(f"{verb} {job.run_id}: base model {cfg.base_model}, reward {cfg.reward_run or '–'}, "
                            f"output {paths.runs / job.run_id}", style="dim")
