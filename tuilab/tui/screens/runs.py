@@ -3,7 +3,8 @@
 Highlighting a run redraws its curves from the database (`read_metrics`), so a
 finished run looks the same after a restart as it did live; a failed one
 shows its error summary, and `e` the whole traceback. Two reward-model runs
-marked with space compare side by side (`c`).
+marked with space compare side by side (`c`); any number of marked PPO/DPO
+runs open on one plot (`c`, screens/overlay.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tuilab.records import Run
-from tuilab.tui.live import LiveRun, fmt_duration
+from tuilab.tui.live import POLICY_KINDS, LiveRun, fmt_duration
 from tuilab.tui.widgets.charts import COMPARE_COLORS
 from tuilab.tui.widgets.run_panels import (
     HEADLINE,
@@ -146,11 +147,11 @@ class RunsScreen(Screen):
     KEYS_HELP = [
         ("Runs", [
             ("↑ ↓", "highlight a run: its curves are redrawn from the database"),
-            ("space", "mark / unmark a reward-model run for comparison (two at most)"),
-            ("c", "compare the two marked runs side by side"),
+            ("space", "mark / unmark a run for comparison (reward models: two; PPO/DPO: any number)"),
+            ("c", "compare: two reward models side by side, or the PPO/DPO runs on one plot (gold vs √KL, Gao fits)"),
             ("e", "the whole error (traceback) of a failed run"),
-            ("i", "open a PPO run in the inspector"),
-            ("R", "resume a cancelled or failed PPO run from its newest checkpoint"),
+            ("i", "open a PPO or DPO run in the inspector"),
+            ("R", "resume a cancelled or failed PPO or DPO run from its newest checkpoint"),
             ("t", "the train screen"),
             ("r", "re-read the list"),
         ]),
@@ -285,13 +286,13 @@ class RunsScreen(Screen):
             self.call_after_refresh(self.tick)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a PPO run opens the inspector; on another run, its error if it failed."""
+        """Enter on a PPO or DPO run opens the inspector; on another run, its error if it failed."""
         if event.data_table.id != "runs-table":
             return
         run = self._run(str(event.row_key.value))
         if run is None:
             return
-        if run.kind == "ppo":
+        if run.kind in POLICY_KINDS:
             self.app.open_inspector(run.id)
         elif run.status == "failed":
             self.action_error()
@@ -342,7 +343,7 @@ class RunsScreen(Screen):
 
     def _hint(self, live: LiveRun) -> Text:
         bits = []
-        if live.kind == "ppo":
+        if live.kind in POLICY_KINDS:
             bits.append("enter / i: inspect its samples")
         if live.kind == "rm":
             bits.append("space: mark for comparison" if live.run_id not in self.marked else "marked for comparison")
@@ -356,24 +357,33 @@ class RunsScreen(Screen):
     # ------------------------------------------------------------ actions
 
     def action_mark(self) -> None:
+        """Reward-model runs compare two at a time; PPO and DPO runs any number on one plot."""
         run = self._run(self.selected)
         if run is None:
             return
-        if run.kind != "rm":
-            self.notify("Only reward-model runs compare side by side.", severity="warning")
-            return
+        family = {r.kind == "rm" for r in self.runs if r.id in self.marked}
+        if family and family != {run.kind == "rm"}:
+            self.marked.clear()  # a reward model and a policy run do not share a plot: start a new set
         if run.id in self.marked:
             self.marked.remove(run.id)
         else:
             self.marked.append(run.id)
-            del self.marked[:-2]
+            if run.kind == "rm":
+                del self.marked[:-2]
         self._list_sig = None
         self.reload()
 
     def action_compare(self) -> None:
+        marked = [r for r in self.runs if r.id in self.marked]
+        if marked and all(r.kind != "rm" for r in marked):
+            from tuilab.tui.screens.overlay import OverlayScreen
+
+            labels = {r.id: r.name or r.id for r in marked}
+            self.app.push_screen(OverlayScreen(self.app.db, [r.id for r in marked], labels))
+            return
         if len(self.marked) != 2:
-            self.notify(f"Mark two reward-model runs with space first ({len(self.marked)} marked).",
-                        severity="warning")
+            self.notify(f"Mark two reward-model runs, or any PPO/DPO runs, with space first "
+                        f"({len(self.marked)} marked).", severity="warning")
             return
         a, b = (self.app.training.live_run(r, reload=r != self.app.training.active) for r in self.marked)
         self.app.push_screen(CompareScreen(a, b))
@@ -389,8 +399,8 @@ class RunsScreen(Screen):
 
     def action_inspect(self) -> None:
         run = self._run(self.selected)
-        if run is None or run.kind != "ppo":
-            self.notify("The inspector shows PPO runs' samples; highlight a PPO run.", severity="warning")
+        if run is None or run.kind not in POLICY_KINDS:
+            self.notify("The inspector shows PPO and DPO runs' samples; highlight one.", severity="warning")
             return
         self.app.open_inspector(run.id)
 
@@ -400,8 +410,8 @@ class RunsScreen(Screen):
         run = self._run(self.selected)
         if run is None:
             return
-        if run.kind != "ppo":
-            self.notify("Only PPO runs resume from a checkpoint; train a new reward model instead.",
+        if run.kind not in POLICY_KINDS:
+            self.notify("Only PPO and DPO runs resume from a checkpoint; train a new reward model instead.",
                         severity="warning")
             return
         try:
