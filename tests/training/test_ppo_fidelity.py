@@ -187,3 +187,55 @@ def test_ensemble_modes_with_spread_not_one():
     assert pm.combine_ensemble(members, "mean_minus_std", lam=0.1)[0].tolist() == pytest.approx([1.9, 4.8])
     with pytest.raises(ValueError, match="ensemble_mode"):
         pm.combine_ensemble(members, "median")
+
+
+def test_a_trained_reward_adapter_scores_and_the_policy_adapter_stays_out(model_dir, tmp_path):
+    """Reward adapters with non-zero LoRA B: scoring on the policy's PeftModel must apply them, and only them."""
+    from peft import PeftModel
+
+    from tuilab.config import LoraSettings
+    from tuilab.modeling.chat import scored_ids
+    from tuilab.modeling.heads import ScalarHead
+    from tuilab.modeling.lora import add_adapter
+    from tuilab.modeling.reward_model import save_member, write_manifest
+    from tuilab.modeling.trunk import backbone_of, last_token_hidden, pad_right
+    from tuilab.training import ppo
+
+    scratch = load_model(model_dir)
+    peft = add_adapter(scratch.model, "reward-0", LoraSettings(r=4, alpha=8))
+    with torch.no_grad():  # a "trained" adapter: B ≠ 0, so applying it or not changes the scores
+        for name, p in peft.named_parameters():
+            if "lora_B.reward-0" in name:
+                p.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(2))
+    head = ScalarHead(32, generator=torch.Generator().manual_seed(3))
+    save_member(peft, head, tmp_path / "rm", "reward-0")
+    write_manifest(tmp_path / "rm", base_model=model_dir, hidden_size=32, members=["reward-0"],
+                   norm={"reward-0": {"mean": 0.0, "std": 1.0}})
+
+    base = load_model(model_dir)
+    c = cfg()
+    model = ppo.prepare_policy(base, c)
+    rm = ppo.load_reward(tmp_path / "rm", model, base.tokenizer)
+    with torch.no_grad():  # a trained policy too
+        for name, p in model.named_parameters():
+            if "lora_B.policy" in name:
+                p.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(4))
+    ids = [scored_ids(base.tokenizer, p.messages, [100 + i, 120, 140 + i]) for i, p in enumerate(prompts(6))]
+    got = rm.score_ids(ids)[0]
+
+    def reference(apply_adapter: bool) -> torch.Tensor:
+        fresh = load_model(model_dir)
+        m = PeftModel.from_pretrained(fresh.model, str(tmp_path / "rm" / "reward-0"), adapter_name="reward-0")
+        padded, lengths = pad_right(ids, base.tokenizer.pad_token_id, torch.device("cpu"))
+        with torch.no_grad():
+            if apply_adapter:
+                return head(last_token_hidden(backbone_of(m), padded, lengths))
+            with m.disable_adapter():
+                return head(last_token_hidden(backbone_of(m), padded, lengths))
+
+    want, without = reference(True), reference(False)
+    assert (want - without).abs().max() > 1e-2  # the adapter matters
+    assert torch.allclose(got, want, atol=1e-4)  # applied, and the policy adapter did not leak in
+    # the policy is still the active, trainable adapter after scoring
+    assert model.active_adapter == "policy"
+    assert all(p.requires_grad for n, p in model.named_parameters() if "lora_B.policy" in n)
