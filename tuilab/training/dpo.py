@@ -492,7 +492,7 @@ def train_dpo(
     engine = _engine(model, tokenizer, cfg)
     device = next(engine.body.parameters()).device
     exact = next(engine.body.parameters()).dtype == torch.float32 and not base.four_bit
-    check_sharing(engine, train[: cfg.batch_size], exact, sink)
+    check_sharing(engine, train[:2], exact, sink)  # two rows of different lengths exercise every mask rule
     if gold is None and cfg.gold_scorer:
         gold = resolve_gold(cfg.gold_scorer, model, tokenizer)
 

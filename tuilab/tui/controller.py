@@ -24,7 +24,7 @@ from textual.message import Message
 from tuilab.config import LabPaths
 from tuilab.jobs.runner import error_summary
 from tuilab.training.events import Failed, RunControl, RunWarning
-from tuilab.tui.live import FINAL, LiveRun
+from tuilab.tui.live import FINAL, POLICY_KINDS, LiveRun
 from tuilab.tui.messages import JobEnded, JobEvents
 
 
@@ -42,6 +42,10 @@ def build_job(kind: str, config: Any, *, run_id: str, name: str = "") -> Any:
         from tuilab.jobs import ppo_job
 
         return ppo_job.ppo_job(config, name=name or None, run_id=run_id)
+    if kind == "dpo":
+        from tuilab.jobs.dpo_job import dpo_job
+
+        return dpo_job(config, name=name or None, run_id=run_id)
     raise ValueError(f"unknown job kind {kind!r}")
 
 
@@ -106,23 +110,29 @@ class TrainingController:
         live.mark_started()
         self.runs[run_id] = live
         self.active = self.last = run_id
-        if kind == "ppo":
+        if kind in POLICY_KINDS:
             self.inspect_run = run_id
         self._launch(kind, config, run_id, name)
         return run_id
 
     def resume(self, run_id: str) -> str:
-        """Continue a cancelled or failed PPO run from its newest checkpoint, in the same run row.
+        """Continue a cancelled or failed PPO or DPO run from its newest checkpoint, in the same run row.
 
         The job is built here (no torch needed), so a run that cannot resume is
         refused in words (`ValueError`) and stays as it was.
         """
+        from tuilab.jobs.dpo_job import DPOJobError, resume_dpo_job
         from tuilab.jobs.ppo_job import PPOJobError, resume_ppo_job
+        from tuilab.store.runs import RunNotFound, get_run
 
         self._check_idle()
         try:
-            job = resume_ppo_job(self._db(), run_id)
-        except PPOJobError as exc:
+            kind = get_run(self._db(), run_id).kind
+        except RunNotFound:
+            kind = "ppo"  # resume_ppo_job says there is no such run, in words
+        try:
+            job = resume_dpo_job(self._db(), run_id) if kind == "dpo" else resume_ppo_job(self._db(), run_id)
+        except (PPOJobError, DPOJobError) as exc:
             raise ValueError(str(exc)) from None
         live = self.live_run(run_id, reload=True)
         live.error_summary = live.error = ""

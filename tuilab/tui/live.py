@@ -33,6 +33,8 @@ MAX_SAMPLES = 512
 SMOOTH_WINDOW = 5
 
 FINAL = ("completed", "failed", "cancelled")
+# Runs whose policy answers prompts: they have samples, the inspector, and a √KL axis.
+POLICY_KINDS = ("ppo", "dpo")
 
 
 @dataclass
@@ -213,7 +215,7 @@ class LiveRun:
             if isinstance(w, dict):
                 live.warnings.append(WarningView(int(w.get("step", 0) or 0), str(w.get("code", "")),
                                                  str(w.get("message", ""))))
-        if samples and run.kind == "ppo":
+        if samples and run.kind in POLICY_KINDS:
             live.samples = load_samples(db, run_id)
         live.touch()
         return live

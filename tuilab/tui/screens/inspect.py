@@ -1,4 +1,4 @@
-"""The PPO inspector: the latest samples, sortable; one in full beside the reference answer; `h` marks it hacked.
+"""The PPO / DPO inspector: the latest samples, sortable; one in full beside the reference answer; `h` marks it hacked.
 
 Live samples come from the job's forwarded `Samples` events; a past run's come
 from `store.samples.list_samples`. Marking a sample hacked calls
@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tuilab.records import Sample
-from tuilab.tui.live import LiveRun
+from tuilab.tui.live import POLICY_KINDS, LiveRun
 from tuilab.tui.widgets.run_panels import WarningsView, composed, run_line
 from tuilab.tui.widgets.samples import (
     SORT_KEYS,
@@ -121,17 +121,17 @@ class InspectScreen(Screen):
     # ------------------------------------------------------------ which run
 
     def _choose_run(self) -> None:
-        """The run asked for, else the live PPO run, else the newest PPO run in the database."""
+        """The run asked for, else the live PPO/DPO run, else the newest PPO or DPO run in the database."""
         state = self.app.training
         wanted = state.inspect_run
         if wanted is None:
             active = self.app.training.active_run
-            if active is not None and active.kind == "ppo":
+            if active is not None and active.kind in POLICY_KINDS:
                 wanted = active.run_id
         if wanted is None:
             from tuilab.store.runs import list_runs
 
-            runs = list_runs(self.app.db, "ppo")
+            runs = [r for r in list_runs(self.app.db) if r.kind in POLICY_KINDS]
             wanted = runs[0].id if runs else None
         if wanted != self.run_id or not self._chosen:
             self._chosen = True

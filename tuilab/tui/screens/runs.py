@@ -19,7 +19,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tuilab.records import Run
-from tuilab.tui.live import LiveRun, fmt_duration
+from tuilab.tui.live import POLICY_KINDS, LiveRun, fmt_duration
 from tuilab.tui.widgets.charts import COMPARE_COLORS
 from tuilab.tui.widgets.run_panels import (
     HEADLINE,
@@ -150,8 +150,8 @@ class RunsScreen(Screen):
             ("space", "mark / unmark a run for comparison (reward models: two; PPO/DPO: any number)"),
             ("c", "compare: two reward models side by side, or the PPO/DPO runs on one plot (gold vs √KL, Gao fits)"),
             ("e", "the whole error (traceback) of a failed run"),
-            ("i", "open a PPO run in the inspector"),
-            ("R", "resume a cancelled or failed PPO run from its newest checkpoint"),
+            ("i", "open a PPO or DPO run in the inspector"),
+            ("R", "resume a cancelled or failed PPO or DPO run from its newest checkpoint"),
             ("t", "the train screen"),
             ("r", "re-read the list"),
         ]),
@@ -286,13 +286,13 @@ class RunsScreen(Screen):
             self.call_after_refresh(self.tick)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a PPO run opens the inspector; on another run, its error if it failed."""
+        """Enter on a PPO or DPO run opens the inspector; on another run, its error if it failed."""
         if event.data_table.id != "runs-table":
             return
         run = self._run(str(event.row_key.value))
         if run is None:
             return
-        if run.kind == "ppo":
+        if run.kind in POLICY_KINDS:
             self.app.open_inspector(run.id)
         elif run.status == "failed":
             self.action_error()
@@ -343,7 +343,7 @@ class RunsScreen(Screen):
 
     def _hint(self, live: LiveRun) -> Text:
         bits = []
-        if live.kind == "ppo":
+        if live.kind in POLICY_KINDS:
             bits.append("enter / i: inspect its samples")
         if live.kind == "rm":
             bits.append("space: mark for comparison" if live.run_id not in self.marked else "marked for comparison")
@@ -399,8 +399,8 @@ class RunsScreen(Screen):
 
     def action_inspect(self) -> None:
         run = self._run(self.selected)
-        if run is None or run.kind != "ppo":
-            self.notify("The inspector shows PPO runs' samples; highlight a PPO run.", severity="warning")
+        if run is None or run.kind not in POLICY_KINDS:
+            self.notify("The inspector shows PPO and DPO runs' samples; highlight one.", severity="warning")
             return
         self.app.open_inspector(run.id)
 
@@ -410,8 +410,8 @@ class RunsScreen(Screen):
         run = self._run(self.selected)
         if run is None:
             return
-        if run.kind != "ppo":
-            self.notify("Only PPO runs resume from a checkpoint; train a new reward model instead.",
+        if run.kind not in POLICY_KINDS:
+            self.notify("Only PPO and DPO runs resume from a checkpoint; train a new reward model instead.",
                         severity="warning")
             return
         try:

@@ -1,4 +1,4 @@
-"""The train screen: reward-model and PPO config forms, start / pause / cancel, live charts.
+"""The train screen: reward-model, PPO and DPO config forms, start / pause / cancel, live charts.
 
 The screen never runs training itself: Start hands the config to the App
 (`app.training.start`, the `TrainingController`), which owns the thread. A 0.4 s timer redraws
@@ -27,9 +27,9 @@ from textual.widgets import (
 )
 
 from tuilab.tui.controller import JobBusy
-from tuilab.tui.live import LiveRun
+from tuilab.tui.live import POLICY_KINDS, LiveRun
 from tuilab.tui.widgets.charts import SQRT_KL, STEP
-from tuilab.tui.widgets.forms import ConfigForm, FormErrors, ppo_form, rm_form
+from tuilab.tui.widgets.forms import ConfigForm, FormErrors, dpo_form, ppo_form, rm_form
 from tuilab.tui.widgets.run_panels import ChartPanel, WarningsView, composed, metrics_line, run_line
 
 TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
@@ -63,14 +63,14 @@ class TrainScreen(Screen):
     HELP_TITLE = "Train"
     KEYS_HELP = [
         ("Jobs", [
-            ("s", "start the job of the open tab (reward model or PPO)"),
+            ("s", "start the job of the open tab (reward model, PPO or DPO)"),
             ("p", "pause / resume: the loop stops at its next step"),
             ("x", "cancel: the run ends cancelled and keeps a checkpoint"),
         ]),
         ("View", [
-            ("k", "PPO charts against step or √KL, the distance from the reference (Gao et al.)"),
+            ("k", "PPO / DPO charts against step or √KL, the distance from the reference (Gao et al.)"),
             ("f", "hide / show the settings form"),
-            ("i", "the inspector on the PPO run's samples"),
+            ("i", "the inspector on the PPO or DPO run's samples"),
             ("r", "the runs screen on this run"),
             ("tab / esc", "into the form / out of it (letters type into fields while one is focused)"),
         ]),
@@ -132,6 +132,8 @@ class TrainScreen(Screen):
                         yield rm_form()
                     with TabPane("PPO", id="tab-ppo"):
                         yield ppo_form()
+                    with TabPane("DPO", id="tab-dpo"):
+                        yield dpo_form()
                 yield Static("", id="form-errors", markup=False)
                 with Horizontal(id="train-buttons"):
                     yield Button("Start", id="btn-start", variant="success", compact=True, action="screen.start")
@@ -232,7 +234,7 @@ class TrainScreen(Screen):
                                          ("   (runs screen: e shows the traceback)", "dim")))
             err.set_class(live.status == "failed", "-shown")
             self.query_one("#train-warnings", WarningsView).set_warnings(live.warnings)
-        charts.show([("", live)], self.x_mode if live.kind == "ppo" else STEP)
+        charts.show([("", live)], self.x_mode if live.kind in POLICY_KINDS else STEP)
 
     def _buttons(self, live: LiveRun | None) -> None:
         running = live is not None and live.is_active and self.app.training.active == live.run_id
@@ -249,7 +251,7 @@ class TrainScreen(Screen):
 
     def action_start(self) -> None:
         tabs = self.query_one("#train-tabs", TabbedContent)
-        kind = "ppo" if tabs.active == "tab-ppo" else "rm"
+        kind = {"tab-ppo": "ppo", "tab-dpo": "dpo"}.get(tabs.active, "rm")
         form = self.query_one(f"#{kind}-form", ConfigForm)
         try:
             cfg = form.config()
@@ -262,7 +264,7 @@ class TrainScreen(Screen):
             return
         try:
             run_id = self.app.training.start(kind, cfg, name=cfg.name)
-        except JobBusy as exc:
+        except (JobBusy, ValueError) as exc:  # ValueError: the config, refused before any run exists
             self._say(str(exc))
             return
         self._say(Text(f"started {run_id}", style="green"))
@@ -273,7 +275,7 @@ class TrainScreen(Screen):
 
     def _preflight(self, kind: str, cfg: Any) -> str:
         """Refusals that need no model: too few pairs, no reward run."""
-        if kind == "rm":
+        if kind in ("rm", "dpo"):
             have = usable_pair_count(self.app.db, cfg.ties)
             if have < cfg.min_pairs:
                 return (f"only {have} usable preference pairs (ties {cfg.ties}); training needs at least "
@@ -304,8 +306,8 @@ class TrainScreen(Screen):
     def action_toggle_axis(self) -> None:
         self.x_mode = SQRT_KL if self.x_mode == STEP else STEP
         live = self.watched()
-        if live is not None and live.kind != "ppo":
-            self._say("the √KL axis is for PPO runs (Gao et al.); reward-model charts stay on steps")
+        if live is not None and live.kind not in POLICY_KINDS:
+            self._say("the √KL axis is for PPO and DPO runs (Gao et al.); reward-model charts stay on steps")
         self._drawn = None
         self.call_after_refresh(self.tick)
 
@@ -317,7 +319,7 @@ class TrainScreen(Screen):
 
     def action_inspect(self) -> None:
         live = self.watched()
-        self.app.open_inspector(live.run_id if live is not None and live.kind == "ppo" else None)
+        self.app.open_inspector(live.run_id if live is not None and live.kind in POLICY_KINDS else None)
 
     def action_runs(self) -> None:
         live = self.watched()

@@ -80,12 +80,31 @@ PPO_CHARTS = (
     )),
 )
 
+# DPO: the held-out answers' implicit reward, gold, KL and length (sampled every `sample_every` steps,
+# so the √KL axis works as for PPO), and how often the implicit reward prefers the chosen answer.
+DPO_CHARTS = (
+    ChartSpec("score", "Implicit reward (held-out answers)", (
+        SeriesSpec(("objective/scores",), "β·log π/π_ref", "green3", smooth=True),
+        SeriesSpec(("objective/gold",), "gold", "orange1", smooth=True),
+    )),
+    ChartSpec("kl", "KL to reference", (
+        SeriesSpec(KL_NAMES, "KL", "magenta", smooth=True),
+    )),
+    ChartSpec("length", "Response length (tokens)", (
+        SeriesSpec(("response/length_mean",), "length", "dodger_blue1", smooth=True),
+    )),
+    ChartSpec("accuracy", "Preference accuracy", (
+        SeriesSpec(("rewards/accuracies",), "train", "green3", smooth=True),
+        SeriesSpec(("eval/accuracy",), "held-out", "orange1", markers=True),
+    )),
+)
+
 # Compared runs: run A in the first colour, run B in the second.
 COMPARE_COLORS = ("dodger_blue1", "orange1")
 
 
 def charts_for(kind: str) -> tuple[ChartSpec, ...]:
-    return PPO_CHARTS if kind == "ppo" else RM_CHARTS
+    return {"ppo": PPO_CHARTS, "dpo": DPO_CHARTS}.get(kind, RM_CHARTS)
 
 
 @dataclass

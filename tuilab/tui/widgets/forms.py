@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select
 
-from tuilab.config import ConfigError, PPOConfig, RewardConfig, apply_overrides
+from tuilab.config import ConfigError, DPOConfig, PPOConfig, RewardConfig, apply_overrides
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,27 @@ PPO_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("total_updates", "updates", "int"),
     FieldSpec("ensemble_mode", "ensemble", "choice", help="how reward members combine",
               choices=(("mean", "mean"), ("worst case (min)", "min"), ("mean − λ·std", "mean_minus_std"))),
+    FieldSpec("gold_scorer", "gold scorer", optional=True,
+              help="module:function or a reward run id; empty for none"),
+    FieldSpec("name", "run name", optional=True, help="optional"),
+)
+
+
+DPO_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("base_model", "base model", help="a name in models/, a folder, or a hub id"),
+    FieldSpec("loss", "loss", "choice", help="the preference loss (training/dpo.py names each paper)",
+              choices=(("sigmoid (DPO)", "sigmoid"), ("IPO", "ipo"), ("hinge (SLiC)", "hinge"),
+                       ("R-DPO (length)", "rdpo"))),
+    FieldSpec("beta", "β", "float", help="how far the policy may move from the reference"),
+    FieldSpec("rdpo_alpha", "R-DPO α", "float", help="reward per token that length explains (R-DPO only)"),
+    FieldSpec("label_smoothing", "label smoothing", "float", short="smoothing",
+              help="conservative DPO: the share of labels assumed flipped"),
+    FieldSpec("learning_rate", "learning rate", "float", short="lr"),
+    FieldSpec("epochs", "epochs", "int"),
+    FieldSpec("batch_size", "batch size", "int", help="pairs per step"),
+    FieldSpec("ties", "ties", "choice", help="skip ties, or train them toward equal implicit rewards",
+              choices=(("skip", "skip"), ("half (σ→0.5)", "half"))),
+    FieldSpec("sample_every", "sample every", "int", help="steps between held-out answers (0 = never)"),
     FieldSpec("gold_scorer", "gold scorer", optional=True,
               help="module:function or a reward run id; empty for none"),
     FieldSpec("name", "run name", optional=True, help="optional"),
@@ -228,3 +249,7 @@ def rm_form(config: RewardConfig | None = None) -> ConfigForm:
 
 def ppo_form(config: PPOConfig | None = None) -> ConfigForm:
     return ConfigForm(PPOConfig, PPO_FIELDS, prefix="ppo", config=config, id="ppo-form")
+
+
+def dpo_form(config: DPOConfig | None = None) -> ConfigForm:
+    return ConfigForm(DPOConfig, DPO_FIELDS, prefix="dpo", config=config, id="dpo-form")

@@ -17,7 +17,7 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.widgets import Static
 
-from tuilab.tui.live import LiveRun, WarningView, fmt_duration
+from tuilab.tui.live import POLICY_KINDS, LiveRun, WarningView, fmt_duration
 from tuilab.tui.widgets.charts import STEP, ChartSpec, MetricChart, charts_for
 
 STATUS_STYLE = {
@@ -37,6 +37,8 @@ HEADLINE = {
            ("eval/ece", "ECE"), ("eval/length_corr", "len corr")),
     "ppo": (("objective/scores", "score"), ("objective/gold", "gold"), ("objective/kl", "KL"),
             ("response/length_mean", "length"), ("objective/rlhf_reward", "rlhf reward")),
+    "dpo": (("eval/accuracy", "held-out acc"), ("rewards/margins", "margin"), ("objective/gold", "gold"),
+            ("objective/kl", "KL"), ("response/length_mean", "length")),
 }
 
 
@@ -165,16 +167,16 @@ class ChartPanel(Container):
     ChartPanel.-ppo.-short > .-secondary { display: none; }
     """
 
-    SECONDARY = ("kl", "entropy")
+    SECONDARY = ("kl", "entropy", "accuracy")
 
     def __init__(self, kind: str = "rm", **kwargs) -> None:
         super().__init__(**kwargs)
         self.kind = kind
-        self.set_class(kind == "ppo", "-ppo")
+        self.set_class(kind in POLICY_KINDS, "-ppo")
 
     def _charts(self, kind: str) -> list[MetricChart]:
         return [MetricChart(spec, id=f"chart-{spec.key}",
-                            classes="-secondary" if kind == "ppo" and spec.key in self.SECONDARY else "")
+                            classes="-secondary" if kind in POLICY_KINDS and spec.key in self.SECONDARY else "")
                 for spec in charts_for(kind)]
 
     def compose(self) -> ComposeResult:
@@ -188,7 +190,7 @@ class ChartPanel(Container):
         if kind == self.kind:
             return
         self.kind = kind
-        self.set_class(kind == "ppo", "-ppo")
+        self.set_class(kind in POLICY_KINDS, "-ppo")
         await self.remove_children()
         await self.mount_all(self._charts(kind))
 
