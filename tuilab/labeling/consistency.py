@@ -112,6 +112,19 @@ def consistency(db, *, resamples: int = 500, min_shared: int = 1) -> Consistency
     return report
 
 
+def labeler_report(db, labeler: str, *, resamples: int = 200) -> LabelerReport | None:
+    """One labeler's figures only (the label screen's strip, recomputed after every decision); None before any."""
+    firsts, repeats = split_repeats(decision_rows(db))
+    rows = [r for r in firsts if r.labeler == labeler]
+    if not rows:
+        return None
+    pairs = [(f, r) for f, r in repeats if f.labeler == labeler]
+    self_agr = (agreement([_outcome(f) for f, _ in pairs], [_outcome(r) for _, r in pairs], resamples=resamples)
+                if pairs else None)
+    position, length = _bias(rows)
+    return LabelerReport(labeler, len(rows), len(pairs), self_agr, position, length)
+
+
 def labeler_agreement(db, a: str, b: str, *, resamples: int = 500) -> Agreement:
     """Agreement of two named labelers on the pairs both decided (first decisions)."""
     firsts, _ = split_repeats(decision_rows(db))

@@ -228,6 +228,7 @@ class TuilabApp(App[int]):
             on_pair=lambda state, prompt_id: self.post_message(PairReady(state, prompt_id)),
             seed=self.seed,
             generation=self._feeder_generation,
+            labeler=self.labeler,
         )
         self.feed_state = self.feeder.state
         # A plain daemon thread rather than a Textual thread worker: it runs at a lower CPU
@@ -288,19 +289,26 @@ class TuilabApp(App[int]):
                         thread=True, exclusive=True, exit_on_error=False)
 
     def _label_stats_work(self) -> None:
+        from tuilab.labeling.consistency import labeler_report
         from tuilab.store.comparisons import label_stats
         from tuilab.store.db import open_db
 
         db = open_db(self.paths.db)  # this thread's own connection
         try:
             stats = label_stats(db, since=self.session_started)
+            report = labeler_report(db, self.labeler)
         finally:
             db.conn.close()
         if not get_current_worker().is_cancelled:
-            self.post_message(LabelStatsReady(stats))
+            self.post_message(LabelStatsReady(stats, report))
+
+    @property
+    def labeler(self) -> str:
+        """Who this session's decisions count for (the annotator name, else "human")."""
+        return self.annotator or "human"
 
     def on_label_stats_ready(self, message: LabelStatsReady) -> None:
-        self.tell_screens(StatsChanged(message.stats))
+        self.tell_screens(StatsChanged(message.stats, message.report))
 
     def tell_screens(self, message: Message) -> None:
         """Post a screen message to every screen of the current mode (a copy each)."""

@@ -5,6 +5,8 @@ No widgets here, so the wording can be tested without running an app.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 
 from tuilab.labeling.candidates import Candidate
@@ -56,11 +58,14 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
-def stats_text(stats: LabelStats, *, wide: bool = True) -> Text:
-    """The stats strip: counts, position bias, length bias, time to decide.
+def stats_text(stats: LabelStats, *, wide: bool = True, report: Any = None) -> Text:
+    """The stats strip: counts, position bias, length bias, time to decide, self-agreement.
 
     A bias is highlighted once there are enough decisions to mean something (≥ 10
-    strict picks) and it is far from 50 %. `wide=False` fits 78 columns.
+    strict picks) and it is far from 50 %. With this labeler's consistency figures
+    (`report`, a `labeling.consistency.LabelerReport`) and ≥ 10 strict picks, each
+    bias is shown with its 95 % interval and count, red when the interval excludes
+    50 %; self-agreement appears once a repeat has been decided. `wide=False` fits 78 columns.
     """
     by = stats.by_decision or {}
     strict = by.get("left", 0) + by.get("right", 0)
@@ -76,16 +81,54 @@ def stats_text(stats: LabelStats, *, wide: bool = True) -> Text:
                                       (f"{stats.total}", "bold"), style="dim"))
         out.append(*sep)
         out.append(" ".join(f"{DECISION_KEYS[d]}{by.get(d, 0)}" for d in DECISIONS_SHOWN))
-    out.append(*sep)
-    out.append("left picks " if wide else "left ", style="dim")
-    out.append(pct(stats.left_share), style=_bias_style(stats.left_share, strict, 0.15))
-    out.append(" · " if wide else " ", style="dim")
-    out.append("longer picked " if wide else "longer ", style="dim")
-    out.append(pct(stats.longer_share), style=_bias_style(stats.longer_share, strict, 0.15))
-    out.append(*sep)
-    out.append("median " if wide else "med ", style="dim")
-    out.append("–" if stats.median_seconds is None else f"{stats.median_seconds:.1f}s")
-    return out
+    bias = Text()
+    bias.append("left picks " if wide else "left ", style="dim")
+    _share(bias, stats.left_share, strict, getattr(report, "position", None), wide)
+    bias.append(" · " if wide else " ", style="dim")
+    bias.append("longer picked " if wide else "longer ", style="dim")
+    _share(bias, stats.longer_share, strict, getattr(report, "length", None), wide)
+    agr = getattr(report, "self_agreement", None)
+    if agr is not None and agr.percent is not None:
+        bias.append(*sep)
+        bias.append("self-agreement " if wide else "self ", style="dim")
+        if wide:
+            ci = agr.percent
+            bias.append(f"{100 * ci.estimate:.0f}%")
+            bias.append(f" [{100 * ci.low:.0f}–{100 * ci.high:.0f}%] on {ci.n} repeat{'s' * (ci.n != 1)}",
+                        style="dim")
+        else:
+            bias.append(f"{agr.agree}/{agr.n}")
+    median = Text()
+    median.append("median " if wide else "med ", style="dim")
+    median.append("–" if stats.median_seconds is None else f"{stats.median_seconds:.1f}s")
+    if _extended(report):
+        # Intervals and self-agreement need room: the consistency figures get a line of their own.
+        return Text.assemble(out, (" │ ", "dim"), median, "\n", bias)
+    return Text.assemble(out, (" │ ", "dim"), bias, (" │ ", "dim"), median)
+
+
+def _extended(report: Any) -> bool:
+    """Whether the strip shows intervals or self-agreement (then it takes two lines)."""
+    if report is None:
+        return False
+    if report.self_agreement is not None and report.self_agreement.n:
+        return True
+    return any(ci is not None and ci.n >= MIN_FOR_INTERVAL for ci in (report.position, report.length))
+
+
+MIN_FOR_INTERVAL = 10  # strict picks before a bias is shown with its interval
+
+
+def _share(out: Text, share: float | None, strict: int, ci: Any, wide: bool) -> None:
+    """A bias share: with its interval and count once there are enough picks, else as before."""
+    if ci is None or ci.n < MIN_FOR_INTERVAL:
+        out.append(pct(share), style=_bias_style(share, strict, 0.15))
+        return
+    out.append(pct(ci.estimate), style="bold red" if not ci.contains(0.5) else "green")
+    if wide:
+        out.append(f" [{100 * ci.low:.0f}–{100 * ci.high:.0f}%] n={ci.n}", style="dim")
+    else:
+        out.append(f"±{50 * (ci.high - ci.low):.0f}", style="dim")
 
 
 def _bias_style(share: float | None, n: int, tolerance: float) -> str:

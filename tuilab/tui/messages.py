@@ -46,11 +46,12 @@ class FeedChanged(Message, bubble=False):
 
 
 class StatsChanged(Message, bubble=False):
-    """Fresh label statistics for the stats strip."""
+    """Fresh label statistics for the stats strip (and the labeler's consistency figures, when computed)."""
 
-    def __init__(self, stats: Any) -> None:
+    def __init__(self, stats: Any, report: Any = None) -> None:
         super().__init__()
         self.stats = stats
+        self.report = report
 
 
 class MarkdownToggled(Message, bubble=False):
@@ -74,9 +75,10 @@ class WorkerFailed(Message):
 class LabelStatsReady(Message):
     """Fresh labeling stats, computed off the UI thread (they scan every comparison)."""
 
-    def __init__(self, stats) -> None:
+    def __init__(self, stats, report=None) -> None:
         super().__init__()
         self.stats = stats
+        self.report = report  # labeling.consistency.LabelerReport of this session's labeler, or None
 
 
 # ---------------------------------------------------------------- the training thread

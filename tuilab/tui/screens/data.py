@@ -69,6 +69,7 @@ class DataScreen(Screen):
                     yield Input(placeholder="search prompts and responses", id="cmp-search", compact=True)
                 yield DataTable(id="cmp-table", cursor_type="row", zebra_stripes=True)
                 yield Static(id="cmp-count", classes="count", markup=False)
+                yield Static(id="cmp-agreement", classes="count", markup=False)
             with TabPane("Prompts", id="tab-prompts"):
                 with Horizontal(classes="filters"):
                     yield Select([("train", "train"), ("test", "test")], prompt="all splits",
@@ -102,6 +103,37 @@ class DataScreen(Screen):
     def reload(self) -> None:
         self.load_comparisons()
         self.load_prompts()
+        self.load_agreement()
+
+    def load_agreement(self) -> None:
+        """Labeler consistency (agreement of any two, self-agreement, biases), computed in a worker."""
+        self.query_one("#cmp-agreement", Static).display = False
+        self.run_worker(self._agreement_work, name="labeler agreement", group="agreement", thread=True,
+                        exclusive=True, exit_on_error=False)
+
+    def _agreement_work(self) -> None:
+        from textual.worker import get_current_worker
+
+        from tuilab.labeling.consistency import consistency
+        from tuilab.store.db import open_db
+
+        db = open_db(self.lab.paths.db)  # this thread's own connection
+        try:
+            report = consistency(db, resamples=200)
+        finally:
+            db.conn.close()
+        # Shown when there is more to say than the label screen's strip: two labelers on the same pairs,
+        # repeats decided, or enough picks for a bias interval.
+        interesting = report.pairwise or any(
+            r.repeats or (r.position is not None and r.position.n >= 10) for r in report.labelers.values())
+        text = "\n".join(report.lines()) if interesting else ""
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_agreement, text)
+
+    def _show_agreement(self, text: str) -> None:
+        widget = self.query_one("#cmp-agreement", Static)
+        widget.update(Text(text, style="dim"))
+        widget.display = bool(text)
 
     def _value(self, widget_id: str) -> str | None:
         value = self.query_one(widget_id, Select).selection

@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header
 
+from tuilab.labeling.candidates import Candidate
 from tuilab.labeling.decisions import add_note, record_decision, record_edit, undo_decision
 from tuilab.labeling.queue import FeedState, ReadyPair
 from tuilab.tui.format import candidate_origin, decision_label
@@ -181,7 +182,7 @@ class LabelScreen(Screen):
         self._on_feed(message.state)
 
     def on_stats_changed(self, message: StatsChanged) -> None:
-        self.query_one("#stats", StatsStrip).set_stats(message.stats)
+        self.query_one("#stats", StatsStrip).set_stats(message.stats, message.report)
 
     def on_markdown_toggled(self, _message: MarkdownToggled) -> None:
         self.refresh_markdown()
@@ -209,11 +210,25 @@ class LabelScreen(Screen):
             self._show_error(state)
             switcher.current = "error"
             return
+        if self.awaiting_prompt is None and state.preview_prompt is not None:
+            self._show_preview(state)
+            return
         if self.awaiting_prompt is None:
             self.query_one("#prompt", PromptView).show(None)
         title = "Regenerating this pair…" if self.awaiting_prompt is not None else "Generating candidates…"
         switcher.current = "waiting"
         waiting.show_state(state, title)
+
+    def _show_preview(self, state: FeedState) -> None:
+        """The next pair as it is being written (sides as they will be shown); keys wait for the whole pair."""
+        markdown = self.lab.markdown
+        self.query_one("#prompt", PromptView).show(state.preview_prompt)
+        for side, text in (("#left", state.preview_left), ("#right", state.preview_right)):
+            pane = self.query_one(side, ResponsePane)
+            pane.show(Candidate(text=text, model=""), markdown)
+            pane.border_subtitle = "generating…"
+        self.query_one("#waiting", WaitingPanel).stop()
+        self.query_one("#body", ContentSwitcher).current = "pair"
 
     def _show_error(self, state: FeedState) -> None:
         panel = self.query_one("#error", ErrorPanel)
@@ -306,6 +321,9 @@ class LabelScreen(Screen):
         line.append(candidate_origin(pair.left))
         line.append(" · right: ", style="dim")
         line.append(candidate_origin(pair.right))
+        why = pair.left.params.get("why")  # the disagreement source says why it asked this pair
+        if why:
+            line.append(f" · {why}", style="dim")
         self._say(line)
         if self.lab.reveal_toasts:
             self.notify(

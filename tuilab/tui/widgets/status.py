@@ -61,13 +61,16 @@ class StatsStrip(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)
         self._stats = LabelStats()
+        self._report = None
 
-    def set_stats(self, stats: LabelStats) -> None:
+    def set_stats(self, stats: LabelStats, report=None) -> None:
+        """`report`: this labeler's `labeling.consistency.LabelerReport` (intervals, self-agreement), or None."""
         self._stats = stats
+        self._report = report
         self._redraw()
 
     def on_resize(self) -> None:
         self._redraw()
 
     def _redraw(self) -> None:
-        self.update(stats_text(self._stats, wide=self.size.width >= 145))
+        self.update(stats_text(self._stats, wide=self.size.width >= 145, report=self._report))

@@ -1,0 +1,125 @@
+"""The researcher's consistency on screen: the stats strip's intervals and self-agreement, the streamed
+first pair, the data screen's agreement block, the disagreement source's reason — under the Pilot."""
+
+from __future__ import annotations
+
+import threading
+
+from textual.widgets import ContentSwitcher, Static
+from tuihelp import make_app, rows, wait_for
+
+from tests.labeling.fake_source import FakeCandidateSource
+from tests.labeling.pairs_lab import decided_pairs_lab
+from tuilab.labeling.annotators import Rule
+from tuilab.labeling.auto import auto_label
+from tuilab.labeling.queue import ReadyPair
+from tuilab.labeling.repeats import RepeatPolicy, pick_repeat
+from tuilab.store.agreement import pairs_decided_by_others
+from tuilab.store.db import open_db
+
+
+def _with_repeat(root, n=30):
+    """A lab with `n` human decisions (the hidden rule: shorter wins) and one repeat answered the same way."""
+    import random
+
+    from tuilab.labeling.decisions import record_decision
+
+    paths, _ = decided_pairs_lab(root, n)
+    db = open_db(paths.db)
+    try:
+        pair = pick_repeat(db, random.Random(0), RepeatPolicy(min_age=5), "human")
+        record_decision(db, pair, "left" if len(pair.left.text) < len(pair.right.text) else "right")
+    finally:
+        db.conn.close()
+    return paths
+
+
+def _strip(app) -> str:
+    return str(app.screen.query_one("#stats", Static).render())
+
+
+async def test_stats_strip_shows_bias_intervals_and_self_agreement(tmp_path):
+    paths = _with_repeat(tmp_path)
+    app = make_app(paths)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await wait_for(pilot, lambda: "self-agreement" in _strip(app))
+        text = _strip(app)
+        assert "self-agreement 100% [" in text and "on 1 repeat" in text
+        assert "n=30" in text  # the count behind each bias (first decisions only: the repeat is not counted twice)
+    narrow = make_app(paths)
+    async with narrow.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "self 1/1" in _strip(narrow))
+        assert "±" in _strip(narrow)
+
+
+class StreamingFake(FakeCandidateSource):
+    """The fake source, streaming a partial first pair and then waiting until released."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.preview = None
+        self.release = threading.Event()
+
+    def pairs(self, prompts):
+        if self.preview is not None:
+            self.preview("partial answer A", "partial answer B")
+        self.release.wait(10)
+        return [self.pair(p) for p in prompts]
+
+
+async def test_first_pair_streams_onto_the_screen_and_keys_wait_for_it(lab):
+    source = StreamingFake()
+    app = make_app(lab, source=source)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        left = screen.query_one("#left")
+        await wait_for(pilot, lambda: "partial answer" in str(left.query_one(Static).render()))
+        assert screen.query_one("#body", ContentSwitcher).current == "pair"
+        assert left.border_subtitle == "generating…" and screen.current is None
+        await pilot.press("1")  # nothing to decide yet: nothing recorded
+        assert rows(lab, "SELECT count(*) FROM comparisons") == [(0,)]
+        source.release.set()
+        await wait_for(pilot, lambda: screen.current is not None)
+        shown = str(left.query_one(Static).render())
+        assert shown.strip() == screen.current.left.text.strip() and left.border_subtitle != "generating…"
+
+
+async def test_data_screen_shows_agreement_between_labelers(tmp_path):
+    paths = _with_repeat(tmp_path)
+    db = open_db(paths.db)
+    try:
+        rule = Rule("tests.labeling.rules:brevity")
+        auto_label(db, [rule], pairs_decided_by_others(db, [rule.name]), seed=0)
+    finally:
+        db.conn.close()
+    app = make_app(paths, start_feeder=False, mode="data")
+    async with app.run_test(size=(160, 40)) as pilot:
+        block = app.screen.query_one("#cmp-agreement", Static)
+        await wait_for(pilot, lambda: block.display and "vs" in str(block.render()))
+        text = str(block.render())
+        assert "human vs rule:tests.labeling.rules:brevity: 100%" in text and "κ 1.00" in text
+        assert "self-agreement 100%" in text and "on 30 pairs both decided" in text
+
+
+async def test_reveal_says_why_the_disagreement_source_asked(lab):
+    app = make_app(lab)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await wait_for(pilot, lambda: app.screen.current is not None)
+        screen = app.screen
+        pair = screen.current
+        why = "chosen because the 3 reward models disagree on it: P(A better) spread 0.30 around 0.50"
+        left = type(pair.left)(**{**pair.left.__dict__, "params": {**pair.left.params, "why": why}})
+        screen.current = ReadyPair(pair.prompt, left, pair.right, pair.left_id, pair.right_id, pair.swapped)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "reward models disagree" in str(screen.query_one("#status").render()))
+
+
+def test_snapshot_stats_strip_with_intervals(tmp_path, snap_compare):
+    paths = _with_repeat(tmp_path)
+
+    async def run_before(pilot):
+        app = pilot.app
+        await wait_for(pilot, lambda: app.screen.current is not None and app.feeder.ready == app.feeder.capacity
+                       and app.feed_state.phase == "idle" and "self-agreement" in _strip(app))
+
+    assert snap_compare(make_app(paths), terminal_size=(160, 30), run_before=run_before)
