@@ -123,3 +123,76 @@ def test_snapshot_stats_strip_with_intervals(tmp_path, snap_compare):
                        and app.feed_state.phase == "idle" and "self-agreement" in _strip(app))
 
     assert snap_compare(make_app(paths), terminal_size=(160, 30), run_before=run_before)
+
+
+def _audited_run(root):
+    """A lab with a PPO run whose audit pairs were decided: the policy wins at step 5, loses at step 10."""
+    from tests.tui.tuihelp import make_lab
+    from tuilab.records import Comparison
+    from tuilab.store import runs
+    from tuilab.store.audits import queue_audit_pair
+    from tuilab.store.comparisons import record_comparison
+    from tuilab.store.prompts import add_prompts
+
+    paths = make_lab(root)
+    db = open_db(paths.db)
+    try:
+        add_prompts(db, ["Held-out one?", "Held-out two?", "Held-out three?"], source="test", split="test")
+        runs.create_run(db, "ppo", {}, run_id="ppo-aud")
+        runs.set_run_status(db, "ppo-aud", "completed")
+        runs.write_metrics(db, "ppo-aud", [(5, "objective/scores", 0.1), (5, "objective/kl", 0.09),
+                                           (10, "objective/scores", 1.2), (10, "objective/kl", 0.64)])
+        pids = [r[0] for r in db.execute("SELECT id FROM prompts WHERE split = 'test' ORDER BY id")]
+        for step, policy_wins in ((5, True), (10, False)):
+            for pid in pids:
+                pair = queue_audit_pair(db, "ppo-aud", step, pid, {"text": f"policy {step} {pid}"},
+                                        {"text": f"reference {step} {pid}"})
+                winner = pair.policy_id if policy_wins else pair.reference_id
+                record_comparison(db, Comparison(prompt_id=pid, left_id=pair.policy_id, right_id=pair.reference_id,
+                                                 decision="left" if winner == pair.policy_id else "right"))
+        queue_audit_pair(db, "ppo-aud", 15, pids[0], {"text": "policy 15"}, {"text": "reference 15"})  # pending
+    finally:
+        db.conn.close()
+    return paths
+
+
+async def test_runs_screen_shows_the_human_win_rate_per_audited_step(tmp_path):
+    paths = _audited_run(tmp_path)
+    app = make_app(paths, start_feeder=False, mode="runs")
+    async with app.run_test(size=(140, 45)) as pilot:
+        panel = app.screen.query_one("#runs-audits")
+        await wait_for(pilot, lambda: panel.has_class("-shown"))
+        text = str(panel.render())
+        assert "step     5" in text and "100% [44–100%]" in text and "W3 L0" in text
+        assert "step    10" in text and "0% [0–56%]" in text and "√KL 0.80" in text
+        assert "peaks at step 5" in text and "keep step 5" in text and "1 audit pairs still wait" in text
+
+
+def test_interval_bar_marks_estimate_interval_and_half():
+    from tuilab.tui.widgets.audits import interval_bar
+
+    bar = interval_bar(0.25, 0.5, 0.75, width=9).plain
+    assert bar == "··━━●━━··"
+    assert interval_bar(0.0, 0.1, 0.2, width=11).plain == "━●━··┆·····"  # 0.1 → column 1 of 0..10
+
+
+def test_snapshot_audit_panel(tmp_path, snap_compare):
+    from textual.app import App
+
+    from tuilab.labeling.audits import peak_message, win_rate_curve
+    from tuilab.store.audits import pending_audit_pairs
+    from tuilab.tui.widgets.audits import audit_text
+
+    paths = _audited_run(tmp_path)
+    db = open_db(paths.db)
+    try:
+        points = win_rate_curve(db, "ppo-aud")
+        text = audit_text("ppo-aud", points, len(pending_audit_pairs(db)), peak_message(points))
+    finally:
+        db.conn.close()
+
+    class Panel(App):
+        def compose(self):
+            yield Static(text)
+
+    assert snap_compare(Panel(), terminal_size=(110, 8))

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tuilab.records import Run
 from tuilab.tui.live import POLICY_KINDS, LiveRun, fmt_duration
+from tuilab.tui.widgets.audits import AuditView
 from tuilab.tui.widgets.charts import COMPARE_COLORS
 from tuilab.tui.widgets.run_panels import (
     HEADLINE,
@@ -207,6 +208,7 @@ class RunsScreen(Screen):
             yield Static("", id="runs-hint", markup=False)
             yield ChartPanel("rm", id="runs-charts")
             yield WarningsView(id="runs-warnings")
+            yield AuditView(id="runs-audits")  # PPO runs with gold-audit pairs: the human win rate per step
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -340,6 +342,7 @@ class RunsScreen(Screen):
             self.query_one("#runs-hint", Static).update(self._hint(live))
             self.query_one("#runs-warnings", WarningsView).set_warnings(live.warnings)
         charts.show([("", live)])
+        self.query_one("#runs-audits", AuditView).show_run(live.run_id, live.kind)
 
     def _hint(self, live: LiveRun) -> Text:
         bits = []
