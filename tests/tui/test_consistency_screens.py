@@ -196,3 +196,11 @@ def test_snapshot_audit_panel(tmp_path, snap_compare):
             yield Static(text)
 
     assert snap_compare(Panel(), terminal_size=(110, 8))
+
+
+async def test_repeat_share_reaches_the_queue(lab):
+    for share in (0.0, 0.2):
+        app = make_app(lab, repeat_share=share)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda app=app: app.feeder is not None)
+            assert app.feeder.repeats.share == share and app.feeder.labeler == "human"

@@ -33,6 +33,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tuilab.config import DEFAULT_MODEL, LabPaths
 from tuilab.labeling.candidates import CandidateSource, ModelCandidateSource, SourceSpec
 from tuilab.labeling.queue import FeedState, PairFeeder
+from tuilab.labeling.repeats import RepeatPolicy
 from tuilab.modeling.host import ModelHost
 from tuilab.tui.controller import TrainingController
 from tuilab.tui.messages import (
@@ -118,6 +119,7 @@ class TuilabApp(App[int]):
         start_feeder: bool = True,
         mode: str = "label",
         reveal_toasts: bool = False,
+        repeat_share: float = 0.05,
     ) -> None:
         super().__init__()
         paths = paths or LabPaths.resolve()
@@ -129,6 +131,8 @@ class TuilabApp(App[int]):
         self.four_bit = four_bit
         self.annotator = annotator
         self.seed = seed
+        # Self-consistency repeats: this share of pairs re-asks an older decision, sides swapped.
+        self.repeat_share = repeat_share
         self.settings = CandidateSettings(spec or SourceSpec(seed=seed), queue_size)
         self._fixed_source = source
         self._source_factory = source_factory
@@ -229,6 +233,7 @@ class TuilabApp(App[int]):
             seed=self.seed,
             generation=self._feeder_generation,
             labeler=self.labeler,
+            repeats=RepeatPolicy(share=self.repeat_share),
         )
         self.feed_state = self.feeder.state
         # A plain daemon thread rather than a Textual thread worker: it runs at a lower CPU
