@@ -70,7 +70,8 @@ def test_headless_run_prints_one_json_line(home, model_dir, capsys):
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [(["loss=kto"], "loss must be one of"), (["nope=1"], "unknown setting 'nope'"), (["beta=0"], "beta must be > 0")],
+    [(["loss=kto"], "loss must be sigmoid, ipo, hinge, rdpo"), (["nope=1"], "unknown setting 'nope'"),
+     (["beta=0"], "beta must be positive")],
 )
 def test_bad_settings_fail_clearly_without_a_run(home, model_dir, capsys, extra, message):
     assert main(args_for(home, model_dir, *extra)) == 1

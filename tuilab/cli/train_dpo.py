@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from tuilab.cli.job_args import build_config, json_safe
+from tuilab.cli.job_args import add_config_arguments, build_config, json_safe, validate
+from tuilab.cli.progress import Column, ProgressView
 from tuilab.config import DPOConfig
 
 
@@ -22,15 +23,9 @@ def register(kinds: argparse._SubParsersAction) -> None:
         description="Direct preference optimisation (LoRA policy, reference = adapters off) on the lab's "
         "preference pairs. Prints progress on stderr and the final metrics as one JSON line on stdout.",
     )
-    parser.add_argument("--config", metavar="FILE.toml", help="DPOConfig settings (see `tuilab/config.py`)")
-    parser.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-        help="override one setting, e.g. --set loss=rdpo --set beta=0.1 (repeatable; wins over --config)",
-    )
-    parser.add_argument("--name", help="a name for the run")
+    add_config_arguments(parser, DPOConfig, "--set loss=rdpo --set beta=0.1")
     parser.add_argument("--resume", metavar="RUN_ID",
                         help="continue this DPO run from its newest checkpoint (only epochs may be --set)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -56,79 +51,44 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
     return None
 
 
-class _ProgressView:
-    """Forwarded event batches → a rich progress bar on stderr (loss, accuracy, held-out accuracy, length)."""
+def _resume_job(args: argparse.Namespace, epochs: int | None):
+    from tuilab.cli import CLIError, open_lab, paths_from
+    from tuilab.jobs.dpo_job import DPOJobError, resume_dpo_job
 
-    def __init__(self, quiet: bool) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    if not paths_from(args).db.exists():
+        raise CLIError(f"no run {args.resume!r}: there is no lab database at {paths_from(args).db} yet")
+    db = open_lab(args)
+    try:
+        return resume_dpo_job(db, args.resume, epochs=epochs)
+    except DPOJobError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        db.conn.close()
 
-        self.console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("acc {task.fields[acc]}"),
-            TextColumn("held-out {task.fields[eval]}"), TextColumn("len {task.fields[length]}"),
-            TimeElapsedColumn(), console=self.console, disable=quiet, transient=False,
-        )
-        self.task = self.progress.add_task("dpo", total=None, loss="–", acc="–", eval="–", length="–")
 
-    def __enter__(self) -> _ProgressView:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, events: list) -> None:
-        from tuilab.training.events import Checkpoint, Metrics, RunWarning
-
-        for event in events:
-            if isinstance(event, Metrics):
-                v = event.values
-                fields = {}
-                if "loss" in v:
-                    fields.update(loss=f"{v['loss']:.3f}", acc=f"{v['rewards/accuracies']:.0%}")
-                if "eval/accuracy" in v:
-                    fields["eval"] = f"{v['eval/accuracy']:.0%}"
-                if "response/length_mean" in v:
-                    fields["length"] = f"{v['response/length_mean']:.0f}"
-                self.progress.update(self.task, total=event.total_steps, completed=event.step, **fields)
-            elif isinstance(event, RunWarning):
-                self.progress.console.print(f"[yellow]warning[/] (step {event.step}, {event.code}): {event.message}")
-            elif isinstance(event, Checkpoint):
-                self.progress.console.print(f"checkpoint at step {event.step}: {event.path}", style="dim")
+COLUMNS = [Column("loss", "loss", ".3f"), Column("acc", "rewards/accuracies", ".0%"),
+           Column("held-out", "eval/accuracy", ".0%"), Column("len", "response/length_mean", ".0f"),
+           Column("kl", "objective/kl", ".2f"), Column("", "time/step_s", ".1f", "s/step")]
 
 
 def run(args: argparse.Namespace) -> int:
     from tuilab.cli import CLIError, paths_from
-    from tuilab.jobs.dpo_job import DPOJobError, dpo_job, resume_dpo_job
+    from tuilab.jobs.dpo_job import DPOJobError, dpo_job
     from tuilab.jobs.runner import run_job
 
     paths = paths_from(args)
     if args.resume:
-        epochs = _resume_epochs(args)
-        from tuilab.store.db import open_db
-
-        db = open_db(paths.db)
-        try:
-            job = resume_dpo_job(db, args.resume, epochs=epochs)
-        except DPOJobError as exc:
-            raise CLIError(str(exc)) from None
-        finally:
-            db.conn.close()
+        job = _resume_job(args, _resume_epochs(args))
+        validate("dpo", job.config, args)
     else:
+        cfg = build_config(DPOConfig, args)
+        validate("dpo", cfg, args)
         try:
-            job = dpo_job(build_config(DPOConfig, args))
+            job = dpo_job(cfg)
         except DPOJobError as exc:
             raise CLIError(str(exc)) from None
     cfg = job.config
-    with _ProgressView(args.quiet) as view:
+    with ProgressView("dpo", COLUMNS, quiet=args.quiet) as view:
         verb = "resuming" if args.resume else "run"
         view.console.print(f"{verb} {job.run_id}: base model {cfg.base_model}, loss {cfg.loss}, β {cfg.beta}, "
                            f"output {paths.runs / job.run_id}", style="dim")
