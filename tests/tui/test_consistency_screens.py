@@ -204,3 +204,24 @@ async def test_repeat_share_reaches_the_queue(lab):
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda app=app: app.feeder is not None)
             assert app.feeder.repeats.share == share and app.feeder.labeler == "human"
+
+
+async def test_audit_pairs_come_first_on_the_label_screen_marked_and_blind(tmp_path):
+    paths = _audited_run(tmp_path)  # one audit pair (step 15) still pending
+    app = make_app(paths)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.current is not None)
+        screen = app.screen
+        assert screen.query_one("#prompt").border_subtitle == "audit pair · ppo-aud step 15"
+        texts = {screen.current.left.text, screen.current.right.text}
+        assert texts == {"policy 15", "reference 15"}
+        assert "ppo" not in screen.query_one("#left").border_title.lower()  # nothing says which is which
+        await pilot.press("1")
+        await wait_for(pilot, lambda: screen.query_one("#prompt").border_subtitle != "audit pair · ppo-aud step 15")
+    db = open_db(paths.db)
+    try:
+        from tuilab.store.audits import audit_verdicts, pending_audit_pairs
+
+        assert pending_audit_pairs(db) == [] and len(audit_verdicts(db, "ppo-aud")) == 7
+    finally:
+        db.conn.close()

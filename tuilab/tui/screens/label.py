@@ -254,7 +254,10 @@ class LabelScreen(Screen):
         if self._suspended_at is not None:
             self._suspended_at = self._shown_at
         markdown = self.lab.markdown
-        self.query_one("#prompt", PromptView).show(pair.prompt)
+        prompt_view = self.query_one("#prompt", PromptView)
+        prompt_view.show(pair.prompt)
+        if pair.source.startswith("audit pair"):  # marked as an audit; which side is the policy stays hidden
+            prompt_view.border_subtitle = " · ".join(b for b in (pair.source, prompt_view.border_subtitle) if b)
         self.query_one("#left", ResponsePane).show(pair.left, markdown)
         self.query_one("#right", ResponsePane).show(pair.right, markdown)
         self.query_one("#waiting", WaitingPanel).stop()
