@@ -49,6 +49,12 @@ def rm_run(lab, tiny_model_dir):
     return outcome
 
 
+def test_a_finished_run_folder_carries_a_model_card(rm_run):
+    card = (rm_run.output_dir / "README.md").read_text()  # PEFT left its empty template here; the runner replaced it
+    assert "Provide a quick summary" not in card and "# rule — reward model trained in tuilab" in card
+    assert "## Data" in card and "| `eval/accuracy` |" in card and "## Reward-hacking flags seen" in card
+
+
 def test_reward_export_scores_like_tuilab_in_plain_transformers(lab, rm_run, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

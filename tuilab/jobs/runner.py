@@ -264,8 +264,22 @@ def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path) -> 
     if recorder.finished is None:
         recorder.buffer.append(Finished(metrics=metrics, output_dir=str(output_dir)))
     recorder.flush(status="completed", final_metrics=metrics)
+    _write_card(ctx.db, run_id, output_dir, job.config)
     return RunOutcome(run_id, "completed", output_dir, metrics=metrics, step=recorder.last_step,
                       warnings=recorder.warnings)
+
+
+def _write_card(db: sqlite_utils.Database, run_id: str, output_dir: Path, config: Any) -> None:
+    """The run folder's README.md: a model card from the run's records, not PEFT's empty template.
+
+    A card is a courtesy: failing to write one never fails a finished run.
+    """
+    from tuilab.jobs.model_card import write_model_card
+
+    try:
+        write_model_card(db, run_id, output_dir, base_model=str(getattr(config, "base_model", "") or "?"))
+    except Exception as exc:  # noqa: BLE001
+        print(f"tuilab: run {run_id}: model card not written: {exc}", file=sys.stderr)
 
 
 def _with_warnings(metrics: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
