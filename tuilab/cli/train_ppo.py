@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = job.config
     columns = [Column("score", "objective/scores", "+.3f"), Column("kl", "objective/kl", ".2f"),
                Column("len", "response/length_mean", ".0f"), Column("eos", "response/eos_rate", ".0%"),
-               Column("", "time/step_s", ".1f", "s/step")]
+               Column("ev", "val/explained_variance", "+.2f"), Column("akl", "policy/approxkl_avg", ".0e"),
+               Column("clip", "policy/clipfrac_avg", ".0%"), Column("", "time/step_s", ".1f", "s/step")]
     with ProgressView("ppo", columns, quiet=args.quiet) as view:
         verb = "resuming" if args.resume else "run"
         view.console.print(f"{verb} {job.run_id}: base model {cfg.base_model}, reward {cfg.reward_run or '–'}, "
