@@ -1,6 +1,6 @@
 """Labeling queue throughput: pairs per minute the generation worker delivers to a labeler who never waits.
 
-    python bench/label_throughput.py [--seconds 90] [--max-new-tokens 128] [--model NAME]
+    python bench/label_throughput.py [--mode calls|queue] [--rounds 2] [--seconds 90] [--max-new-tokens 128]
 
 The real pair queue (`labeling.queue.PairFeeder`) and the real candidate source
 (`ModelCandidateSource` on the default model) on a throwaway lab with the
@@ -12,6 +12,12 @@ Two policies, one after the other in the same process on the same loaded model:
   generated a single pair: 2 rows of up to `max_new_tokens` tokens);
 - `batched`: the queue as shipped (the first pair alone, then up to `--batch`
   pairs per call: 2 × batch rows decoded together).
+
+`--mode calls` (default) times the two kinds of model call directly, alternating
+them `--rounds` times so a shared machine's load falls on both alike: one pair
+(2 rows) against `--batch` pairs (2 × batch rows), and the time from the
+batched call's start to its first streamed text. `--mode queue` runs the whole
+queue for `--seconds` per policy instead.
 
 Printed: pairs per minute for each, their ratio, the time to the first whole
 pair and to its first streamed text (the model already loaded), the load average before and after (the machine is shared: say so when quoting).
@@ -72,6 +78,26 @@ def run_policy(db_path: Path, host: ModelHost, *, batch: int, capacity: int, sec
             "tokens_per_s": tokens / elapsed, "first_text_s": seen["text"] - start if "text" in seen else None}
 
 
+def time_calls(host: ModelHost, prompts: list, *, batch: int, rounds: int, max_new_tokens: int, seed: int) -> dict:
+    """Alternate one-pair and `batch`-pair calls; seconds per call of each kind and the first streamed text."""
+    one, many, first_text = [], [], []
+    for r in range(rounds):
+        for kind in ("one", "many"):
+            source = ModelCandidateSource(host, SourceSpec(max_new_tokens=max_new_tokens, seed=seed + r))
+            seen: list[float] = []
+            source.preview = lambda a, b, seen=seen: seen.append(time.monotonic()) if (a or b) else None
+            chunk = prompts[:1] if kind == "one" else prompts[:batch]
+            t0 = time.monotonic()
+            source.pairs(chunk)
+            elapsed = time.monotonic() - t0
+            (one if kind == "one" else many).append(elapsed)
+            if kind == "many" and seen:
+                first_text.append(seen[0] - t0)
+            print(f"  round {r + 1}: {len(chunk)} pair(s) in {elapsed:.1f} s", flush=True)
+    return {"one_s": sum(one) / len(one), "many_s": sum(many) / len(many),
+            "first_text_s": min(first_text) if first_text else None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=90.0, help="labeling time per policy")
@@ -80,6 +106,8 @@ def main() -> int:
     ap.add_argument("--queue", type=int, default=4, help="queue size (the label screen's default is 4)")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mode", choices=("calls", "queue"), default="calls")
+    ap.add_argument("--rounds", type=int, default=2, help="alternations in --mode calls")
     args = ap.parse_args()
 
     load_before = os.getloadavg()
@@ -94,7 +122,22 @@ def main() -> int:
             host.loaded()
         load_s = time.monotonic() - t0
         print(f"model {host.name} loaded in {load_s:.1f} s; {host.threads} torch thread(s) for generation; "
-              f"{args.max_new_tokens} new tokens per answer; {args.seconds:.0f} s per policy")
+              f"{args.max_new_tokens} new tokens per answer")
+        if args.mode == "calls":
+            from tuilab.store.prompts import sample_prompts
+
+            db = open_db(paths.db)
+            prompts = sample_prompts(db, args.batch, seed=args.seed)
+            db.conn.close()
+            r = time_calls(host, prompts, batch=args.batch, rounds=args.rounds,
+                           max_new_tokens=args.max_new_tokens, seed=args.seed)
+            old, new = 60 / r["one_s"], 60 * args.batch / r["many_s"]
+            print(f"one pair per call: {r['one_s']:.1f} s per call = {old:.1f} pairs/min")
+            print(f"{args.batch} pairs per call: {r['many_s']:.1f} s per call = {new:.1f} pairs/min "
+                  f"({new / old:.2f}x); first streamed text after {r['first_text_s'] or float('nan'):.1f} s")
+            load_after = os.getloadavg()
+            print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} ({os.cpu_count()} cores)")
+            return 0
         results = {}
         for name, batch in (("one pair per call", 1), ("batched", args.batch)):
             results[name] = r = run_policy(paths.db, host, batch=batch, capacity=args.queue, seconds=args.seconds,
