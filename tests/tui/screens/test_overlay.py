@@ -68,7 +68,9 @@ async def test_three_runs_one_plot_with_fits_peaks_and_live_growth(tmp_path):
         assert screen.axis == "step" and all(s.fit is None for s in chart.series)
         assert not screen.query_one("#overlay-fits").display
         await pilot.press("l")
-        assert screen.quantity == "length" and chart.series[0].ys[0] == 21
+        assert screen.quantity == "length" and chart.series[0].ys[:3] == [21, 22, 23]
+        await pilot.press("a")  # 5-update trailing mean
+        assert chart.series[0].ys[:3] == [21, 21.5, 22] and "5-update mean" in chart.border_title
     db.conn.close()
 
 

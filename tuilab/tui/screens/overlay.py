@@ -4,7 +4,8 @@ The screen re-reads the marked runs' metrics from the database every two
 seconds and redraws only when a run gained points, so trials of a sweep
 (`tuilab sweep`, writing from other processes) grow on the plot while they
 train. Keys: `s` score, `g` gold, `k` KL, `l` length; `x` toggles the x axis
-between the update step and d = √KL. On gold against √KL every run's fitted
+between the update step and d = √KL; `a` toggles a 5-update trailing mean
+(single updates at batch 8 are noisy; fits always use the raw points). On gold against √KL every run's fitted
 curve d·(α − β·ln d) is drawn dotted in its colour and its fitted peak marked ◆.
 """
 
@@ -28,6 +29,7 @@ from tuilab.tui.widgets.charts import _Plot, nice_ticks
 PALETTE = ("dodger_blue1", "orange1", "green3", "magenta", "cyan", "yellow", "red1", "medium_purple1")
 TITLES = {"score": "RM score", "gold": "Gold score", "kl": "KL to reference", "length": "Response length (tokens)"}
 REFRESH_SECONDS = 2.0
+SMOOTH_WINDOW = 5
 
 
 def color_of(i: int) -> str:
@@ -125,6 +127,7 @@ class OverlayScreen(Screen):
     KEYS_HELP = [("Runs on one plot", [
         ("s g k l", "score, gold, KL, response length"),
         ("x", "x axis: update step ↔ √KL (Gao et al.: gold against √KL, fit and peak per run)"),
+        ("a", f"lines: raw ↔ {SMOOTH_WINDOW}-update trailing mean"),
         ("esc", "back to the runs list"),
     ])]
     BINDINGS = [
@@ -133,6 +136,7 @@ class OverlayScreen(Screen):
         Binding("k", "quantity('kl')", "KL"),
         Binding("l", "quantity('length')", "Length"),
         Binding("x", "axis", "Step/√KL"),
+        Binding("a", "smooth", "Average"),
         Binding("escape,q", "dismiss", "Back"),
     ]
     DEFAULT_CSS = """
@@ -147,6 +151,7 @@ class OverlayScreen(Screen):
         self.run_ids = list(run_ids)
         self.labels = dict(labels or {})
         self.quantity, self.axis = quantity, axis
+        self.window = 1
         self.metrics: dict[str, dict] = {}
         self.series: list[Series] = []
 
@@ -174,11 +179,12 @@ class OverlayScreen(Screen):
         self.redraw(force=force)
 
     def redraw(self, force: bool = False) -> None:
-        self.series = compare(self.metrics, self.quantity, self.axis, labels=self.labels)
+        self.series = compare(self.metrics, self.quantity, self.axis, labels=self.labels, window=self.window)
         chart = self.query_one(OverlayChart)
         gao = self.quantity == "gold" and self.axis == "sqrt_kl"
-        changed = chart.show(self.series, f"{TITLES[self.quantity]} — {len(self.run_ids)} runs", self.axis,
-                             force=force)
+        smoothed = f", {self.window}-update mean" if self.window > 1 else ""
+        changed = chart.show(self.series, f"{TITLES[self.quantity]} — {len(self.run_ids)} runs{smoothed}",
+                             self.axis, force=force)
         if not changed:
             return
         missing = [self.labels.get(r, r) for r in self.run_ids if r not in {s.run_id for s in self.series}]
@@ -203,6 +209,10 @@ class OverlayScreen(Screen):
 
     def action_axis(self) -> None:
         self.axis = "step" if self.axis == "sqrt_kl" else "sqrt_kl"
+        self.redraw(force=True)
+
+    def action_smooth(self) -> None:
+        self.window = SMOOTH_WINDOW if self.window == 1 else 1
         self.redraw(force=True)
 
     def on_resize(self) -> None:
