@@ -225,3 +225,38 @@ async def test_audit_pairs_come_first_on_the_label_screen_marked_and_blind(tmp_p
         assert pending_audit_pairs(db) == [] and len(audit_verdicts(db, "ppo-aud")) == 7
     finally:
         db.conn.close()
+
+
+async def test_settings_choose_the_disagreement_queue(lab):
+    from textual.widgets import RadioButton, Select
+
+    from tuilab.labeling.candidates import SourceSpec
+    from tuilab.tui.screens.settings import SettingsScreen
+
+    folder = lab.models / "runs" / "rm-1"
+    folder.mkdir(parents=True)
+    (folder / "reward.json").write_text("{}")
+    built: list[SourceSpec] = []
+
+    def factory(spec: SourceSpec):
+        built.append(spec)
+        return FakeCandidateSource(label=f"fake {spec.mode}")
+
+    app = make_app(lab, source=None, source_factory=factory)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await wait_for(pilot, lambda: app.screen.current is not None)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        dialog = app.screen
+        assert dialog.query_one("#reward-run", Select).disabled
+        dialog.query_one("#mode-disagreement", RadioButton).value = True
+        await pilot.pause()
+        assert not dialog.query_one("#reward-run", Select).disabled
+        await pilot.press("ctrl+s")  # no reward model chosen yet: refused with the reason
+        assert app.screen is dialog and "needs a reward model" in str(dialog.query_one("#settings-error").render())
+        dialog.query_one("#reward-run", Select).value = "runs/rm-1"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SettingsScreen))
+        assert (built[-1].mode, built[-1].reward_run, built[-1].samples) == ("disagreement", "runs/rm-1", 4)
+    assert SourceSpec(mode="disagreement", reward_run="runs/rm-1").describe("m") == (
+        "m: the most disputed of 4 samples by runs/rm-1")

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from tuilab.modeling.host import ModelHost, Progress
 from tuilab.records import Prompt
 
-MODES = ("samples", "ab")
+MODES = ("samples", "ab", "disagreement")
 
 
 class GenerationStopped(Exception):
@@ -79,6 +79,9 @@ class SourceSpec:
     `mode` "samples": two samples of the base model (temperatures may differ; a fixed
     `seed` makes a session reproducible). `mode` "ab": side A is the base model (or
     `adapter_a`), side B is `adapter_b`, a PEFT policy adapter found under models/.
+    `mode` "disagreement": `samples` answers per prompt, the pair the reward model in
+    `reward_run` (a folder with reward.json, under models/ or absolute) is least sure
+    about (`labeling.disagreement`).
     """
 
     mode: str = "samples"
@@ -89,6 +92,8 @@ class SourceSpec:
     top_p: float = 1.0
     max_new_tokens: int = 128
     seed: int | None = None
+    reward_run: str = ""
+    samples: int = 4
 
     def check(self) -> None:
         """Raise ValueError with a message naming the bad field."""
@@ -98,6 +103,10 @@ class SourceSpec:
             raise ValueError("model A vs model B needs a policy adapter for B (none chosen)")
         if self.mode == "ab" and self.adapter_a == self.adapter_b:
             raise ValueError("A and B are the same model; choose a different adapter for B")
+        if self.mode == "disagreement" and not self.reward_run:
+            raise ValueError("the disagreement queue needs a reward model (none chosen; train one on F3)")
+        if not 2 <= self.samples <= 16:
+            raise ValueError(f"samples per prompt must be between 2 and 16, got {self.samples}")
         for name in ("temperature_a", "temperature_b"):
             t = getattr(self, name)
             if not 0.0 <= t <= 5.0:
@@ -109,6 +118,8 @@ class SourceSpec:
 
     def describe(self, model: str) -> str:
         """A side-neutral description for the status line."""
+        if self.mode == "disagreement":
+            return f"{model}: the most disputed of {self.samples} samples by {_short(self.reward_run)}"
         if self.mode == "ab":
             a = _short(self.adapter_a) if self.adapter_a else model
             b = _short(self.adapter_b) if self.adapter_b else model

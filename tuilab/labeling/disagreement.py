@@ -51,10 +51,12 @@ class DisagreementSource:
             raise ValueError(f"the disagreement source needs at least 2 samples per prompt, got {samples}")
         self.inner = ModelCandidateSource(host, spec)
         self.reward_dir = Path(reward_dir)
+        if not self.reward_dir.is_absolute():
+            self.reward_dir = host.models_dir / self.reward_dir
         if not (self.reward_dir / "reward.json").exists():
             raise FileNotFoundError(f"{self.reward_dir}: not a reward model folder (no reward.json)")
         self.samples = samples
-        self.label = f"{self.inner.label}, most disputed of {samples} samples"
+        self.label = f"{host.name}: the most disputed of {samples} samples by {self.reward_dir.name}"
         self.progress = None
         self.stop_requested = None
         self._rm: Any = None

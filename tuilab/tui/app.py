@@ -206,6 +206,10 @@ class TuilabApp(App[int]):
             return self._fixed_source
         if self.model_host is None:
             self.model_host = ModelHost(self.paths.models, self.model_name, four_bit=self.four_bit)
+        if spec.mode == "disagreement":
+            from tuilab.labeling.disagreement import DisagreementSource
+
+            return DisagreementSource(self.model_host, spec.reward_run, spec, samples=spec.samples)
         return ModelCandidateSource(self.model_host, spec)
 
     def start_feeder(self) -> None:

@@ -33,6 +33,7 @@ class SettingsScreen(ModalScreen["CandidateSettings | None"]):
         self.settings = settings
         self.model = model
         self.adapters = find_adapters(models_dir)
+        self.reward_runs = reward_folders(models_dir)
 
     def compose(self) -> ComposeResult:
         spec = self.settings.spec
@@ -45,6 +46,8 @@ class SettingsScreen(ModalScreen["CandidateSettings | None"]):
                                       id="mode-samples")
                     yield RadioButton("Model A vs model B (base vs a policy adapter)",
                                       value=spec.mode == "ab", id="mode-ab")
+                    yield RadioButton("The pair a reward model is least sure about (of 4 samples)",
+                                      value=spec.mode == "disagreement", id="mode-disagreement")
                 with Horizontal(classes="field"):
                     yield Label("A", classes="field-label")
                     yield Select([("base model (no adapter)", ""), *adapter_options], value=spec.adapter_a,
@@ -54,6 +57,11 @@ class SettingsScreen(ModalScreen["CandidateSettings | None"]):
                     yield Select(adapter_options, value=spec.adapter_b if spec.adapter_b in dict(adapter_options)
                                  else Select.NULL, prompt="(no policy adapter in models/ yet)",
                                  id="adapter-b", compact=True)
+                with Horizontal(classes="field"):
+                    yield Label("reward model", classes="field-label")
+                    rewards = [(r, r) for r in self.reward_runs]
+                    yield Select(rewards, value=spec.reward_run if spec.reward_run in dict(rewards) else Select.NULL,
+                                 prompt="(no reward model in models/ yet)", id="reward-run", compact=True)
                 with Horizontal(classes="field"):
                     yield Label("temperature A / B", classes="field-label")
                     yield Input(f"{spec.temperature_a:g}", id="temp-a", compact=True, classes="short")
@@ -87,6 +95,7 @@ class SettingsScreen(ModalScreen["CandidateSettings | None"]):
         ab = self.query_one("#mode-ab", RadioButton).value
         for widget_id in ("#adapter-a", "#adapter-b"):
             self.query_one(widget_id, Select).disabled = not ab
+        self.query_one("#reward-run", Select).disabled = not self.query_one("#mode-disagreement", RadioButton).value
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -109,13 +118,16 @@ class SettingsScreen(ModalScreen["CandidateSettings | None"]):
                 raise ValueError(f"{name}: expected {'a whole number' if kind is int else 'a number'}, "
                                  f"got {raw!r}") from None
 
-        mode = "ab" if self.query_one("#mode-ab", RadioButton).value else "samples"
+        mode = ("ab" if self.query_one("#mode-ab", RadioButton).value else
+                "disagreement" if self.query_one("#mode-disagreement", RadioButton).value else "samples")
         b_value = self.query_one("#adapter-b", Select).value
+        reward = self.query_one("#reward-run", Select).value
         spec = replace(
             self.settings.spec,
             mode=mode,
             adapter_a=str(self.query_one("#adapter-a", Select).value or "") if mode == "ab" else "",
             adapter_b=str(b_value) if mode == "ab" and b_value not in (Select.NULL, None) else "",
+            reward_run=str(reward) if mode == "disagreement" and reward not in (Select.NULL, None) else "",
             temperature_a=number("temp-a", float, "temperature A"),
             temperature_b=number("temp-b", float, "temperature B"),
             max_new_tokens=number("max-tokens", int, "max new tokens"),
@@ -137,3 +149,12 @@ class SettingsScreen(ModalScreen["CandidateSettings | None"]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def reward_folders(models_dir: Path) -> list[str]:
+    """Reward models under models/ (folders holding reward.json; checkpoints included), relative paths."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    return sorted(str(p.parent.relative_to(models_dir)) for p in models_dir.rglob("reward.json")
+                  if not any(part.endswith(".tmp") for part in p.parent.relative_to(models_dir).parts))
