@@ -78,6 +78,14 @@ PPO_CHARTS = (
     ChartSpec("entropy", "Entropy", (
         SeriesSpec(("objective/entropy", "policy/entropy", "entropy"), "entropy", "cyan", smooth=True),
     )),
+    # PPO health: a critic worse than a constant (< 0) and a policy that stopped moving (both ~0).
+    ChartSpec("critic", "Critic: explained variance (> 0 fits)", (
+        SeriesSpec(("val/explained_variance",), "explained var.", "yellow", smooth=True),
+    )),
+    ChartSpec("step", "Policy step: approx-KL, clip fraction", (
+        SeriesSpec(("policy/approxkl_avg",), "approx-KL", "magenta", smooth=True),
+        SeriesSpec(("policy/clipfrac_avg",), "clip frac.", "cyan", smooth=True),
+    )),
 )
 
 # DPO: the held-out answers' implicit reward, gold, KL and length (sampled every `sample_every` steps,

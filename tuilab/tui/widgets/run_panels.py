@@ -162,17 +162,20 @@ class ChartPanel(Container):
     ChartPanel.-ppo { grid-size: 2 2; }
     ChartPanel.-narrow { grid-size: 1; }
     ChartPanel.-narrow.-ppo { grid-size: 2 2; }
+    /* PPO adds its health charts (critic, policy step): three columns. */
+    ChartPanel.-ppo.-health { grid-size: 3 2; }
     /* Too short for two rows of charts: PPO keeps score and length, the two that show hacking. */
     ChartPanel.-ppo.-short { grid-size: 2 1; }
     ChartPanel.-ppo.-short > .-secondary { display: none; }
     """
 
-    SECONDARY = ("kl", "entropy", "accuracy")
+    SECONDARY = ("kl", "entropy", "accuracy", "critic", "step")
 
     def __init__(self, kind: str = "rm", **kwargs) -> None:
         super().__init__(**kwargs)
         self.kind = kind
         self.set_class(kind in POLICY_KINDS, "-ppo")
+        self.set_class(kind == "ppo", "-health")
 
     def _charts(self, kind: str) -> list[MetricChart]:
         return [MetricChart(spec, id=f"chart-{spec.key}",
@@ -191,6 +194,7 @@ class ChartPanel(Container):
             return
         self.kind = kind
         self.set_class(kind in POLICY_KINDS, "-ppo")
+        self.set_class(kind == "ppo", "-health")
         await self.remove_children()
         await self.mount_all(self._charts(kind))
 
