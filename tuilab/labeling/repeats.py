@@ -6,7 +6,7 @@ repeat is chosen among the labeler's older decisions (never their latest
 `min_age`, so it is not recognised from a moment ago), shown with the sides
 the other way round (so agreeing means the same answer wins, not the same
 key), and recorded like any decision; `store.agreement` finds it as a later
-decision on the same two generations, and only the first decision trains.
+decision on the same two generations, compared with the first, never counted as a first decision.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A *labeler* is the comparison's `annotator` when set, else its `origin`
 ("human" for the label screen's default, "import", ...). Comparisons marked
 from hacked samples are left out: a program chose their sides. A *repeat* is a
 later decision by the same labeler on the same two generations (in either
-order); the first decision on a pair of generations is the one that trains.
+order); consistency figures count each labeler's first decision on a pair once.
 """
 
 from __future__ import annotations
