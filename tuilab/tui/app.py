@@ -352,6 +352,20 @@ class TuilabApp(App[int]):
         if notify:
             self.notify(summary, title=where, severity="error", timeout=10)
 
+    def _handle_exception(self, error: Exception) -> None:
+        """A database that fails mid-session ends the app with one sentence, not a traceback."""
+        import sqlite3
+
+        if isinstance(error, sqlite3.DatabaseError):
+            detail = "".join(traceback.format_exception(error))
+            self.report_error("Database", f"{type(error).__name__}: {error}", detail, notify=False)
+            self._return_code = 1
+            self.panic(f"tuilab: the database {self.paths.db} failed: {error}. Nothing after the last "
+                       "saved decision was written; check it with `tuilab db check` "
+                       "(the traceback is in the app log).")
+            return
+        super()._handle_exception(error)
+
     def on_worker_failed(self, message: WorkerFailed) -> None:
         self.report_error(message.where, message.summary, message.detail)
 
@@ -425,9 +439,18 @@ class TuilabApp(App[int]):
 
 
 def _startup_checks(paths: LabPaths) -> str | None:
-    """Open the database once before the UI: a clear message instead of a crashed screen."""
+    """Check and open the database once before the UI: a clear message instead of a crashed screen.
+
+    `inspect_db` first (SQLite? a tuilab lab? a known schema? `PRAGMA quick_check`?),
+    writing nothing to a file that fails it.
+    """
+    from tuilab.store.integrity import LabDBError, inspect_db
     from tuilab.store.lab import open_lab_db
 
+    try:
+        inspect_db(paths.db, quick_check=True)
+    except LabDBError as exc:
+        return str(exc)
     try:
         db = open_lab_db(paths)
     except Exception as exc:  # noqa: BLE001 - SchemaTooNew, a locked or unreadable file, …

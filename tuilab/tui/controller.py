@@ -99,9 +99,12 @@ class TrainingController:
     def start(self, kind: str, config: Any, *, name: str = "") -> str:
         """Start `config` as a `kind` job in the training thread; returns the run id at once."""
         from tuilab.config import to_dict
+        from tuilab.jobs.validate import validate_job
         from tuilab.store.runs import new_run_id
 
         self._check_idle()
+        # The whole config, before a run id, row or folder exists (InvalidConfig is a ValueError).
+        validate_job(kind, config, db=self._db(), paths=self.paths)
         run_id = new_run_id(kind)
         while run_id in self.runs:
             run_id = new_run_id(kind)
@@ -123,6 +126,7 @@ class TrainingController:
         """
         from tuilab.jobs.dpo_job import DPOJobError, resume_dpo_job
         from tuilab.jobs.ppo_job import PPOJobError, resume_ppo_job
+        from tuilab.jobs.validate import validate_job
         from tuilab.store.runs import RunNotFound, get_run
 
         self._check_idle()
@@ -134,6 +138,7 @@ class TrainingController:
             job = resume_dpo_job(self._db(), run_id) if kind == "dpo" else resume_ppo_job(self._db(), run_id)
         except (PPOJobError, DPOJobError) as exc:
             raise ValueError(str(exc)) from None
+        validate_job(kind, job.config, db=self._db(), paths=self.paths)
         live = self.live_run(run_id, reload=True)
         live.error_summary = live.error = ""
         live.final_metrics = {}

@@ -71,7 +71,7 @@ async def test_pause_then_resume_then_cancel(run_lab, tiny_model_dir):
     assert get_run(db, run_id).status == "cancelled"
 
 
-async def test_bad_base_model_fails_and_app_stays_up(run_lab):
+async def test_bad_base_model_is_refused_before_any_run_and_app_stays_up(run_lab):
     home, db = run_lab
     add_pairs(db, 24)
     app = LabApp(home)
@@ -80,18 +80,14 @@ async def test_bad_base_model_fails_and_app_stays_up(run_lab):
         screen = app.screen
         _fill(screen, base_model=str(home / "no-such-model"))
         await pilot.press("s")
-        run_id = app.training.last
-        await wait_for(pilot, lambda: app.training.live_run(run_id).status == "failed")
-        await wait_for(pilot, lambda: "failed" in str(screen.query_one("#run-error").render()))
-        error = str(screen.query_one("#run-error").render())
-        assert "failed" in error and "no-such-model" in error
-        assert app.is_running
-        # The app still works: the form still starts jobs (this one is refused in words).
+        await wait_for(pilot, lambda: "no-such-model" in str(screen.query_one("#form-errors").render()))
+        assert "base_model" in str(screen.query_one("#form-errors").render())
+        assert app.training.last is None and app.is_running
+        # The app still works: the form still refuses in words.
         _fill(screen, epochs="zero")
         await pilot.press("s")
         assert "epochs" in str(screen.query_one("#form-errors").render())
-    run = get_run(db, run_id)
-    assert run.status == "failed" and "no-such-model" in run.error_summary
+    assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0  # no run row for a refused config
 
 
 async def test_too_few_pairs_is_refused_in_words(run_lab):
