@@ -35,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    import sqlite3
-
-    from tuilab.store.integrity import LabDBError, inspect_db
+    from tuilab.store.integrity import LabDBError, inspect_db, lab_summary
 
     path = paths_from(args).db
     try:
@@ -46,13 +44,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     if not state.exists or state.version == 0:
         raise CLIError(f"{path}: no lab database there yet; `tuilab db init` creates one")
-    conn = sqlite3.connect(path)
-    try:
-        bad = conn.execute("PRAGMA foreign_key_check").fetchall()
-        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in ("prompts", "comparisons", "runs")}
-    finally:
-        conn.close()
+    bad, counts = lab_summary(path)
     if bad:
         table, rowid, parent, _ = bad[0]
         raise CLIError(f"{path}: {len(bad)} rows point at missing rows (first: {table} row {rowid} → {parent}); "
@@ -108,10 +100,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if state.version > 0:
         print(f"{path} is already a tuilab lab (schema {state.version}); nothing to do")
         return 0
-    db = open_db(path, allow_foreign=args.force)
-    try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        db.conn.close()
+    open_db(path, allow_foreign=args.force).conn.close()
+    version = inspect_db(path).version
     print(f"initialised {path} as a tuilab lab (schema {version})")
     return 0

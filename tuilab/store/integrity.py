@@ -26,7 +26,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 LAB_MARKERS = ("prompts", "runs")  # every tuilab schema has these two tables
 
 
-__all__ = ["LabDBError", "DBState", "inspect_db", "run_quick_check", "backup_db", "expected_tables"]
+__all__ = ["LabDBError", "DBState", "inspect_db", "run_quick_check", "backup_db", "expected_tables", "lab_summary"]
 
 
 @dataclass
@@ -148,6 +148,17 @@ def run_quick_check(conn: sqlite3.Connection, path: Path) -> str:
         more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
         raise LabDBError(f"{path} is damaged: {rows[0]}{more}; restore a backup")
     return "ok"
+
+
+def lab_summary(path: str | os.PathLike) -> tuple[list[tuple], dict[str, int]]:
+    """(rows whose foreign key points at nothing, {table: row count}) for `tuilab db check`."""
+    conn = sqlite3.connect(path)
+    try:
+        dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("prompts", "comparisons", "runs")}
+    finally:
+        conn.close()
+    return dangling, counts
 
 
 def backup_db(source: str | os.PathLike, target: str | os.PathLike, *, pages_per_step: int = 256) -> int:
