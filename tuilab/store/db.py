@@ -16,6 +16,9 @@ from pathlib import Path
 
 import sqlite_utils
 
+# What SQLite raises for a damaged or unreadable database (for layers that do not import sqlite3).
+DatabaseError = sqlite3.DatabaseError
+
 
 class LabDBError(RuntimeError):
     """The file is not a database this tuilab may open (foreign, too new, damaged); one sentence."""

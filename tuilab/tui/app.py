@@ -354,9 +354,9 @@ class TuilabApp(App[int]):
 
     def _handle_exception(self, error: Exception) -> None:
         """A database that fails mid-session ends the app with one sentence, not a traceback."""
-        import sqlite3
+        from tuilab.store.db import DatabaseError
 
-        if isinstance(error, sqlite3.DatabaseError):
+        if isinstance(error, DatabaseError):
             detail = "".join(traceback.format_exception(error))
             self.report_error("Database", f"{type(error).__name__}: {error}", detail, notify=False)
             self._return_code = 1
