@@ -61,3 +61,12 @@ def test_delete_without_yes_off_a_terminal_is_refused(lab, capsys, monkeypatch):
     assert main(["runs", "delete", "ppo-b"]) == 1
     assert "--yes" in capsys.readouterr().err
     assert [r.id for r in runs.list_runs(lab)] == ["ppo-b", "rm-a"]
+
+
+def test_runs_on_a_lab_that_does_not_exist_create_nothing(tmp_path, capsys):
+    home = tmp_path / "nowhere"
+    assert main(["--home", str(home), "runs", "list"]) == 0
+    assert "no runs yet" in capsys.readouterr().out
+    assert main(["--home", str(home), "runs", "show", "rm-x"]) == 1
+    assert "no lab database" in capsys.readouterr().err
+    assert not home.exists()

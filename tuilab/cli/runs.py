@@ -41,6 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.set_defaults(func=cmd_delete)
 
 
+def _lab(args: argparse.Namespace):
+    """The lab's database; a lab that does not exist yet is not created just to look into it."""
+    if not paths_from(args).db.exists():
+        raise CLIError(f"no lab database at {paths_from(args).db} yet, so no runs; "
+                       "start one with `tuilab train rm` or from the Train screen")
+    return open_lab(args)
+
+
 def _get(db, run_id: str):
     from tuilab.store.runs import RunNotFound, get_run
 
@@ -57,6 +65,9 @@ def _steps(run) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from tuilab.store.runs import list_runs
 
+    if not paths_from(args).db.exists():
+        print("no runs yet (no lab database here); start one with `tuilab train rm` or from the Train screen")
+        return 0
     db = open_lab(args)
     try:
         runs = list_runs(db, args.kind)
@@ -84,7 +95,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from tuilab.store.run_info import child_runs, run_counts
     from tuilab.store.runs import latest_checkpoint
 
-    db = open_lab(args)
+    db = _lab(args)
     try:
         run = _get(db, args.run_id)
         counts = run_counts(db, run.id)
@@ -124,7 +135,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from tuilab.store.runs import delete_run
 
     paths = paths_from(args)
-    db = open_lab(args)
+    db = _lab(args)
     try:
         run = _get(db, args.run_id)
         children = child_runs(db, run.id)
