@@ -28,36 +28,21 @@ def add_generation(
     """Store a response and return its id (committed on return, or joins an open transaction)."""
     if not isinstance(text, str):
         raise TypeError(f"generation text must be a string, got {type(text).__name__}")
-    columns = [
-        "prompt_id",
-        "text",
-        "model",
-        "adapter",
-        "origin",
-        "run_id",
-        "step",
-        "params",
-        "n_tokens",
-        "finished",
-    ]
-    values = [
-        prompt_id,
-        text,
-        model,
-        adapter,
-        origin,
-        run_id,
-        step,
-        json.dumps(params or {}, ensure_ascii=False, sort_keys=True),
-        n_tokens,
-        None if finished is None else int(bool(finished)),
-    ]
+    row = {
+        "prompt_id": prompt_id,
+        "text": text,
+        "model": model,
+        "adapter": adapter,
+        "origin": origin,
+        "run_id": run_id,
+        "step": step,
+        "params": json.dumps(params or {}, ensure_ascii=False, sort_keys=True),
+        "n_tokens": n_tokens,
+        "finished": None if finished is None else int(bool(finished)),
+    }
     if created_at is not None:
-        columns.append("created_at")
-        values.append(created_at)
-    marks = ", ".join("?" for _ in columns)
-    cur = db.execute(f"INSERT INTO generations ({', '.join(columns)}) VALUES ({marks})", values)
-    return cur.lastrowid
+        row["created_at"] = created_at
+    return int(db["generations"].insert(row).last_rowid)
 
 
 _COLUMNS = "id, prompt_id, text, model, adapter, origin, run_id, step, params, n_tokens, finished"
