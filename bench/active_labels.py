@@ -5,7 +5,8 @@
 A simulated labeler (a hidden rule, optionally noisy) labels pairs from one
 fixed pool. Both queues start from the same `--step` random labels; every
 `--step` labels the reward model (an ensemble of `--ensemble` LoRA members,
-the lab's own `train_reward_model`) is retrained from scratch, its accuracy on
+the lab's own `train_reward_model`, about 48 optimiser steps whatever the number
+of labels) is retrained from scratch, its accuracy on
 a held-out set is printed, and the next `--step` pairs are picked:
 
 - random queue: uniformly from the unlabeled pool;
@@ -28,6 +29,7 @@ the times, are comparable.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import sys
@@ -46,6 +48,7 @@ from tuilab.records import PreferencePair  # noqa: E402
 WORDS = ["sea", "wind", "poem", "rain", "shore", "answer", "question", "long", "short", "yes", "no"]
 VERDICTS = [("good", "bad"), ("great", "awful"), ("fine", "poor")]
 POOL_SHARES = [0.8, 0.1, 0.1]
+STEPS = 48  # optimiser steps per retraining
 
 
 def make_items(n: int, shares: list[float], rng: random.Random) -> list[tuple[list, str, str]]:
@@ -66,7 +69,10 @@ def train(model_dir: Path, labeled: list[tuple[list, str, str]], out: Path, ense
 
     pairs = [PreferencePair(comparison_id=i + 1, prompt_id=i + 1, messages=m, chosen=c, rejected=r)
              for i, (m, c, r) in enumerate(labeled)]
-    cfg = RewardConfig(learning_rate=3e-3, epochs=4, batch_size=8, checkpoint_every=0, warmup_ratio=0.0,
+    # The same number of optimiser steps whatever the label count (about `STEPS`): a queue is then judged
+    # by what its labels teach, not by how many steps more labels buy.
+    epochs = max(1, math.ceil(STEPS * 8 / len(pairs)))
+    cfg = RewardConfig(learning_rate=3e-3, epochs=epochs, batch_size=8, checkpoint_every=0, warmup_ratio=0.0,
                        min_pairs=4, ensemble=ensemble, eval_fraction=0.0, seed=seed)
     train_reward_model(cfg, pairs, base=model_dir, output_dir=out, sink=lambda _e: None)
     return RewardModel.load(out)
@@ -124,6 +130,7 @@ def main() -> int:
     ap.add_argument("--ensemble", type=int, default=3)
     ap.add_argument("--noise", type=float, default=0.0, help="share of the labeler's decisions flipped")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target", type=float, default=0.95, help="held-out accuracy to reach")
     args = ap.parse_args()
 
     import torch
@@ -151,6 +158,11 @@ def main() -> int:
     print("labels  random  disagreement")
     for (n, a), (_, b) in zip(curves["random"], curves["disagreement"], strict=False):
         print(f"{n:>6}  {a:.3f}   {b:.3f}")
+    for target in (args.target,):
+        reach = {s: labels_to_reach(c, target) for s, c in curves.items()}
+        text = ", ".join(f"{s} {n if n else f'not within {args.labels}'}" for s, n in reach.items())
+        print(f"labels to reach {target:.2f} held-out accuracy: {text}"
+              + (f" ({reach['random'] / reach['disagreement']:.2f}x fewer)" if all(reach.values()) else ""))
     final_random = curves["random"][-1][1]
     need_r = labels_to_reach(curves["random"], final_random)
     need_d = labels_to_reach(curves["disagreement"], final_random)
