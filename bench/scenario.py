@@ -72,12 +72,12 @@ def read_run(lab: Path, run_id: str) -> list[dict[str, float]]:
     rows: dict[int, dict[str, float]] = {}
     for name, step, value in con.execute("SELECT name, step, value FROM metrics WHERE run_id = ?", (run_id,)):
         rows.setdefault(int(step), {})[name] = float(value)
-    warnings = [r[0] for r in con.execute("SELECT DISTINCT code FROM warnings WHERE run_id = ?", (run_id,))] \
-        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'warnings'").fetchone() else []
+    row = con.execute("SELECT final_metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
     con.close()
+    final = json.loads(row[0]) if row and row[0] else {}
     out = [rows[s] for s in sorted(rows)]
-    if out:
-        out[0]["_warnings"] = warnings  # type: ignore[assignment]
+    if out:  # the run's warnings (the runner keeps them with the final metrics)
+        out[0]["_warnings"] = [w.get("code") for w in final.get("warnings", [])]  # type: ignore[assignment]
     return out
 
 
