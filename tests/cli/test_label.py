@@ -100,3 +100,17 @@ def test_bad_annotator_specs_are_one_line_errors(lab, capsys):
     assert "returned 'perhaps'" in capsys.readouterr().err
     assert main(["label", "auto", "--annotator", "gold", "--noise", "1.5"]) == 1
     assert "--noise" in capsys.readouterr().err
+
+
+def test_a_missing_lab_is_not_created_by_a_failed_command(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "new-lab"
+    monkeypatch.setenv("TUILAB_HOME", str(home))
+    for argv, words in [
+        (["label", "winrate", "ppo-nope"], "no run 'ppo-nope'"),
+        (["label", "audit", "ppo-nope"], "no run 'ppo-nope'"),
+        (["label", "agreement"], "no lab database"),
+        (["label", "auto", "--annotator", "gold"], "no lab database"),
+    ]:
+        assert main(argv) == 1
+        assert words in capsys.readouterr().err
+    assert not (home / "db" / "lab.db").exists()

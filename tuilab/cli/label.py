@@ -67,6 +67,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     agree.set_defaults(func=cmd_agreement)
 
 
+def _lab(args: argparse.Namespace, *, run_id: str | None = None):
+    """The lab's database; a lab that does not exist yet is not created just to look into it."""
+    db_path = paths_from(args).db
+    if not db_path.exists():
+        if run_id is not None:
+            raise CLIError(f"no run {run_id!r}: no lab database at {db_path} yet")
+        raise CLIError(f"no lab database at {db_path} yet, so nothing to label; "
+                       "add prompts with `tuilab data import FILE`")
+    return open_lab(args)
+
+
 def _noises(text: str) -> list[float]:
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
@@ -91,7 +102,7 @@ def cmd_auto(args: argparse.Namespace) -> int:
     except AnnotatorError as exc:
         raise CLIError(str(exc)) from None
     annotators = simulated(base, noises, seed=args.seed)
-    db = open_lab(args)
+    db = _lab(args)
     try:
         if args.new:
             from tuilab.labeling.candidates import ModelCandidateSource, SourceSpec
@@ -126,7 +137,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     paths = paths_from(args)
-    db = open_lab(args)
+    db = _lab(args, run_id=args.run_id)
     try:
         try:
             run = get_run(db, args.run_id)
@@ -149,7 +160,7 @@ def cmd_winrate(args: argparse.Namespace) -> int:
     from tuilab.store.audits import pending_audit_pairs
     from tuilab.store.runs import RunNotFound, get_run
 
-    db = open_lab(args)
+    db = _lab(args, run_id=args.run_id)
     try:
         try:
             get_run(db, args.run_id)
@@ -194,7 +205,7 @@ def cmd_winrate(args: argparse.Namespace) -> int:
 def cmd_agreement(args: argparse.Namespace) -> int:
     from tuilab.labeling.consistency import consistency, report_dict
 
-    db = open_lab(args)
+    db = _lab(args)
     try:
         report = consistency(db)
     finally:
