@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from tuilab.cli import CLIError, open_lab, paths_from
 
@@ -67,15 +70,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     agree.set_defaults(func=cmd_agreement)
 
 
-def _lab(args: argparse.Namespace, *, run_id: str | None = None):
-    """The lab's database; a lab that does not exist yet is not created just to look into it."""
+@contextmanager
+def _lab(args: argparse.Namespace, *, run_id: str | None = None) -> Iterator[Any]:
+    """The lab's database, closed afterwards; a lab that does not exist yet is not created just to look into it."""
     db_path = paths_from(args).db
     if not db_path.exists():
         if run_id is not None:
             raise CLIError(f"no run {run_id!r}: no lab database at {db_path} yet")
         raise CLIError(f"no lab database at {db_path} yet, so nothing to label; "
                        "add prompts with `tuilab data import FILE`")
-    return open_lab(args)
+    db = open_lab(args)
+    try:
+        yield db
+    finally:
+        db.conn.close()
+
+
+def _run(db: Any, run_id: str) -> Any:
+    from tuilab.store.runs import RunNotFound, get_run
+
+    try:
+        return get_run(db, run_id)
+    except RunNotFound:
+        raise CLIError(f"no run {run_id!r} (see `tuilab runs list`)") from None
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    print()
 
 
 def _noises(text: str) -> list[float]:
@@ -102,8 +124,7 @@ def cmd_auto(args: argparse.Namespace) -> int:
     except AnnotatorError as exc:
         raise CLIError(str(exc)) from None
     annotators = simulated(base, noises, seed=args.seed)
-    db = _lab(args)
-    try:
+    with _lab(args) as db:
         if args.new:
             from tuilab.labeling.candidates import ModelCandidateSource, SourceSpec
             from tuilab.modeling.host import ModelHost
@@ -117,11 +138,10 @@ def cmd_auto(args: argparse.Namespace) -> int:
             print("No pairs to decide: none decided by another labeler and not yet by this one "
                   "(use --new N to generate some).")
             return 0
-        report = auto_label(db, annotators, pairs, each=args.each, seed=args.seed)
-    except AnnotatorError as exc:
-        raise CLIError(str(exc)) from None
-    finally:
-        db.conn.close()
+        try:
+            report = auto_label(db, annotators, pairs, each=args.each, seed=args.seed)
+        except AnnotatorError as exc:
+            raise CLIError(str(exc)) from None
     print(report.summary())
     return 0
 
@@ -129,7 +149,6 @@ def cmd_auto(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from tuilab.labeling.audits import AuditSettings, queue_audits
     from tuilab.modeling.host import ModelHost
-    from tuilab.store.runs import RunNotFound, get_run
 
     settings = AuditSettings(pairs=args.pairs, max_new_tokens=args.max_new_tokens, split=args.split, seed=args.seed)
     try:
@@ -137,19 +156,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     paths = paths_from(args)
-    db = _lab(args, run_id=args.run_id)
-    try:
-        try:
-            run = get_run(db, args.run_id)
-        except RunNotFound:
-            raise CLIError(f"no run {args.run_id!r} (see `tuilab runs list`)") from None
+    with _lab(args, run_id=args.run_id) as db:
+        run = _run(db, args.run_id)
         host = ModelHost(paths.models, str(run.config.get("base_model") or args.model), four_bit=args.four_bit)
         try:
             n = queue_audits(db, host, args.run_id, settings, progress=lambda text: print(text, file=sys.stderr))
         except (ValueError, FileNotFoundError) as exc:
             raise CLIError(str(exc)) from None
-    finally:
-        db.conn.close()
     print(f"Queued {n} audit pairs for {args.run_id}" if n else
           f"Nothing to audit: every checkpoint of {args.run_id} already has audit pairs (or it has none yet).")
     return 0
@@ -158,31 +171,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_winrate(args: argparse.Namespace) -> int:
     from tuilab.labeling.audits import best_checkpoint, export_adapter, peak_message, win_rate_curve
     from tuilab.store.audits import pending_audit_pairs
-    from tuilab.store.runs import RunNotFound, get_run
 
-    db = _lab(args, run_id=args.run_id)
-    try:
-        try:
-            get_run(db, args.run_id)
-        except RunNotFound:
-            raise CLIError(f"no run {args.run_id!r} (see `tuilab runs list`)") from None
+    with _lab(args, run_id=args.run_id) as db:
+        _run(db, args.run_id)
         points = win_rate_curve(db, args.run_id)
         pending = len(pending_audit_pairs(db, run_id=args.run_id))
         try:
             best = best_checkpoint(db, args.run_id)
         except FileNotFoundError as exc:
             raise CLIError(str(exc)) from None
-    finally:
-        db.conn.close()
     if args.json:
-        json.dump({"points": [{"step": p.step, "wins": p.wins, "losses": p.losses, "ties": p.ties,
-                               "both_bad": p.both_bad, "win_rate": None if p.win_rate is None else
-                               {"estimate": p.win_rate.estimate, "low": p.win_rate.low, "high": p.win_rate.high,
-                                "n": p.win_rate.n},
-                               "proxy": p.proxy, "gold": p.gold, "sqrt_kl": p.sqrt_kl} for p in points],
-                   "pending": pending, "best": None if best is None else {"step": best[0], "adapter": str(best[1])}},
-                  sys.stdout, indent=2)
-        print()
+        _print_json({"points": [{"step": p.step, "wins": p.wins, "losses": p.losses, "ties": p.ties,
+                                 "both_bad": p.both_bad, "win_rate": None if p.win_rate is None else
+                                 {"estimate": p.win_rate.estimate, "low": p.win_rate.low, "high": p.win_rate.high,
+                                  "n": p.win_rate.n},
+                                 "proxy": p.proxy, "gold": p.gold, "sqrt_kl": p.sqrt_kl} for p in points],
+                     "pending": pending,
+                     "best": None if best is None else {"step": best[0], "adapter": str(best[1])}})
     else:
         print(f"{'step':>6}  {'win rate [95% CI]':<22} {'W/L/T/bad':<11} {'proxy':>7} {'gold':>7} {'√KL':>6}")
         for p in points:
@@ -205,14 +210,10 @@ def cmd_winrate(args: argparse.Namespace) -> int:
 def cmd_agreement(args: argparse.Namespace) -> int:
     from tuilab.labeling.consistency import consistency, report_dict
 
-    db = _lab(args)
-    try:
+    with _lab(args) as db:
         report = consistency(db)
-    finally:
-        db.conn.close()
     if args.json:
-        json.dump(report_dict(report), sys.stdout, indent=2)
-        print()
+        _print_json(report_dict(report))
         return 0
     lines = report.lines()
     print("\n".join(lines) if lines else "No decisions yet.")

@@ -286,13 +286,8 @@ class PairFeeder:
             policy, reference = get_generation(db, audit.policy_id), get_generation(db, audit.reference_id)
             swapped = self._audit_rng.random() < 0.5  # candidate A = the policy, shown on the right when swapped
             left, right = (reference, policy) if swapped else (policy, reference)
-            pair = ReadyPair(get_prompt(db, audit.prompt_id), candidate_of(left), candidate_of(right), left.id,
-                             right.id, swapped, source=f"audit pair · {audit.run_id} step {audit.step}")
-            with self._cond:
-                self._ready.append(pair)
-                ready = len(self._ready)
-            self.state = replace(self.state, ready=ready)
-            self._on_pair(self.state, pair.prompt.id)
+            self._enqueue(ReadyPair(get_prompt(db, audit.prompt_id), candidate_of(left), candidate_of(right), left.id,
+                                    right.id, swapped, source=f"audit pair · {audit.run_id} step {audit.step}"))
             added += 1
         return added
 
@@ -311,13 +306,17 @@ class PairFeeder:
                                source=self.state.source)
             if pair is None:
                 break
-            with self._cond:
-                self._ready.append(pair)
-                ready = len(self._ready)
-            self.state = replace(self.state, ready=ready)
-            self._on_pair(self.state, pair.prompt.id)
+            self._enqueue(pair)
             added += 1
         return added
+
+    def _enqueue(self, pair: ReadyPair) -> None:
+        """A pair that needs no model (an audit, a repeat) joins the back of the queue."""
+        with self._cond:
+            self._ready.append(pair)
+            ready = len(self._ready)
+        self.state = replace(self.state, ready=ready)
+        self._on_pair(self.state, pair.prompt.id)
 
     def _stopping(self, is_cancelled: Callable[[], bool]) -> bool:
         return self._stop.is_set() or is_cancelled()
