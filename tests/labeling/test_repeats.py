@@ -99,3 +99,18 @@ def test_repeats_do_not_change_fresh_pairs_and_bad_shares_are_refused(tmp_path):
     assert sides(tmp_path / "a", RepeatPolicy()) == sides(tmp_path / "b", RepeatPolicy(share=0.0))
     with pytest.raises(ValueError, match="repeat share"):
         PairFeeder(tmp_path / "x.db", FakeCandidateSource(), repeats=RepeatPolicy(share=0.9))
+
+
+def test_a_persons_answer_to_a_repeat_is_stored_apart(tmp_path):
+    paths, _ = decided_pairs_lab(tmp_path, 25)
+    db = open_db(paths.db)
+    try:
+        pair = pick_repeat(db, random.Random(3), RepeatPolicy(min_age=20), "human")
+        assert pair.repeat_of is not None
+        cid = record_decision(db, pair, "left").id
+        assert get_comparison(db, cid).origin == "repeat"
+        human = consistency(db, resamples=20).labelers["human"]  # still the same labeler
+        assert human.repeats == 1 and human.decisions == 25
+        assert set(consistency(db).labelers) == {"human"}
+    finally:
+        db.conn.close()

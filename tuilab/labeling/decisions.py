@@ -30,7 +30,14 @@ def record_decision(
     annotator: str = "",
     origin: str = "human",
 ) -> Comparison:
-    """Store `decision` on `pair`; the returned comparison carries its database id."""
+    """Store `decision` on `pair`; the returned comparison carries its database id.
+
+    A person's answer to a self-consistency repeat is stored with origin "repeat": it
+    measures consistency (`labeling.consistency`) and is kept apart from first decisions
+    in exports and training.
+    """
+    if origin == "human" and getattr(pair, "repeat_of", None) is not None:
+        origin = "repeat"
     comparison = Comparison(
         prompt_id=pair.prompt.id,
         left_id=pair.left_id,

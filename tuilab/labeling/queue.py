@@ -73,6 +73,7 @@ class ReadyPair:
     right_id: int
     swapped: bool
     source: str = ""
+    repeat_of: int | None = None  # a self-consistency repeat: the comparison it asks again (never shown)
 
     @property
     def a(self) -> Candidate:

@@ -56,4 +56,5 @@ def pick_repeat(db: Any, rng: random.Random, policy: RepeatPolicy, labeler: str,
     # The other way round: what was on the right is now on the left, so candidate A changes side too.
     left, right = get_generation(db, first.right_id), get_generation(db, first.left_id)
     return ReadyPair(prompt=get_prompt(db, first.prompt_id), left=candidate_of(left), right=candidate_of(right),
-                     left_id=first.right_id, right_id=first.left_id, swapped=not first.swapped, source=source)
+                     left_id=first.right_id, right_id=first.left_id, swapped=not first.swapped, source=source,
+                     repeat_of=first.comparison_id)

@@ -1,7 +1,8 @@
 """Reads for labeler consistency: every decision with the facts agreement and bias need, and pairs to re-decide.
 
 A *labeler* is the comparison's `annotator` when set, else its `origin`
-("human" for the label screen's default, "import", ...). Comparisons marked
+("human" for the label screen's default — also for its answers to repeats,
+stored with origin "repeat" — "import", ...). Comparisons marked
 from hacked samples are left out: a program chose their sides. A *repeat* is a
 later decision by the same labeler on the same two generations (in either
 order); consistency figures count each labeler's first decision on a pair once.
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-LABELER = "CASE WHEN c.annotator != '' THEN c.annotator ELSE c.origin END"
+# A person's answer to a self-consistency repeat has origin "repeat": the same labeler as their first decision.
+LABELER = ("CASE WHEN c.annotator != '' THEN c.annotator WHEN c.origin = 'repeat' THEN 'human' "
+           "ELSE c.origin END")
 
 
 @dataclass(frozen=True)
