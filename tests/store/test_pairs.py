@@ -82,3 +82,11 @@ def test_equal_texts_teach_nothing(lab):
     same = add_generation(db, p_train, "A")
     record_comparison(db, Comparison(p_train, gens["A"], same, "left"))
     assert preference_pairs(db) == []
+
+
+def test_a_repeat_does_not_count_the_pair_twice(lab):
+    """A self-consistency repeat (sides swapped, origin "repeat") trains and exports nothing more."""
+    db, rec, *_ = lab
+    rec("A", "B", "left")
+    rec("B", "A", "right", swapped=True, origin="repeat")
+    assert triples(preference_pairs(db)) == [("A", "B", 1.0, None)]

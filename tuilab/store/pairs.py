@@ -33,7 +33,9 @@ def preference_pairs(
     - both_bad and skip: the pair itself is left out;
     - an edit (`edited_id`) adds edited ≻ left and edited ≻ right, whatever the
       decision (a rewrite usually follows "both bad"), except for skip;
-    - pairs whose two texts are equal teach nothing and are left out.
+    - pairs whose two texts are equal teach nothing and are left out;
+    - a self-consistency repeat (origin "repeat") is left out: the labeler's
+      first decision on that pair already counts, and a pair must not count twice.
     `split` keeps only pairs whose prompt is in that split.
     """
     if ties not in TIES:
@@ -44,7 +46,7 @@ def preference_pairs(
         " FROM comparisons c JOIN prompts p ON p.id = c.prompt_id"
         " JOIN generations l ON l.id = c.left_id JOIN generations r ON r.id = c.right_id"
         " LEFT JOIN generations e ON e.id = c.edited_id"
-        " WHERE c.decision != 'skip'"
+        " WHERE c.decision != 'skip' AND c.origin != 'repeat'"
     )
     params: list = []
     if split is not None:
