@@ -23,6 +23,19 @@ gradient checkpointing on); TRL fastest on a CPU (gradient checkpointing off,
 reference log-probs precomputed once). `--configs tuilab-plain` adds tuilab
 with prompt sharing off (chosen and rejected as separate rows, as TRL runs
 them), to show what the sharing earns.
+
+Measured here (2026-12-01, 32 pairs, 2 threads, on a 2-core machine shared with
+three other engineers; the load average is the figure to read beside each run):
+- run 1, in order: tuilab 0.09 pairs/s, peak RSS 2.40 GiB (load 6.6→8.0);
+  TRL 1.12 default 0.03, 2.94 GiB (load 8.0→16.2); TRL fastest 0.06, 4.48 GiB
+  (16.2→14.6); tuilab-plain 0.05, 3.57 GiB (14.6→14.7).
+- run 2: TRL fastest 0.056, 4.40 GiB (14.4→12.3); tuilab 0.062, 2.40 GiB (12.3→10.4).
+- run 3: tuilab 0.083, 2.30 GiB (7.7→8.1); TRL fastest 0.203, 4.48 GiB (8.1→5.1,
+  the machine emptying during its run).
+The load moved more than the configurations differ, so these runs settle memory
+(tuilab 0.51–0.82× the peak RSS of either TRL configuration) and the default
+(≥ 2× in every pairing) but not tuilab against TRL's fastest configuration, which
+ranged from 1.6× to 0.4×; a quiet machine is needed for that ratio.
 """
 
 from __future__ import annotations
