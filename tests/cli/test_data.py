@@ -126,6 +126,32 @@ def test_stats(home, capsys):
     assert data["tables"]["comparisons"] == 6 and data["prompts_by_split"]["test"] == 1
 
 
+def test_stats_show_agreement_between_labelers(home, capsys):
+    """Two labelers on the same pairs: `data stats` prints their agreement, and --json carries it."""
+    from tuilab.records import Comparison
+    from tuilab.store.comparisons import record_comparison
+    from tuilab.store.generations import add_generation
+    from tuilab.store.prompts import add_prompts
+
+    db = open_db(home / "db" / "lab.db")
+    try:
+        for i in range(4):
+            pid = add_prompts(db, [f"Question {i}?"]).added[0]
+            a, b = add_generation(db, pid, f"short {i}"), add_generation(db, pid, f"a longer answer {i}")
+            record_comparison(db, Comparison(pid, a, b, "right"))
+            # the judge agrees on three pairs of four (it saw the sides the other way round)
+            record_comparison(db, Comparison(pid, b, a, "left" if i < 3 else "right", annotator="judge:x",
+                                             origin="auto"))
+    finally:
+        db.conn.close()
+    assert run(home, "stats") == 0
+    out = capsys.readouterr().out
+    assert "Labelers:" in out and "on 4 pairs both decided" in out
+    assert run(home, "stats", "--json") == 0
+    pairwise = json.loads(capsys.readouterr().out)["consistency"]["pairwise"]
+    assert len(pairwise) == 1 and pairwise[0]["n"] == 4 and pairwise[0]["agree"] == 3
+
+
 def test_new_home_gets_demo_prompts(tmp_path, capsys):
     assert main(["--home", str(tmp_path / "fresh"), "data", "stats", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -141,15 +141,17 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from tuilab.labeling.consistency import consistency, report_dict
     from tuilab.store.lab import data_stats
 
     db = _open(args)
     try:
         stats = data_stats(db)
+        labelers = consistency(db)
     finally:
         db.conn.close()
     if args.json:
-        print(json.dumps(stats.to_dict(), indent=2))
+        print(json.dumps({**stats.to_dict(), "consistency": report_dict(labelers)}, indent=2))
         return 0
     groups = stats.near_duplicates
     if groups:
@@ -169,4 +171,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     ):
         print(f"{label + ':':<26}{_counts(counts)}")
     print(f"{'Near-duplicate prompts:':<26}{dupes}")
+    lines = labelers.lines()
+    if lines:  # agreement between labelers, self-agreement on repeats, side and length bias
+        print("Labelers:")
+        for line in lines:
+            print(f"  {line}")
     return 0
