@@ -90,3 +90,25 @@ def validate(kind: str, cfg, args: argparse.Namespace) -> None:
         raise CLIError(f"{exc}{where}") from None
     finally:
         db.conn.close()
+
+
+def resume_override(args: argparse.Namespace, key: str) -> int | None:
+    """On --resume only `key` (the run's length) may change: the data order and the optimiser depend on the rest."""
+    from tuilab.cli import CLIError
+    from tuilab.config import ConfigError, parse_sets
+
+    if args.config:
+        raise CLIError("--resume continues a run with its own config; drop --config")
+    try:
+        sets = parse_sets(args.sets)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    other = sorted(set(sets) - {key})
+    if other:
+        raise CLIError(f"--resume can only change {key}, not {', '.join(other)}")
+    if key not in sets:
+        return None
+    try:
+        return int(sets[key])
+    except ValueError:
+        raise CLIError(f"{key}: expected int, got {sets[key]!r}") from None

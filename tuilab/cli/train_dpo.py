@@ -11,7 +11,13 @@ import argparse
 import json
 import sys
 
-from tuilab.cli.job_args import add_config_arguments, build_config, json_safe, validate
+from tuilab.cli.job_args import (
+    add_config_arguments,
+    build_config,
+    json_safe,
+    resume_override,
+    validate,
+)
 from tuilab.cli.progress import Column, ProgressView
 from tuilab.config import DPOConfig
 
@@ -27,28 +33,6 @@ def register(kinds: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", metavar="RUN_ID",
                         help="continue this DPO run from its newest checkpoint (only epochs may be --set)")
     parser.set_defaults(func=run)
-
-
-def _resume_epochs(args: argparse.Namespace) -> int | None:
-    """On --resume only `epochs` may change (the data order and optimiser depend on the rest)."""
-    from tuilab.cli import CLIError
-    from tuilab.config import ConfigError, parse_sets
-
-    if args.config:
-        raise CLIError("--resume continues a run with its own config; drop --config")
-    try:
-        sets = parse_sets(args.sets)
-    except ConfigError as exc:
-        raise CLIError(str(exc)) from None
-    other = sorted(set(sets) - {"epochs"})
-    if other:
-        raise CLIError(f"--resume can only change epochs, not {', '.join(other)}")
-    if "epochs" in sets:
-        try:
-            return int(sets["epochs"])
-        except ValueError:
-            raise CLIError(f"epochs: expected int, got {sets['epochs']!r}") from None
-    return None
 
 
 def _resume_job(args: argparse.Namespace, epochs: int | None):
@@ -78,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = paths_from(args)
     if args.resume:
-        job = _resume_job(args, _resume_epochs(args))
+        job = _resume_job(args, resume_override(args, "epochs"))
         validate("dpo", job.config, args)
     else:
         cfg = build_config(DPOConfig, args)

@@ -11,7 +11,13 @@ import argparse
 import json
 import sys
 
-from tuilab.cli.job_args import add_config_arguments, build_config, json_safe, validate
+from tuilab.cli.job_args import (
+    add_config_arguments,
+    build_config,
+    json_safe,
+    resume_override,
+    validate,
+)
 from tuilab.cli.progress import Column, ProgressView
 from tuilab.config import PPOConfig
 
@@ -27,28 +33,6 @@ def register(kinds: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", metavar="RUN_ID",
                         help="continue this PPO run from its newest checkpoint (only total_updates may be --set)")
     parser.set_defaults(func=run)
-
-
-def _resume_total(args: argparse.Namespace) -> int | None:
-    """On --resume only `total_updates` may change (the data order and optimiser depend on the rest)."""
-    from tuilab.cli import CLIError
-    from tuilab.config import ConfigError, parse_sets
-
-    if args.config:
-        raise CLIError("--resume continues a run with its own config; drop --config")
-    try:
-        sets = parse_sets(args.sets)
-    except ConfigError as exc:
-        raise CLIError(str(exc)) from None
-    other = sorted(set(sets) - {"total_updates"})
-    if other:
-        raise CLIError(f"--resume can only change total_updates, not {', '.join(other)}")
-    if "total_updates" in sets:
-        try:
-            return int(sets["total_updates"])
-        except ValueError:
-            raise CLIError(f"total_updates: expected int, got {sets['total_updates']!r}") from None
-    return None
 
 
 def _resume_job(args: argparse.Namespace, total: int | None):
@@ -79,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = paths_from(args)
     if args.resume:
-        total = _resume_total(args)
+        total = resume_override(args, "total_updates")
         job = _resume_job(args, total)
         validate("ppo", job.config, args)
     else:
