@@ -27,9 +27,12 @@ async def test_dpo_tab_runs_a_job_whose_samples_reach_the_inspector(run_lab, tin
         for key, value in {"base_model": str(tiny_model_dir), "epochs": "2", "sample_every": "1",
                            "loss": "rdpo", "name": "d"}.items():
             form.set_value(key, value)
+        await pilot.pause()  # the tab switch and the field values settle before the key
         await pilot.press("s")
+        said = screen.query_one("#form-errors")
+        await wait_for(pilot, lambda: app.training.active is not None or str(said.render()).strip())
         run_id = app.training.active
-        assert run_id is not None and run_id.startswith("dpo-")
+        assert run_id is not None and run_id.startswith("dpo-"), (str(said.render()), app.focused)
         live = app.training.live_run(run_id)
         await wait_for(pilot, lambda: live.status == "completed")
         assert get_run(db, run_id).config["loss"] == "rdpo"
