@@ -64,6 +64,10 @@ class LoraSettings:
     dropout: float = 0.0
     # "all-linear" or a comma-separated list of module names.
     target_modules: str = "all-linear"
+    # Adapt only the top N transformer blocks (0: all). Backpropagation then stops at
+    # the lowest adapted block, so a step costs less (measured on the default model,
+    # 2 threads, 16×90 tokens: forward+backward 6.9 s with all 30 blocks, 3.5 s with 6).
+    layers: int = 0
 
 
 @dataclass

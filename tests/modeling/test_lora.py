@@ -58,6 +58,53 @@ def test_all_linear_targets_every_projection_but_not_the_head(tiny_model_dir):
     assert wrapped == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
+def test_top_layers_only_adapts_the_top_blocks_and_stops_backpropagation_there(tiny_model_dir):
+    from tuilab.modeling.loading import load_model
+
+    model = add_adapter(load_model(tiny_model_dir).model, "policy", LoraSettings(r=2, layers=1))
+    wrapped = {n for n, m in model.named_modules() if hasattr(m, "lora_A")}
+    assert {n.split(".")[-1] for n in wrapped} == {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert all(".layers.1." in n for n in wrapped)  # the tiny model has blocks 0 and 1
+    _randomize_lora(model, "policy")
+    model.train()
+    seen: list[str] = []
+    block0 = model.get_base_model().model.layers[0]
+    block0.register_full_backward_hook(lambda *_: seen.append("block 0"))
+    x = torch.randint(0, 50, (2, 7))
+    model(input_ids=x).logits.pow(2).mean().backward()
+    assert seen == []  # nothing below the adapted block needs a gradient
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad)
+
+
+def test_top_layers_are_checked_against_the_model(tiny_model_dir):
+    from tuilab.modeling.loading import load_model
+
+    base = load_model(tiny_model_dir).model
+    with pytest.raises(ValueError, match="has 2 blocks"):
+        add_adapter(base, "policy", LoraSettings(layers=3))
+    with pytest.raises(ValueError, match=">= 0"):
+        lora_config(LoraSettings(layers=-1), model=base)
+    named = lora_config(LoraSettings(layers=2, target_modules="q_proj"), model=base)
+    assert named.target_modules == {"q_proj"} and list(named.layers_to_transform) == [0, 1]
+
+
+def test_a_top_layers_adapter_saves_and_loads_as_it_was(tiny_model_dir, tmp_path):
+    from peft import PeftModel
+
+    from tuilab.modeling.loading import load_model
+
+    model = add_adapter(load_model(tiny_model_dir).model, "policy", LoraSettings(r=2, layers=1))
+    _randomize_lora(model, "policy", seed=3)
+    x = torch.randint(0, 50, (1, 6))
+    with torch.no_grad():
+        before = model(input_ids=x).logits
+    model.save_pretrained(tmp_path / "adapter", selected_adapters=["policy"])
+    loaded = PeftModel.from_pretrained(load_model(tiny_model_dir).model, tmp_path / "adapter" / "policy")
+    with torch.no_grad():
+        assert torch.allclose(loaded(input_ids=x).logits, before, atol=1e-6)
+
+
 def test_adapters_on_one_base_and_reference_policy(tiny_model_dir):
     from tuilab.modeling.loading import load_model
 

@@ -25,20 +25,62 @@ def target_modules(spec: str) -> str | list[str]:
     return names
 
 
-def lora_config(settings: LoraSettings, task_type: str | None = "CAUSAL_LM"):
-    """A `peft.LoraConfig` from the lab's settings (`task_type=None` for adapters under a custom head)."""
+def lora_config(settings: LoraSettings, task_type: str | None = "CAUSAL_LM", model: Any = None):
+    """A `peft.LoraConfig` from the lab's settings (`task_type=None` for adapters under a custom head).
+
+    `settings.layers` > 0 needs the `model`: peft takes `layers_to_transform`
+    only with named modules, so "all-linear" becomes the linear layers it names.
+    """
     from peft import LoraConfig
 
     if settings.r < 1:
         raise ValueError(f"LoRA rank r must be >= 1, got {settings.r}")
+    if settings.layers < 0:
+        raise ValueError(f"LoRA layers must be >= 0 (0: every block), got {settings.layers}")
+    modules = target_modules(settings.target_modules)
+    extra: dict[str, Any] = {}
+    if settings.layers:
+        if model is None:
+            raise ValueError("LoRA layers > 0 needs the model, to count its blocks")
+        total = block_count(model)
+        if settings.layers > total:
+            raise ValueError(f"LoRA layers is {settings.layers}, but this model has {total} blocks")
+        if modules == "all-linear":
+            modules = block_linear_names(model)
+        extra["layers_to_transform"] = list(range(total - settings.layers, total))
     return LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=target_modules(settings.target_modules),
+        target_modules=modules,
         bias="none",
         task_type=task_type,
+        **extra,
     )
+
+
+def block_count(model: Any) -> int:
+    config = getattr(model, "config", None)
+    count = getattr(config, "num_hidden_layers", None)
+    if not count:
+        raise ValueError("cannot tell how many transformer blocks this model has (no config.num_hidden_layers)")
+    return int(count)
+
+
+def block_linear_names(model: Any) -> list[str]:
+    """The short names of the linear layers inside the transformer blocks (peft's "all-linear" there)."""
+    import torch
+
+    names: set[str] = set()
+    for name, module in model.named_modules():
+        parts = name.split(".")
+        in_block = any(part.isdigit() for part in parts)  # blocks are numbered: model.layers.7.mlp.up_proj
+        # bitsandbytes' Linear4bit subclasses torch.nn.Linear, so 4-bit bases are covered too
+        if in_block and isinstance(module, torch.nn.Linear) and "lora_" not in name:
+            names.add(parts[-1])
+    if not names:
+        raise ValueError("found no linear layers inside numbered transformer blocks")
+    return sorted(names)
 
 
 def is_four_bit(model: Any) -> bool:
@@ -109,7 +151,7 @@ def add_adapter(
     """
     from peft import PeftModel, get_peft_model
 
-    config = lora_config(settings, task_type=task_type)
+    config = lora_config(settings, task_type=task_type, model=model)
     if isinstance(model, PeftModel):
         if name in model.peft_config:
             raise ValueError(f"adapter {name!r} already exists on this model")
