@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from tuilab.config import LabPaths, LoraSettings, PPOConfig
-from tuilab.jobs.ppo_job import PPOJobError, _checkpoint, ppo_job, resume_ppo_job
+from tuilab.jobs.ppo_job import PPOJobError, ppo_job, resume_ppo_job
+from tuilab.jobs.resume import newest_checkpoint
 from tuilab.jobs.runner import JobContext, run_job
 from tuilab.store import runs
 from tuilab.store.db import open_db
 from tuilab.store.prompts import add_prompts
 from tuilab.store.samples import count_samples, list_samples, mark_hacked
 from tuilab.training.events import Checkpoint, RunControl, Samples
+from tuilab.training.ppo import STATE_FILE
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +110,9 @@ def test_resume_skips_a_checkpoint_whose_metrics_were_lost(lab, tmp_path):
     runs.add_checkpoint(db, run_id, 3, str(out / "checkpoints" / "step-000003"))
     runs.write_metrics(db, run_id, [(s, "objective/kl", 0.0) for s in range(1, 6)])
     ctx = JobContext(run_id=run_id, output_dir=out, paths=paths, db=db, sink=lambda e: None, control=RunControl())
-    assert _checkpoint(ctx).name == "step-000003"
+    assert newest_checkpoint(ctx, STATE_FILE).name == "step-000003"
     runs.write_metrics(db, run_id, [(6, "objective/kl", 0.0)])
-    assert _checkpoint(ctx).name == "step-000006"  # on disk only, but its step was recorded
+    assert newest_checkpoint(ctx, STATE_FILE).name == "step-000006"  # on disk only, but its step was recorded
 
 
 def test_job_errors_are_specific(lab, assets):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from textual.app import App
 
+from tuilab import tui
 from tuilab.config import LabPaths
 from tuilab.records import Comparison
 from tuilab.store import runs as runs_store
@@ -189,6 +190,8 @@ def _screen(module: str, cls: str):
 
 class LabApp(App):
     """The training screens on their own, as modes of a small App (the lab's App adds the same modes)."""
+
+    CSS_PATH = Path(tui.__file__).with_name("app.tcss")  # the lab's one stylesheet
 
     def __init__(self, home: Path, mode: str = "train") -> None:
         super().__init__()

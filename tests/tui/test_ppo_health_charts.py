@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from runhelp import LabApp
 from textual.app import App, ComposeResult
 
 from tuilab.tui.widgets.charts import charts_for
@@ -20,6 +21,8 @@ def test_ppo_charts_name_the_health_metrics():
 
 
 class _Host(App):
+    CSS_PATH = LabApp.CSS_PATH  # the lab's stylesheet lays the panel out
+
     def compose(self) -> ComposeResult:
         yield ChartPanel("ppo", id="panel")
 

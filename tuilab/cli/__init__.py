@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def verb_group(sub: argparse._SubParsersAction, name: str, *, help: str, description: str):
+    """`tuilab NAME ACTION …`: the group's parser (bare `tuilab NAME` prints its help) → its actions."""
+    parser = sub.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=lambda args: parser.print_help())
+    return parser.add_subparsers(dest=f"{name}_action", metavar="ACTION")
+
+
 def paths_from(args: argparse.Namespace) -> LabPaths:
     return LabPaths.resolve(args.home, args.db)
 

@@ -8,19 +8,14 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from tuilab.cli import CLIError, paths_from
+from tuilab.cli import CLIError, paths_from, verb_group
 from tuilab.store.formats import EXPORT_FORMATS, FORMATS, SPLITS, FormatError
 from tuilab.store.reading import MAX_FIELD_CHARS, check_source
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "data",
-        help="import, export and count prompts and preferences",
-        description="Move prompts and preference data in and out of the lab database.",
-    )
-    actions = parser.add_subparsers(dest="data_action", metavar="ACTION")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    actions = verb_group(sub, "data", help="import, export and count prompts and preferences",
+                         description="Move prompts and preference data in and out of the lab database.")
 
     imp = actions.add_parser(
         "import",

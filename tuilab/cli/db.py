@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from tuilab.cli import CLIError, paths_from
+from tuilab.cli import CLIError, paths_from, verb_group
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("db", help="check, back up or initialise the lab database",
-                            description="The lab database (HOME/db/lab.db or --db).")
-    actions = parser.add_subparsers(dest="db_action", metavar="ACTION")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    actions = verb_group(sub, "db", help="check, back up or initialise the lab database",
+                         description="The lab database (HOME/db/lab.db or --db).")
 
     check = actions.add_parser(
         "check", help="is it a tuilab lab, of a known schema, and does SQLite's quick_check pass",

@@ -1,12 +1,22 @@
-"""What `tuilab train rm` and `tuilab train ppo` share: building a config from flags, strict JSON."""
+"""What the train verbs (`tuilab train rm|ppo|dpo`, `tuilab sweep`) share.
+
+Building a config from flags, checking it before a run exists, opening a run
+to resume, and running a job under the progress bar with one way to report
+how it ended: the final metrics as one strict JSON line on stdout, a cancel
+or a failure as one line on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuilab.cli.progress import Column, ProgressView
 from tuilab.config import DEFAULT_MODEL
 
 
@@ -112,3 +122,47 @@ def resume_override(args: argparse.Namespace, key: str) -> int | None:
         return int(sets[key])
     except ValueError:
         raise CLIError(f"{key}: expected int, got {sets[key]!r}") from None
+
+
+def resume(args: argparse.Namespace, resume_fn: Callable[..., Any], **length: int | None):
+    """The Job `resume_fn(db, args.resume, **length)` continuing a run; a refusal is one line."""
+    from tuilab.cli import CLIError, open_lab, paths_from
+    from tuilab.jobs.resume import JobRefused
+
+    if not paths_from(args).db.exists():
+        raise CLIError(f"no run {args.resume!r}: there is no lab database at {paths_from(args).db} yet")
+    db = open_lab(args)
+    try:
+        return resume_fn(db, args.resume, **length)
+    except JobRefused as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        db.conn.close()
+
+
+def run_with_progress(job, args: argparse.Namespace, *, title: str, columns: Sequence[Column], about: str,
+                      what: str, resumable: bool, eta: bool = False) -> int:
+    """Run `job` under the progress bar; exit status 0 (completed), 130 (cancelled) or a CLIError (failed).
+
+    `about` describes the run on its first line, `what` names it in a failure;
+    a `resumable` run's cancel line says how to continue it.
+    """
+    from tuilab.cli import CLIError, paths_from
+    from tuilab.jobs.runner import run_job
+
+    paths = paths_from(args)
+    with ProgressView(title, columns, quiet=args.quiet, eta=eta) as view:
+        verb = "resuming" if getattr(args, "resume", None) else "run"
+        view.console.print(f"{verb} {job.run_id}: {about}, output {paths.runs / job.run_id}", style="dim")
+        outcome = run_job(job, paths=paths, forward=view)
+    if outcome.status == "completed":
+        metrics = dict(outcome.metrics)
+        metrics.setdefault("run_id", outcome.run_id)
+        print(json.dumps(json_safe(metrics)), flush=True)
+        return 0
+    if outcome.status == "cancelled":
+        hint = f"; continue with `tuilab train {job.kind} --resume {outcome.run_id}`" if resumable else ""
+        print(f"tuilab: run {outcome.run_id} cancelled at step {outcome.step or 0}{hint}", file=sys.stderr)
+        return 130
+    step = f" at step {outcome.step}" if outcome.step is not None else ""
+    raise CLIError(f"{what} run {outcome.run_id} failed{step}: {outcome.error_summary}")

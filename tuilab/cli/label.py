@@ -9,14 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tuilab.cli import CLIError, open_lab, paths_from
+from tuilab.cli import CLIError, open_lab, paths_from, verb_group
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("label", help="decide pairs with a rule, the gold scorer or a judge model; agreement",
-                            description="Labeling without the screen.")
-    actions = parser.add_subparsers(dest="label_action", metavar="ACTION")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    actions = verb_group(sub, "label", help="decide pairs with a rule, the gold scorer or a judge model; agreement",
+                         description="Labeling without the screen.")
 
     auto = actions.add_parser(
         "auto", help="decide pairs with a simulated or AI annotator",

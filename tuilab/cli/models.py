@@ -9,18 +9,13 @@ import argparse
 import json
 import sys
 
-from tuilab.cli import CLIError, paths_from
+from tuilab.cli import CLIError, paths_from, verb_group
 from tuilab.config import DEFAULT_MODEL
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "models",
-        help="import and list base models",
-        description="Base models live in HOME/models/<name>/ as ordinary Hugging Face folders.",
-    )
-    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    actions = verb_group(sub, "models", help="import and list base models",
+                         description="Base models live in HOME/models/<name>/ as ordinary Hugging Face folders.")
 
     setup = actions.add_parser(
         "setup",

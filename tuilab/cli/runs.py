@@ -8,14 +8,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from tuilab.cli import CLIError, open_lab, paths_from
+from tuilab.cli import CLIError, open_lab, paths_from, verb_group
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("runs", help="list, show and delete training runs",
-                            description="The training runs recorded in the lab's database.")
-    actions = parser.add_subparsers(dest="runs_action", metavar="ACTION")
-    parser.set_defaults(func=lambda args: parser.print_help())
+    actions = verb_group(sub, "runs", help="list, show and delete training runs",
+                         description="The training runs recorded in the lab's database.")
 
     lst = actions.add_parser("list", help="every run, newest first")
     lst.add_argument("--kind", choices=("rm", "ppo", "dpo"), help="only runs of this kind")

@@ -13,14 +13,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tuilab.config import DPOConfig, from_dict
+from tuilab.config import DPOConfig
+from tuilab.jobs.resume import JobRefused, newest_checkpoint, resume_job
 from tuilab.jobs.runner import Job, JobContext
 from tuilab.records import PreferencePair
 
 PAIRS_FILE = "pairs.json"
 
 
-class DPOJobError(ValueError):
+class DPOJobError(JobRefused):
     """A DPO run that cannot start; the message says what to do."""
 
 
@@ -39,27 +40,9 @@ def dpo_job(cfg: DPOConfig, *, name: str | None = None, run_id: str = "") -> Job
 
 
 def resume_dpo_job(db, run_id: str, *, epochs: int | None = None) -> Job:
-    """A Job that continues DPO run `run_id` from its newest checkpoint (same run row, same config).
-
-    `epochs` may extend a run; nothing else may change on resume, since the
-    data order and the optimiser state depend on it.
-    """
-    from tuilab.store import runs as runs_store
-
-    try:
-        run = runs_store.get_run(db, run_id)
-    except runs_store.RunNotFound:
-        raise DPOJobError(f"no run {run_id!r} in this lab (see the runs on the Train screen)") from None
-    if run.kind != "dpo":
-        raise DPOJobError(f"run {run_id} is a {run.kind} run, not a DPO run; only DPO runs resume here")
-    cfg = from_dict(DPOConfig, run.config)
-    if epochs is not None:
-        cfg.epochs = int(epochs)
-    if run.status == "completed" and epochs is None:
-        raise DPOJobError(f"run {run_id} already completed {cfg.epochs} epochs; "
-                          "pass --set epochs=N (more) to continue it")
-    return Job(kind="dpo", config=cfg, fn=lambda ctx: run_dpo_job(cfg, ctx, resume=True), name=run.name,
-               parents=tuple(run.parents), run_id=run_id)
+    """A Job that continues DPO run `run_id` from its newest checkpoint; `epochs` may extend it."""
+    return resume_job(db, run_id, kind="dpo", config_cls=DPOConfig, run_fn=run_dpo_job, length_key="epochs",
+                      length=epochs, unit="epochs", error=DPOJobError)
 
 
 def _pairs(ctx: JobContext, cfg: DPOConfig, resume: bool) -> list[PreferencePair]:
@@ -74,28 +57,11 @@ def _pairs(ctx: JobContext, cfg: DPOConfig, resume: bool) -> list[PreferencePair
     return pairs
 
 
-def _checkpoint(ctx: JobContext) -> Path | None:
-    """The newest complete checkpoint at or before the last step whose metrics reached the database.
-
-    A kill can land after a checkpoint folder is written but before the flush
-    that records its metrics; metrics are flushed in step order, so any
-    checkpoint at or before the last recorded step is safe.
-    """
-    from tuilab.training.dpo import STATE_FILE
-
-    row = ctx.db.conn.execute("SELECT MAX(step) FROM metrics WHERE run_id = ?", (ctx.run_id,)).fetchone()
-    recorded = int(row[0]) if row and row[0] is not None else 0
-    root = ctx.output_dir / "checkpoints"
-    found = [(int(f.name[5:]), f) for f in (root.glob("step-*") if root.is_dir() else [])
-             if f.name[5:].isdigit() and (f / STATE_FILE).exists() and int(f.name[5:]) <= recorded]
-    return max(found)[1] if found else None
-
-
 def run_dpo_job(cfg: DPOConfig, ctx: JobContext, *, resume: bool = False) -> dict[str, Any]:
     from tuilab.jobs.ppo_job import reward_dir
     from tuilab.jobs.rm_job import left_out_counts
     from tuilab.modeling.loading import load_model
-    from tuilab.training.dpo import train_dpo
+    from tuilab.training.dpo import STATE_FILE, train_dpo
     from tuilab.training.reward import NotEnoughPairs, usable_pairs
 
     pairs = _pairs(ctx, cfg, resume)
@@ -103,9 +69,9 @@ def run_dpo_job(cfg: DPOConfig, ctx: JobContext, *, resume: bool = False) -> dic
     kept, _ = usable_pairs(cfg, pairs)
     if len(kept) < cfg.min_pairs:  # refuse before spending time on loading the model
         raise NotEnoughPairs(len(kept), cfg.min_pairs, left_out)
-    resume_from = _checkpoint(ctx) if resume else None
+    resume_from = newest_checkpoint(ctx, STATE_FILE) if resume else None
     if cfg.gold_scorer and ":" not in cfg.gold_scorer:  # a reward run id (or folder) as the gold judge
-        cfg = replace(cfg, gold_scorer=str(reward_dir(ctx.db, cfg.gold_scorer, ctx.paths)))
+        cfg = replace(cfg, gold_scorer=str(reward_dir(ctx.db, cfg.gold_scorer, ctx.paths, "gold_scorer")))
     base_path = Path(cfg.base_model).expanduser()
     if not base_path.is_dir():
         from tuilab.modeling.registry import resolve_model

@@ -128,12 +128,16 @@ def check_model(spec: str, paths: LabPaths, key: str = "base_model") -> Path:
         raise InvalidConfig(f"{key}: {exc}") from None
 
 
-def check_reward_run(db: Any, spec: str, paths: LabPaths, key: str = "reward_run") -> Path:
-    """A completed reward-model run (or a folder holding reward.json) → its folder."""
+def check_reward_run(db: Any, spec: str, paths: LabPaths, key: str = "reward_run", *, completed: bool = True) -> Path:
+    """A completed reward-model run (or a folder holding reward.json) → its folder.
+
+    A job about to load the model asks only for its files (`completed=False`):
+    the run's status was checked before the job started.
+    """
     from tuilab.store import runs as runs_store
 
     if not spec:
-        raise InvalidConfig(f"{key} is not set: name a completed reward run (`tuilab runs list --kind rm`) "
+        raise InvalidConfig(f"{key} is not set (no reward model): name a completed reward run (`tuilab runs list --kind rm`) "
                             "or a reward model folder, e.g. --set reward_run=rm-…")
     path = Path(spec).expanduser()
     if path.is_dir():
@@ -147,7 +151,7 @@ def check_reward_run(db: Any, spec: str, paths: LabPaths, key: str = "reward_run
                             "`tuilab runs list --kind rm` shows the reward runs") from None
     if run.kind != "rm":
         raise InvalidConfig(f"{key}: {spec} is a {run.kind} run, not a reward model run")
-    if run.status != "completed":
+    if completed and run.status != "completed":
         raise InvalidConfig(f"{key}: reward run {spec} is {run.status}, not completed; "
                             "train one to the end or pick another")
     folder = Path(run.output_dir or paths.runs / run.id)

@@ -81,20 +81,15 @@ def record_comparison(
     _check_generations(
         db, c.prompt_id, {"left_id": c.left_id, "right_id": c.right_id, "edited_id": c.edited_id}
     )
-    columns = [
-        "prompt_id", "left_id", "right_id", "swapped", "decision", "strength", "margin", "rationale",
-        "edited_id", "seconds", "annotator", "origin", "run_id",
-    ]  # fmt: skip
-    values = [
-        c.prompt_id, c.left_id, c.right_id, int(bool(c.swapped)), c.decision, c.strength, c.margin,
-        c.rationale, c.edited_id, c.seconds, c.annotator, c.origin, c.run_id,
-    ]  # fmt: skip
+    row = {
+        "prompt_id": c.prompt_id, "left_id": c.left_id, "right_id": c.right_id, "swapped": int(bool(c.swapped)),
+        "decision": c.decision, "strength": c.strength, "margin": c.margin, "rationale": c.rationale,
+        "edited_id": c.edited_id, "seconds": c.seconds, "annotator": c.annotator, "origin": c.origin,
+        "run_id": c.run_id,
+    }  # fmt: skip
     if created_at is not None:
-        columns.append("created_at")
-        values.append(created_at)
-    marks = ", ".join("?" for _ in columns)
-    cur = db.execute(f"INSERT INTO comparisons ({', '.join(columns)}) VALUES ({marks})", values)
-    c.id = cur.lastrowid
+        row["created_at"] = created_at
+    c.id = int(db["comparisons"].insert(row).last_rowid)
     return c.id
 
 
@@ -137,7 +132,7 @@ def delete_comparison(db: sqlite_utils.Database, cid: int) -> None:
     """Remove a decision (undo). Its edit, if no other comparison uses it, goes with it."""
     with transaction(db):
         c = get_comparison(db, cid)
-        db.execute("DELETE FROM comparisons WHERE id = ?", [cid])
+        db["comparisons"].delete(cid)
         if c.edited_id is not None:
             db.execute(
                 "DELETE FROM generations WHERE id = ? AND origin = 'edit' AND NOT EXISTS ("
@@ -162,8 +157,7 @@ def update_comparison(db: sqlite_utils.Database, cid: int, **changes) -> None:
         _check_generations(db, current.prompt_id, ids)
         if "swapped" in changes:
             changes["swapped"] = int(bool(changes["swapped"]))
-        sets = ", ".join(f"{k} = ?" for k in changes)
-        db.execute(f"UPDATE comparisons SET {sets} WHERE id = ?", [*changes.values(), cid])
+        db["comparisons"].update(cid, changes)
 
 
 def _filters(decision: str | Iterable[str] | None, search: str | None) -> tuple[str, list]:
@@ -257,13 +251,11 @@ def label_stats(db: sqlite_utils.Database, *, since: str | None = None) -> Label
     of the response with more tokens (characters when a count is missing),
     equal lengths left out.
     """
-    total = db.execute("SELECT count(*) FROM comparisons").fetchone()[0]
+    total = db["comparisons"].count
     if since is None:
         session = total
     else:
-        session = db.execute(
-            "SELECT count(*) FROM comparisons WHERE created_at >= ?", [db_timestamp(since)]
-        ).fetchone()[0]
+        session = db["comparisons"].count_where("created_at >= ?", [db_timestamp(since)])
     by_decision = dict.fromkeys(DECISIONS, 0)
     for decision, n in db.execute("SELECT decision, count(*) FROM comparisons GROUP BY decision"):
         by_decision[decision] = n

@@ -143,13 +143,18 @@ def prompt_text(messages: list[Message]) -> str:
     return "\n".join(m["content"] for m in messages)
 
 
-def as_prompt_messages(item: str | list[Message]) -> list[Message]:
-    """A prompt given as text or as messages, validated (raises ValueError)."""
+def as_prompt_messages(item: Any, *, ends_with_user: bool = True) -> list[Message]:
+    """A prompt given as text or as messages, validated (raises ValueError).
+
+    TRL's explicit prompts are any conversation so far (`ends_with_user=False`).
+    """
     if isinstance(item, str):
         if not item.strip():
             raise _Bad("prompt is empty")
         return [{"role": "user", "content": item}]
-    return check_prompt_messages(item)
+    if isinstance(item, list):
+        return check_prompt_messages(item) if ends_with_user else check_messages(item, "prompt")
+    raise _Bad(f"prompt must be a string or a list of messages, got {_kind(item)}")
 
 
 # ---------------------------------------------------------------- reading
@@ -265,13 +270,7 @@ def parse_prompts_jsonl(path: str, numbered: Numbered) -> Iterator[PromptRecord]
     for n, obj in _json_lines(path, numbered):
         try:
             if "prompt" in obj:
-                value = obj["prompt"]
-                if isinstance(value, str):
-                    messages = as_prompt_messages(value)
-                elif isinstance(value, list):
-                    messages = check_prompt_messages(value, "prompt")
-                else:
-                    raise _Bad(f"prompt must be a string or a list of messages, got {_kind(value)}")
+                messages = as_prompt_messages(obj["prompt"])
             elif "messages" in obj:
                 messages = check_prompt_messages(obj["messages"], "messages")
             else:
@@ -394,13 +393,7 @@ def parse_trl_record(obj: dict) -> tuple[list[Message], str, str, float | None]:
     margin = _margin(obj)
     chosen, rejected = obj["chosen"], obj["rejected"]
     if "prompt" in obj and obj["prompt"] is not None:
-        prompt = obj["prompt"]
-        if isinstance(prompt, str):
-            messages = as_prompt_messages(prompt)
-        elif isinstance(prompt, list):
-            messages = check_messages(prompt, "prompt")
-        else:
-            raise _Bad(f"prompt must be a string or a list of messages, got {_kind(prompt)}")
+        messages = as_prompt_messages(obj["prompt"], ends_with_user=False)
         c_lead, c_text = _response(chosen, "chosen")
         r_lead, r_text = _response(rejected, "rejected")
         if c_lead != r_lead:
@@ -632,9 +625,7 @@ def parse_comparison_record(n: int, obj: dict) -> ComparisonRecord:
     prompt = obj.get("prompt")
     if prompt is None:
         raise _Bad("no 'prompt'")
-    messages = (
-        as_prompt_messages(prompt) if isinstance(prompt, str) else check_prompt_messages(prompt)
-    )
+    messages = as_prompt_messages(prompt)
     for key in ("left", "right", "decision"):
         if key not in obj:
             raise _Bad(f"no {key!r}")

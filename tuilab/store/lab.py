@@ -20,7 +20,7 @@ def open_lab_db(paths: LabPaths) -> sqlite_utils.Database:
     path = paths.db
     brand_new = not path.exists() or path.stat().st_size == 0
     db = open_db(path)
-    if brand_new and db.execute("SELECT count(*) FROM prompts").fetchone()[0] == 0:
+    if brand_new and db["prompts"].count == 0:
         ensure_demo_prompts(db)
     return db
 
@@ -50,7 +50,7 @@ def _grouped(db: sqlite_utils.Database, sql: str) -> dict[str, int]:
 
 def data_stats(db: sqlite_utils.Database) -> DataStats:
     stats = DataStats()
-    stats.tables = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    stats.tables = {t: db[t].count for t in TABLES}
     stats.prompts_by_split = {"train": 0, "test": 0} | _grouped(
         db, "SELECT split, count(*) FROM prompts GROUP BY split ORDER BY split"
     )

@@ -94,18 +94,12 @@ def add_prompt_rows(
                 duplicates.append(i)
                 ids.append(row[0])
                 continue
-            cur = db.execute(
-                "INSERT INTO prompts (messages, text, text_hash, split, source) VALUES (?, ?, ?, ?, ?)",
-                [
-                    json.dumps(messages, ensure_ascii=False),
-                    prompt_text(messages),
-                    digest,
-                    split or hash_split(digest),
-                    source,
-                ],
-            )
-            added.append(cur.lastrowid)
-            ids.append(cur.lastrowid)
+            pid = db["prompts"].insert({
+                "messages": json.dumps(messages, ensure_ascii=False), "text": prompt_text(messages),
+                "text_hash": digest, "split": split or hash_split(digest), "source": source,
+            }).last_rowid
+            added.append(pid)
+            ids.append(pid)
     return AddResult(added, duplicates, count_prompts(db), ids)
 
 
@@ -142,9 +136,8 @@ def get_prompt(db: sqlite_utils.Database, prompt_id: int) -> Prompt:
 
 def prompt_usage(db: sqlite_utils.Database, prompt_id: int) -> tuple[int, int]:
     """(responses, comparisons) recorded for one prompt."""
-    n_gen = db.execute("SELECT count(*) FROM generations WHERE prompt_id = ?", [prompt_id]).fetchone()[0]
-    n_cmp = db.execute("SELECT count(*) FROM comparisons WHERE prompt_id = ?", [prompt_id]).fetchone()[0]
-    return int(n_gen), int(n_cmp)
+    return (db["generations"].count_where("prompt_id = ?", [prompt_id]),
+            db["comparisons"].count_where("prompt_id = ?", [prompt_id]))
 
 
 def like_pattern(search: str) -> str:

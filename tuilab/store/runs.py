@@ -130,7 +130,7 @@ def set_run_status(
         sets.append("final_metrics = ?")
         params.append(json.dumps(final_metrics, default=str))
     with transaction(db):
-        cur = db.conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
+        cur = db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
         if cur.rowcount == 0:
             raise RunNotFound(run_id)
 
@@ -183,19 +183,19 @@ def read_metrics(
         sql += f" AND name IN ({', '.join('?' for _ in names)})"
         params += names
     out: dict[str, list[tuple[int, float]]] = {}
-    for name, step, value in db.conn.execute(sql + " ORDER BY name, step", params):
+    for name, step, value in db.execute(sql + " ORDER BY name, step", params):
         out.setdefault(name, []).append((step, value))
     return out
 
 
 def last_metric_step(db: sqlite_utils.Database, run_id: str) -> int:
     """The newest step with a metric recorded (0 when none): how far a run's history reached the database."""
-    row = db.conn.execute("SELECT MAX(step) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()
+    row = db.execute("SELECT MAX(step) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
 def metric_names(db: sqlite_utils.Database, run_id: str) -> list[str]:
-    return [r[0] for r in db.conn.execute("SELECT DISTINCT name FROM metrics WHERE run_id = ? ORDER BY name", (run_id,))]
+    return [r[0] for r in db.execute("SELECT DISTINCT name FROM metrics WHERE run_id = ? ORDER BY name", (run_id,))]
 
 
 def add_checkpoint(
@@ -227,7 +227,7 @@ def mark_interrupted(db: sqlite_utils.Database) -> list[str]:
     runs look the same from here).
     """
     with transaction(db):
-        rows = db.conn.execute(
+        rows = db.execute(
             f"UPDATE runs SET status = 'failed', finished_at = {NOW}, "
             "error_summary = 'interrupted: the process ended while the run was active' "
             "WHERE status IN ('running', 'paused') RETURNING id"

@@ -64,22 +64,21 @@ def write_samples(db: sqlite_utils.Database, run_id: str, step: int, rows: Itera
     """
     rows = list(rows)
     with transaction(db):
-        db.conn.execute("DELETE FROM samples WHERE run_id = ? AND step = ?", (run_id, int(step)))
+        db["samples"].delete_where("run_id = ? AND step = ?", [run_id, int(step)])
         # A prompt deleted since the rollout keeps its text here; only the link is dropped.
         asked = [r.prompt_id for r in rows if r.prompt_id is not None]
-        known = {r[0] for r in db.conn.execute(
+        known = {r[0] for r in db.execute(
             f"SELECT id FROM prompts WHERE id IN ({', '.join('?' for _ in asked)})", asked)} if asked else set()
         for r in rows:
             if r.prompt_id not in known:
                 r.prompt_id = None
-            cur = db.conn.execute(
-                "INSERT INTO samples (run_id, step, prompt_id, prompt, response, ref_response, score, spread, "
-                "gold, kl, length, eos, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, int(step), r.prompt_id, r.prompt, r.response, r.ref_response, _num(r.score),
-                 _num(r.spread), _num(r.gold), _num(r.kl), r.length, None if r.eos is None else int(bool(r.eos)),
-                 json.dumps(list(r.flags or []))),
-            )
-            r.id, r.run_id, r.step = cur.lastrowid, run_id, int(step)
+            r.id = db["samples"].insert({
+                "run_id": run_id, "step": int(step), "prompt_id": r.prompt_id, "prompt": r.prompt,
+                "response": r.response, "ref_response": r.ref_response, "score": _num(r.score),
+                "spread": _num(r.spread), "gold": _num(r.gold), "kl": _num(r.kl), "length": r.length,
+                "eos": None if r.eos is None else int(bool(r.eos)), "flags": json.dumps(list(r.flags or [])),
+            }).last_rowid
+            r.run_id, r.step = run_id, int(step)
 
 
 def list_samples(
@@ -116,23 +115,21 @@ def list_samples(
         params.append(int(hacked))
     sql = (f"SELECT {_COLUMNS} FROM samples WHERE {' AND '.join(where)} "
            f"ORDER BY ({expr}) IS NULL, {expr} {direction}, step {direction}, id {direction} LIMIT ? OFFSET ?")
-    return [_sample(r) for r in db.conn.execute(sql, (*params, int(limit), int(offset)))]
+    return [_sample(r) for r in db.execute(sql, (*params, int(limit), int(offset)))]
 
 
 def count_samples(db: sqlite_utils.Database, run_id: str, *, step: int | None = None) -> int:
-    sql, params = "SELECT COUNT(*) FROM samples WHERE run_id = ?", [run_id]
-    if step is not None:
-        sql += " AND step = ?"
-        params.append(int(step))
-    return int(db.conn.execute(sql, params).fetchone()[0])
+    if step is None:
+        return db["samples"].count_where("run_id = ?", [run_id])
+    return db["samples"].count_where("run_id = ? AND step = ?", [run_id, int(step)])
 
 
 def sample_steps(db: sqlite_utils.Database, run_id: str) -> list[int]:
-    return [r[0] for r in db.conn.execute("SELECT DISTINCT step FROM samples WHERE run_id = ? ORDER BY step", (run_id,))]
+    return [r[0] for r in db.execute("SELECT DISTINCT step FROM samples WHERE run_id = ? ORDER BY step", (run_id,))]
 
 
 def get_sample(db: sqlite_utils.Database, sample_id: int) -> Sample:
-    row = db.conn.execute(f"SELECT {_COLUMNS} FROM samples WHERE id = ?", (sample_id,)).fetchone()
+    row = db.execute(f"SELECT {_COLUMNS} FROM samples WHERE id = ?", (sample_id,)).fetchone()
     if row is None:
         raise NotFound(f"no sample {sample_id}")
     return _sample(row)
@@ -157,7 +154,7 @@ def mark_hacked(db: sqlite_utils.Database, sample_id: int, *, note: str = "") ->
             "are sampled every `sample_every` steps, so pick a sample from a step that has one"
         )
     with transaction(db):
-        existing = db.conn.execute(
+        existing = db.execute(
             "SELECT c.id FROM comparisons c JOIN generations g ON g.id = c.right_id WHERE c.origin = 'hacked' "
             "AND json_extract(g.params, '$.sample_id') = ? ORDER BY c.id LIMIT 1",
             (s.id,),
@@ -173,10 +170,10 @@ def mark_hacked(db: sqlite_utils.Database, sample_id: int, *, note: str = "") ->
             prompt_id=s.prompt_id, left_id=ref_id, right_id=hacked_id, decision="left", rationale=note,
             origin="hacked", run_id=s.run_id, annotator="",
         ))
-        db.conn.execute("UPDATE samples SET hacked = 1 WHERE id = ?", (sample_id,))
+        db["samples"].update(sample_id, {"hacked": 1})
     return int(cid)
 
 
 def hacked_count(db: sqlite_utils.Database, run_id: str) -> int:
     """Samples of this run marked hacked."""
-    return int(db.conn.execute("SELECT COUNT(*) FROM samples WHERE run_id = ? AND hacked = 1", (run_id,)).fetchone()[0])
+    return db["samples"].count_where("run_id = ? AND hacked = 1", [run_id])

@@ -62,22 +62,6 @@ class InspectScreen(Screen):
         Binding("t", "sort('step')", "step", show=False),
     ]
 
-    DEFAULT_CSS = """
-    InspectScreen #insp-line { height: 1; padding: 0 1; }
-    InspectScreen #insp-status { height: 1; padding: 0 1; }
-    InspectScreen #insp-body { height: 1fr; }
-    InspectScreen #insp-table { width: 1fr; min-width: 50; height: 1fr; }
-    InspectScreen SampleDetail { width: 1fr; border-left: vkey $panel-lighten-2; }
-    InspectScreen.-narrow #insp-body { layout: vertical; }
-    InspectScreen.-narrow #insp-table { width: 1fr; min-width: 0; height: 45%; }
-    InspectScreen.-narrow SampleDetail { border-left: none; border-top: hkey $panel-lighten-2; }
-    InspectScreen #insp-empty { height: 1fr; content-align: center middle; color: $text-muted; display: none; }
-    InspectScreen.-empty #insp-empty { display: block; }
-    InspectScreen.-empty #insp-body { display: none; }
-    InspectScreen.-short #insp-warnings { max-height: 2; }
-    InspectScreen.-short #sd-prompt, InspectScreen.-short #sd-pair, InspectScreen.-short #sd-flags { margin-top: 0; }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._composed = False

@@ -39,12 +39,6 @@ def color_of(i: int) -> str:
 class OverlayChart(Vertical):
     """One bordered plot of several runs' series (and fits); redraws only when given new data."""
 
-    DEFAULT_CSS = """
-    OverlayChart { border: round $panel-lighten-2; border-title-style: bold; height: 1fr; min-height: 8; }
-    OverlayChart > .overlay-empty { color: $text-muted; height: 1fr; content-align: center middle; }
-    OverlayChart > _Plot { height: 1fr; }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.series: list[Series] = []
@@ -139,11 +133,6 @@ class OverlayScreen(Screen):
         Binding("a", "smooth", "Average"),
         Binding("escape,q", "dismiss", "Back"),
     ]
-    DEFAULT_CSS = """
-    OverlayScreen #overlay-fits { height: auto; max-height: 10; }
-    OverlayScreen #overlay-note { height: auto; color: $text-muted; padding: 0 1; }
-    """
-
     def __init__(self, db, run_ids: Sequence[str], labels: dict[str, str] | None = None, *,
                  quantity: str = "gold", axis: str = "sqrt_kl") -> None:
         super().__init__()

@@ -77,14 +77,6 @@ class TracebackScreen(ModalScreen[None]):
     """A failed run's whole error, scrollable; esc closes."""
 
     BINDINGS = [Binding("escape,e,q", "dismiss", "Close")]
-    DEFAULT_CSS = """
-    TracebackScreen { align: center middle; }
-    TracebackScreen > #tb-dialog { width: 90%; height: 85%; border: round $error; background: $surface;
-                                   padding: 0 1; }
-    TracebackScreen #tb-summary { text-style: bold; color: $error; height: auto; margin-bottom: 1; }
-    TracebackScreen #tb-hint { color: $text-muted; height: 1; dock: bottom; }
-    """
-
     def __init__(self, run_id: str, summary: str, error: str) -> None:
         super().__init__()
         self.run_id, self.summary, self.error = run_id, summary, error
@@ -102,11 +94,6 @@ class CompareScreen(Screen):
     """Two reward-model runs: their curves overlaid (A blue, B orange) and their final metrics side by side."""
 
     BINDINGS = [Binding("escape,c,q", "dismiss", "Back to runs")]
-    DEFAULT_CSS = """
-    CompareScreen #cmp-title { height: auto; padding: 0 1; }
-    CompareScreen #cmp-charts { height: 1fr; }
-    CompareScreen #cmp-table { height: auto; max-height: 12; }
-    """
     HELP_TITLE = "Compare runs"
     KEYS_HELP = [("Compare", [("esc", "back to the runs list")])]
 
@@ -168,22 +155,6 @@ class RunsScreen(Screen):
         Binding("t", "train", "Train", show=False),
         Binding("r", "reload", "Reload"),
     ]
-
-    DEFAULT_CSS = """
-    RunsScreen #runs-table { height: auto; max-height: 40%; min-height: 3; }
-    RunsScreen.-short #runs-table { max-height: 30%; }
-    RunsScreen.-short #runs-hint { display: none; }
-    RunsScreen #runs-detail { height: 1fr; padding: 0 1; }
-    RunsScreen #runs-line { height: 1; }
-    RunsScreen #runs-metrics { height: auto; max-height: 2; }
-    RunsScreen #runs-error { height: auto; max-height: 3; color: $error; display: none; }
-    RunsScreen #runs-error.-shown { display: block; }
-    RunsScreen #runs-hint { height: auto; color: $text-muted; }
-    RunsScreen #runs-empty { height: 1fr; content-align: center middle; color: $text-muted; display: none; }
-    RunsScreen.-empty #runs-empty { display: block; }
-    RunsScreen.-empty #runs-detail, RunsScreen.-empty #runs-table { display: none; }
-    RunsScreen.-short #runs-warnings { max-height: 2; }
-    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -91,28 +91,6 @@ class TrainScreen(Screen):
         Binding("escape", "leave_form", "Leave form", show=False),
     ]
 
-    DEFAULT_CSS = """
-    TrainScreen #train-body { height: 1fr; }
-    TrainScreen #train-left { width: 40; border-right: vkey $panel-lighten-2; }
-    TrainScreen #train-left.-hidden { display: none; }
-    TrainScreen.-narrow #train-left { width: 31; }
-    TrainScreen.-narrow ConfigForm > .form-row > Label { width: 12; }
-    TrainScreen.-narrow #train-buttons Button { min-width: 8; }
-    TrainScreen #train-tabs { height: 1fr; }
-    TrainScreen #train-tabs TabPane { padding: 0 0 0 1; }
-    TrainScreen #form-errors { color: $error; height: auto; max-height: 6; padding: 0 1; }
-    TrainScreen #train-buttons { height: 1; margin: 1 0 0 1; }
-    TrainScreen #train-buttons Button { margin-right: 1; min-width: 10; }
-    TrainScreen #train-right { width: 1fr; padding: 0 0 0 1; }
-    TrainScreen #run-line { height: 1; }
-    TrainScreen #run-metrics { height: auto; max-height: 3; }
-    TrainScreen #run-progress { height: 1; width: 1fr; }
-    TrainScreen #run-progress Bar { width: 1fr; }
-    TrainScreen #run-error { color: $error; height: auto; max-height: 4; display: none; }
-    TrainScreen #run-error.-shown { display: block; }
-    TrainScreen.-short #train-warnings { max-height: 2; }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._composed = False

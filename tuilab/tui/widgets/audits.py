@@ -68,11 +68,6 @@ def audit_text(run_id: str, points: Sequence, pending: int, peak: str) -> Text:
 class AuditView(Static):
     """Shown for PPO runs with audit pairs; recomputed in a worker at most every few seconds."""
 
-    DEFAULT_CSS = """
-    AuditView { height: auto; max-height: 12; padding: 0 1; display: none; }
-    AuditView.-shown { display: block; }
-    """
-
     REFRESH_S = 5.0
 
     def __init__(self, **kwargs) -> None:

@@ -241,23 +241,6 @@ class _Plot(PlotWidget, can_focus=False):
 class MetricChart(Vertical):
     """A bordered chart: title above, legend below, a placeholder until the first point."""
 
-    DEFAULT_CSS = """
-    MetricChart {
-        border: round $panel-lighten-2;
-        border-title-color: $text;
-        border-title-style: bold;
-        height: 1fr;
-        min-height: 6;
-        padding: 0;
-    }
-    MetricChart > .chart-empty {
-        color: $text-muted;
-        height: 1fr;
-        content-align: center middle;
-    }
-    MetricChart > _Plot { height: 1fr; }
-    """
-
     def __init__(self, spec: ChartSpec, **kwargs) -> None:
         super().__init__(**kwargs)
         self.spec = spec

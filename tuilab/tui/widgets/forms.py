@@ -151,15 +151,6 @@ def _widget_id(prefix: str, key: str) -> str:
 class ConfigForm(VerticalScroll):
     """A scrolling column of `label  field` rows for one config dataclass."""
 
-    DEFAULT_CSS = """
-    ConfigForm { height: 1fr; padding: 0 1 0 0; }
-    ConfigForm > .form-row { height: 1; margin-bottom: 0; }
-    ConfigForm > .form-row > Label { width: 15; color: $text-muted; }
-    ConfigForm > .form-row > Input, ConfigForm > .form-row > Select { width: 1fr; }
-    ConfigForm > .form-row > Checkbox { width: 1fr; }
-    ConfigForm > .form-row.-invalid > Label { color: $error; text-style: bold; }
-    """
-
     def __init__(self, cls: type, specs: Sequence[FieldSpec], *, prefix: str, config: Any | None = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)

@@ -157,18 +157,6 @@ def warnings_text(warnings: Sequence[WarningView], *, limit: int = 4) -> Text:
 class ChartPanel(Container):
     """The charts of one run kind in a grid; `show` feeds every chart from the same sources."""
 
-    DEFAULT_CSS = """
-    ChartPanel { layout: grid; grid-size: 2 1; grid-gutter: 0 1; height: 1fr; }
-    ChartPanel.-ppo { grid-size: 2 2; }
-    ChartPanel.-narrow { grid-size: 1; }
-    ChartPanel.-narrow.-ppo { grid-size: 2 2; }
-    /* PPO adds its health charts (critic, policy step): three columns. */
-    ChartPanel.-ppo.-health { grid-size: 3 2; }
-    /* Too short for two rows of charts: PPO keeps score and length, the two that show hacking. */
-    ChartPanel.-ppo.-short { grid-size: 2 1; }
-    ChartPanel.-ppo.-short > .-secondary { display: none; }
-    """
-
     SECONDARY = ("kl", "entropy", "accuracy", "critic", "step")
 
     def __init__(self, kind: str = "rm", **kwargs) -> None:
@@ -213,11 +201,6 @@ class ChartPanel(Container):
 
 class WarningsView(Static):
     """Warnings in words, under the charts; hidden while there are none."""
-
-    DEFAULT_CSS = """
-    WarningsView { height: auto; max-height: 6; padding: 0 1; display: none; }
-    WarningsView.-shown { display: block; }
-    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)

@@ -105,10 +105,6 @@ def flags_text(flags: Sequence[str]) -> Text:
 class SamplesTable(DataTable):
     """Samples, one row each; the row key is the position in `self.samples`."""
 
-    DEFAULT_CSS = """
-    SamplesTable { height: 1fr; }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.samples: list[Sample] = []
@@ -143,17 +139,6 @@ class SamplesTable(DataTable):
 
 class SampleDetail(VerticalScroll):
     """The whole prompt, the policy's answer next to the reference policy's, the numbers, the flags in words."""
-
-    DEFAULT_CSS = """
-    SampleDetail { height: 1fr; padding: 0 1; }
-    SampleDetail #sd-numbers { height: auto; }
-    SampleDetail #sd-prompt { height: auto; margin-top: 1; }
-    SampleDetail #sd-pair { height: auto; margin-top: 1; }
-    SampleDetail .sd-answer { width: 1fr; height: auto; min-height: 3; border: round $panel-lighten-2;
-                              padding: 0 1; }
-    SampleDetail #sd-policy { border: round $warning 70%; }
-    SampleDetail #sd-flags { height: auto; margin-top: 1; }
-    """
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sd-numbers", markup=False)
