@@ -6,9 +6,16 @@ tokenizer trap (SmolLM2's pad == EOS) is fixed here once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# bitsandbytes, imported by peft and transformers for every model (4-bit or not), logs on CPUs
+# with AVX-512 BF16 that it could not fetch an optional kernel from a model hub. The fallback it
+# then uses is its own and correct (tests/modeling/test_lora.py checks 4-bit gradients), so the
+# line only alarms; it would appear at every `train` command.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -69,6 +76,7 @@ def load_model(
     trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Load a Hugging Face model folder (see `modeling.registry.resolve_model` for names)."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
@@ -86,7 +94,10 @@ def load_model(
             # Compute in the device's training dtype; fp32 on CPU.
             bnb_4bit_compute_dtype=torch_dtype,
         )
-        kwargs["device_map"] = {"": dev.index or 0} if dev.type == "cuda" else {"": "cpu"}
+        # Under torchrun / accelerate launch each rank's current device is already set: a plain
+        # "cuda" must mean that one, not GPU 0 for every rank.
+        index = dev.index if dev.index is not None else (torch.cuda.current_device() if dev.type == "cuda" else 0)
+        kwargs["device_map"] = {"": index} if dev.type == "cuda" else {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if not four_bit:
         model.to(dev)
