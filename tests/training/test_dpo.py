@@ -235,3 +235,135 @@ def test_bad_config_is_one_sentence(model_dir, tmp_path):
     with pytest.raises(ValueError, match="loss must be one of"):
         train_dpo(DPOConfig(loss="kto"), rule_pairs(20), base=load_model(model_dir), output_dir=tmp_path,
                   sink=lambda e: None)
+
+
+# ------------------------------------------------------------------ 4-bit (QLoRA) base
+
+def test_four_bit_qlora_policy_learns_and_keeps_its_reference(tmp_path):
+    """nf4 base (bitsandbytes on the CPU): packed = plain, the policy learns, the reference (adapters off) stays."""
+    bnb = pytest.importorskip("bitsandbytes")
+    from peft import PeftModel
+    from tiny import build_model, build_tokenizer
+
+    from tuilab.training.events import RunWarning
+
+    folder = tmp_path / "tiny64"
+    tok = build_tokenizer()
+    model = build_model(tok, hidden=64)  # 4-bit blocks need ≥ 64 columns
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+    base = load_model(folder, four_bit=True)
+    assert base.four_bit and any(isinstance(m, bnb.nn.Linear4bit) for m in base.model.modules())
+    cfg = _cfg(four_bit=True)
+    policy, params = prepare_policy(base, cfg)
+    assert params and all(p.dtype == torch.float32 for p in params)  # the adapter trains in full precision
+    engine = _engine(policy, base.tokenizer, cfg)
+    pairs = rule_pairs(64)
+    encoded, _ = encode_pairs(base.tokenizer, pairs, 512)
+    pad = base.tokenizer.pad_token_id
+    _randomise_lora(policy)
+    with torch.no_grad():
+        pc, pr = plain_logps(engine.body, engine.lm_head, encoded[:6], pad)
+        qc, qr = packed_logps(engine.body, engine.lm_head, encoded[:6], pad)
+    assert torch.allclose(qc, pc, atol=1e-4, rtol=0) and torch.allclose(qr, pr, atol=1e-4, rtol=0)
+
+    base = load_model(folder, four_bit=True)
+    policy, _ = prepare_policy(base, cfg)
+    engine = _engine(policy, base.tokenizer, cfg)
+    ref_before = reference_logps(policy, engine, encoded, 8)
+    events: list = []
+    final = train_dpo(cfg, pairs, base=base, output_dir=tmp_path / "run", sink=events.append)
+    assert not [e for e in events if isinstance(e, RunWarning) and e.code == "share_prefix_off"]
+    assert final["eval/accuracy"] >= 0.9 and final["eval/rewards/margins"] > 0, final
+    assert torch.equal(reference_logps(base.model, engine, encoded, 8), ref_before)
+    with torch.no_grad():
+        moved, _ = engine.logps(encoded[:8])
+    assert (moved - ref_before[:8, 0]).abs().max() > 1e-2
+
+    # The saved adapter on a fresh 4-bit base gives the trained policy's log-probs.
+    fresh = load_model(folder, four_bit=True)
+    loaded = PeftModel.from_pretrained(fresh.model, str(tmp_path / "run" / POLICY))
+    again = _engine(loaded, fresh.tokenizer, cfg)
+    with torch.no_grad():
+        got, _ = again.logps(encoded[:8])
+    assert torch.allclose(got, moved, atol=1e-4, rtol=0)
+
+
+# ------------------------------------------------------------------ the fallback to plain rows
+
+def _sliding_window_model(path, window: int):
+    """A tiny Mistral attending within `window` tokens: its plain forward applies the window, a packed row's
+    mask does not, so the packed path is wrong on it. Attention outputs scaled up so the window shows."""
+    from tiny import build_tokenizer
+    from transformers import MistralConfig, MistralForCausalLM
+
+    tok = build_tokenizer()
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                           tie_word_embeddings=True, sliding_window=window, bos_token_id=tok.bos_token_id,
+                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model = MistralForCausalLM(config).eval()
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.mul_(20.0)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_check_sharing_switches_packing_off_where_it_disagrees(model_dir, tmp_path):
+    from tuilab.training.dpo import check_sharing
+    from tuilab.training.events import RunWarning
+
+    folder = _sliding_window_model(tmp_path / "sw", window=2)
+    cfg = DPOConfig()
+    for path, should_share in ((model_dir, True), (folder, False)):
+        base = load_model(path)
+        policy, _ = prepare_policy(base, cfg)
+        engine = _engine(policy, base.tokenizer, cfg)
+        encoded, _ = encode_pairs(base.tokenizer, rule_pairs(4), 512)
+        pad = base.tokenizer.pad_token_id
+        with torch.no_grad():
+            plain = torch.cat(plain_logps(engine.body, engine.lm_head, encoded, pad))
+            packed = torch.cat(packed_logps(engine.body, engine.lm_head, encoded, pad, share_batch_prefix=False))
+        assert ((packed - plain).abs().max() < 1e-4) == should_share  # the model really is (in)compatible
+        events: list = []
+        check_sharing(engine, encoded[:2], True, events.append)
+        assert engine.share == engine.batch_prefix == should_share
+        warned = [e for e in events if isinstance(e, RunWarning) and e.code == "share_prefix_off"]
+        assert len(warned) == (0 if should_share else 1)
+        with torch.no_grad():
+            got = torch.cat(engine.logps(encoded))
+        assert torch.allclose(got, plain, atol=1e-4, rtol=0)  # what the run computes is the plain result
+
+
+def test_training_on_the_fallback_path_equals_training_without_packing(tmp_path):
+    """A sliding-window model trains on plain rows, says so once, and learns exactly as with share_prefix off."""
+    from tuilab.training.events import RunWarning
+
+    folder = _sliding_window_model(tmp_path / "sw", window=2)
+    pairs = rule_pairs(32)
+
+    def run(name: str, share: bool) -> tuple[list, dict]:
+        events: list = []
+        final = train_dpo(_cfg(epochs=2, share_prefix=share), pairs, base=load_model(folder),
+                          output_dir=tmp_path / name, sink=events.append)
+        return events, final
+
+    fallback, final = run("a", True)
+    plain, _ = run("b", False)
+    warned = [e for e in fallback if isinstance(e, RunWarning) and e.code == "share_prefix_off"]
+    assert len(warned) == 1 and "sliding window of 2 tokens" in warned[0].message
+    assert not [e for e in plain if isinstance(e, RunWarning)]
+
+    def losses(events):
+        return [e.values["loss"] for e in events if isinstance(e, Metrics) and "loss" in e.values]
+
+    assert len(losses(fallback)) == 6
+    assert losses(fallback) == pytest.approx(losses(plain), abs=1e-6)
+    assert final["eval/rewards/margins"] > 0

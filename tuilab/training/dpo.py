@@ -274,35 +274,61 @@ def _engine(model: Any, tokenizer: Any, cfg: DPOConfig) -> _Engine:
     return _Engine(body, inner.get_output_embeddings(), tokenizer.pad_token_id, share, share, additive)
 
 
+def sliding_window(model: Any) -> int | None:
+    """The attention window of a sliding-window model (Mistral, Qwen2 with it on, Gemma 2/3), else None."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = inner.config.get_text_config() if hasattr(inner.config, "get_text_config") else inner.config
+    window = getattr(config, "sliding_window", None)
+    if not window or getattr(config, "use_sliding_window", True) is False:
+        return None
+    return int(window)
+
+
 def check_sharing(engine: _Engine, batch: Sequence[EncodedPair], exact: bool, sink: Sink) -> None:
-    """Packed log-probs must equal plain ones on this model; where not, run plain and say so."""
+    """Packed log-probs must equal plain ones on this model; where not, run plain and say so.
+
+    Two rows of different lengths exercise every mask rule; when they also start
+    alike (the chat template's system prompt) the batch prefix too, so one packed
+    forward settles it. Only a disagreement, or rows too unlike for a batch
+    prefix, costs the finer checks that decide what to switch off.
+    """
     if not engine.share or not batch:
         return
-    tol = 1e-3 if exact else 5e-2
-
-    def gap(rows: Sequence[EncodedPair], prefix_on: bool) -> tuple[float, float]:
-        pc, pr = packed_logps(engine.body, engine.lm_head, rows, engine.pad_id, share_batch_prefix=prefix_on,
-                              additive=engine.additive)
-        qc, qr = plain_logps(engine.body, engine.lm_head, rows, engine.pad_id)
-        want = torch.cat([qc, qr])
-        return float((torch.cat([pc, pr]) - want).abs().max()), tol * (1.0 + float(want.abs().max()))
-
+    rows = list(batch[:2])
     with torch.no_grad():
-        diff, limit = gap(batch, False)
+        qc, qr = plain_logps(engine.body, engine.lm_head, rows, engine.pad_id)
+        limit = (1e-3 if exact else 5e-2) * (1.0 + float(torch.cat([qc, qr]).abs().max()))
+
+        def gap(idx: list[int], prefix_on: bool) -> float:
+            try:
+                pc, pr = packed_logps(engine.body, engine.lm_head, [rows[i] for i in idx], engine.pad_id,
+                                      share_batch_prefix=prefix_on, additive=engine.additive)
+            except (RuntimeError, ValueError, IndexError):
+                # e.g. a sliding-window cache that keeps only the window: the shared prefix cannot serve the rows
+                return math.inf
+            return float((torch.cat([pc, pr]) - torch.cat([qc[idx], qr[idx]])).abs().max())
+
+        both = list(range(len(rows)))
+        prefixed = gap(both, True) if batch_prefix(rows) else None
+        if prefixed is not None and prefixed <= limit:
+            return
+        diff = gap(both, False)
         if not diff <= limit:
             engine.share = engine.batch_prefix = False
             _warn_sharing(sink, diff, limit, "chosen and rejected are run as separate rows")
             return
-        diff, limit = gap([batch[0], batch[0]], True)
-        if not diff <= limit:
+        if prefixed is None:
+            prefixed = gap([0, 0], True)  # the same pair twice: the whole prompt is a batch prefix
+        if not prefixed <= limit:
             engine.batch_prefix = False
-            _warn_sharing(sink, diff, limit, "the prompt prefix common to a batch is run per row")
+            _warn_sharing(sink, prefixed, limit, "the prompt prefix common to a batch is run per row")
 
 
 def _warn_sharing(sink: Sink, diff: float, tol: float, fallback: str) -> None:
+    how = (f"differs from the plain one by {diff:.3g} (> {tol:.3g})" if math.isfinite(diff)
+           else "fails (the model's attention or cache cannot take packed rows)")
     sink(RunWarning(step=0, code="share_prefix_off",
-                    message=f"On this model the packed forward differs from the plain one by {diff:.3g} "
-                    f"(> {tol:.3g}), so {fallback} (slower, same result)."))
+                    message=f"On this model the packed forward {how}, so {fallback} (slower, same result)."))
 
 
 def reference_logps(model: Any, engine: _Engine, pairs: Sequence[EncodedPair], batch_size: int) -> torch.Tensor:
@@ -492,7 +518,15 @@ def train_dpo(
     engine = _engine(model, tokenizer, cfg)
     device = next(engine.body.parameters()).device
     exact = next(engine.body.parameters()).dtype == torch.float32 and not base.four_bit
-    check_sharing(engine, train[:2], exact, sink)  # two rows of different lengths exercise every mask rule
+    window = sliding_window(model)
+    longest = max(p.packed_length for p in encoded)
+    if engine.share and window is not None and window < longest:
+        # A packed row is longer than either sequence, and its mask bypasses the model's window.
+        engine.share = engine.batch_prefix = False
+        sink(RunWarning(step=0, code="share_prefix_off", message=f"This model attends within a sliding window of "
+                        f"{window} tokens, shorter than the longest packed pair ({longest}), so chosen and rejected "
+                        "are run as separate rows (slower, same result)."))
+    check_sharing(engine, train[:2], exact, sink)
     if gold is None and cfg.gold_scorer:
         gold = resolve_gold(cfg.gold_scorer, model, tokenizer)
 
