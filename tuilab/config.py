@@ -71,21 +71,18 @@ class LoraSettings:
 
 
 @dataclass
-class RewardConfig:
-    """Bradley–Terry reward-model training on the preference database."""
+class PairTraining:
+    """What training on the preference pairs needs, whatever it trains: data, batches, optimiser."""
 
     base_model: str = DEFAULT_MODEL
     four_bit: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # "skip" leaves ties out; "half" trains them toward a tie (σ(Δ) = 0.5, equal implicit rewards).
+    ties: str = "skip"
     learning_rate: float = 1e-4
     epochs: int = 2
     batch_size: int = 8
     max_length: int = 512
-    # "skip" leaves ties out; "half" trains them toward σ(Δ) = 0.5.
-    ties: str = "skip"
-    # TRL's center_rewards_coefficient: η·(r_c + r_r)² keeps rewards near zero.
-    center_coef: float = 0.01
-    ensemble: int = 1
     # Pairs whose prompt is in the held-out split are the eval set; when the
     # database has none, this fraction of pairs is held out instead.
     eval_fraction: float = 0.1
@@ -93,17 +90,26 @@ class RewardConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.03
     max_grad_norm: float = 1.0
-    seed: int = 0
-    checkpoint_every: int = 100
-    eval_every_epoch: bool = True
     # Chosen and rejected share their prompt: run it once per pair (one packed
     # sequence, masked so neither answer sees the other). Checked against the
     # plain path on the first batch; falls back by itself if a model disagrees.
     share_prefix: bool = True
+    seed: int = 0
+    name: str = ""
+
+
+@dataclass
+class RewardConfig(PairTraining):
+    """Bradley–Terry reward-model training on the preference database."""
+
+    # TRL's center_rewards_coefficient: η·(r_c + r_r)² keeps rewards near zero.
+    center_coef: float = 0.01
+    ensemble: int = 1
+    checkpoint_every: int = 100
+    eval_every_epoch: bool = True
     # Recomputes each layer's activations during the backward pass: less memory, one more
     # forward's worth of time per step. Off unless asked.
     gradient_checkpointing: bool = False
-    name: str = ""
 
 
 @dataclass
@@ -159,12 +165,9 @@ class PPOConfig:
 
 
 @dataclass
-class DPOConfig:
+class DPOConfig(PairTraining):
     """Direct preference optimisation of a LoRA policy on the preference database; see training/dpo.py."""
 
-    base_model: str = DEFAULT_MODEL
-    four_bit: bool = False
-    lora: LoraSettings = field(default_factory=LoraSettings)
     # sigmoid (DPO) | ipo | hinge (SLiC) | rdpo (length-regularised DPO)
     loss: str = "sigmoid"
     beta: float = 0.1
@@ -174,20 +177,8 @@ class DPOConfig:
     rdpo_alpha: float = 0.02
     # Offset the logit by the pair's margin from the database ("much better" = 1.0).
     use_margins: bool = True
-    # "skip" leaves ties out; "half" trains them toward equal implicit rewards.
-    ties: str = "skip"
     learning_rate: float = 5e-5
-    epochs: int = 2
-    batch_size: int = 8
-    max_length: int = 512
-    # Pairs on held-out ("test") prompts are the eval set; else this fraction is held out.
-    eval_fraction: float = 0.1
-    min_pairs: int = 16
-    weight_decay: float = 0.0
     warmup_ratio: float = 0.0
-    max_grad_norm: float = 1.0
-    # Run each pair's prompt once for both answers (checked against the plain path on the first batch).
-    share_prefix: bool = True
     # Every this many steps: held-out accuracy, and the policy answers held-out prompts (0 = never).
     sample_every: int = 10
     sample_prompts: int = 8
@@ -195,8 +186,6 @@ class DPOConfig:
     temperature: float = 0.9
     gold_scorer: str = ""  # "module:function" (text -> float) or a reward run id
     checkpoint_every: int = 20
-    seed: int = 0
-    name: str = ""
 
 
 # ---------------------------------------------------------------- overrides

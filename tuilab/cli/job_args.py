@@ -145,15 +145,19 @@ def run_with_progress(job, args: argparse.Namespace, *, title: str, columns: Seq
     """Run `job` under the progress bar; exit status 0 (completed), 130 (cancelled) or a CLIError (failed).
 
     `about` describes the run on its first line, `what` names it in a failure;
-    a `resumable` run's cancel line says how to continue it.
+    a `resumable` run's cancel line says how to continue it. Under a launcher
+    only the main process shows the run (the others learn its id inside `run_job`).
     """
     from tuilab.cli import CLIError, paths_from
+    from tuilab.jobs.resume import main_process
     from tuilab.jobs.runner import run_job
 
     paths = paths_from(args)
-    with ProgressView(title, columns, quiet=args.quiet, eta=eta) as view:
-        verb = "resuming" if getattr(args, "resume", None) else "run"
-        view.console.print(f"{verb} {job.run_id}: {about}, output {paths.runs / job.run_id}", style="dim")
+    main = main_process()
+    with ProgressView(title, columns, quiet=args.quiet or not main, eta=eta) as view:
+        if main:
+            verb = "resuming" if getattr(args, "resume", None) else "run"
+            view.console.print(f"{verb} {job.run_id}: {about}, output {paths.runs / job.run_id}", style="dim")
         outcome = run_job(job, paths=paths, forward=view)
     if outcome.status == "completed":
         metrics = dict(outcome.metrics)

@@ -8,13 +8,12 @@ order from the newest checkpoint whose metrics reached the database.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tuilab.config import DPOConfig
-from tuilab.jobs.resume import JobRefused, newest_checkpoint, resume_job
+from tuilab.jobs.resume import JobRefused, newest_checkpoint, resume_job, run_inputs
 from tuilab.jobs.runner import Job, JobContext
 from tuilab.records import PreferencePair
 
@@ -46,15 +45,10 @@ def resume_dpo_job(db, run_id: str, *, epochs: int | None = None) -> Job:
 
 
 def _pairs(ctx: JobContext, cfg: DPOConfig, resume: bool) -> list[PreferencePair]:
-    """The run's pairs: saved at the start so a resume sees the same pairs in the same order."""
+    """The run's pairs, the same ones in the same order on resume."""
     from tuilab.store.pairs import preference_pairs
 
-    saved = ctx.output_dir / PAIRS_FILE
-    if resume and saved.exists():
-        return [PreferencePair(**p) for p in json.loads(saved.read_text())]
-    pairs = preference_pairs(ctx.db, ties=cfg.ties)
-    saved.write_text(json.dumps([p.__dict__ for p in pairs], ensure_ascii=False))
-    return pairs
+    return run_inputs(ctx, PAIRS_FILE, resume, PreferencePair, lambda: preference_pairs(ctx.db, ties=cfg.ties))
 
 
 def run_dpo_job(cfg: DPOConfig, ctx: JobContext, *, resume: bool = False) -> dict[str, Any]:

@@ -8,12 +8,11 @@ so the data order, β and step count carry on where they stopped.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from tuilab.config import PPOConfig
-from tuilab.jobs.resume import JobRefused, newest_checkpoint, resume_job
+from tuilab.jobs.resume import JobRefused, newest_checkpoint, resume_job, run_inputs
 from tuilab.jobs.runner import Job, JobContext
 from tuilab.records import Prompt
 
@@ -52,12 +51,13 @@ def reward_dir(db, spec: str, paths, key: str = "reward_run") -> Path:
 
 
 def _prompts(ctx: JobContext, cfg: PPOConfig, resume: bool) -> list[Prompt]:
-    """The run's prompt list: saved at the start so a resume sees the same list in the same order."""
+    """The run's prompt list, the same one in the same order on resume."""
+    return run_inputs(ctx, PROMPTS_FILE, resume, Prompt, lambda: _choose_prompts(ctx, cfg))
+
+
+def _choose_prompts(ctx: JobContext, cfg: PPOConfig) -> list[Prompt]:
     from tuilab.store.prompts import count_prompts, list_prompts
 
-    saved = ctx.output_dir / PROMPTS_FILE
-    if resume and saved.exists():
-        return [Prompt(**p) for p in json.loads(saved.read_text())]
     source = cfg.prompt_source or None
     n = count_prompts(ctx.db, split=cfg.prompt_split, source=source)
     if n == 0:
@@ -66,9 +66,7 @@ def _prompts(ctx: JobContext, cfg: PPOConfig, resume: bool) -> list[Prompt]:
         raise PPOJobError(f"no {cfg.prompt_split!r} prompts{where} in this lab ({total} in all); add some "
                           "with `tuilab data import FILE`, or set prompt_split / prompt_source")
     limit = cfg.prompt_limit if cfg.prompt_limit > 0 else n
-    prompts = list_prompts(ctx.db, split=cfg.prompt_split, limit=limit, source=source)
-    saved.write_text(json.dumps([p.__dict__ for p in prompts], ensure_ascii=False))
-    return prompts
+    return list_prompts(ctx.db, split=cfg.prompt_split, limit=limit, source=source)
 
 
 def run_ppo_job(cfg: PPOConfig, ctx: JobContext, *, resume: bool = False) -> dict[str, Any]:

@@ -6,6 +6,8 @@ resume in the same run row with the same config; only the run's length may grow.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,23 @@ from tuilab.jobs.runner import Job, JobContext
 
 class JobRefused(ValueError):
     """A run that cannot start or continue; the message says what to do."""
+
+
+def main_process() -> bool:
+    """False on the other ranks of a launched multi-process job (`RANK` > 0): only rank 0 writes the run folder."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
+def run_inputs(ctx: JobContext, filename: str, resume: bool, record: type, load: Callable[[], list]) -> list:
+    """The run's inputs (prompts, pairs): `load()`ed and saved in the run folder when the run starts,
+    so a resume sees the same items in the same order (read back as `record`s)."""
+    saved = ctx.output_dir / filename
+    if resume and saved.exists():
+        return [record(**item) for item in json.loads(saved.read_text())]
+    items = load()
+    if main_process():
+        saved.write_text(json.dumps([item.__dict__ for item in items], ensure_ascii=False))
+    return items
 
 def resume_job(db, run_id: str, *, kind: str, config_cls: type, run_fn: Callable[..., dict[str, Any]],
                length_key: str, length: int | None, unit: str, error: type[ValueError]) -> Job:

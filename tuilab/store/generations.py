@@ -10,39 +10,29 @@ from tuilab.records import Generation
 from tuilab.store.prompts import NotFound
 
 
-def add_generation(
-    db: sqlite_utils.Database,
-    prompt_id: int,
-    text: str,
-    *,
-    model: str = "",
-    adapter: str = "",
-    origin: str = "model",
-    run_id: str | None = None,
-    step: int | None = None,
-    params: dict | None = None,
-    n_tokens: int | None = None,
-    finished: bool | None = None,
-    created_at: str | None = None,
-) -> int:
+def add_generation(db: sqlite_utils.Database, prompt_id: int, text: str, *, model: str = "", adapter: str = "",
+                   origin: str = "model", run_id: str | None = None, step: int | None = None,
+                   params: dict | None = None, n_tokens: int | None = None, finished: bool | None = None,
+                   created_at: str | None = None) -> int:
     """Store a response and return its id (committed on return, or joins an open transaction)."""
     if not isinstance(text, str):
         raise TypeError(f"generation text must be a string, got {type(text).__name__}")
-    row = {
-        "prompt_id": prompt_id,
-        "text": text,
-        "model": model,
-        "adapter": adapter,
-        "origin": origin,
-        "run_id": run_id,
-        "step": step,
-        "params": json.dumps(params or {}, ensure_ascii=False, sort_keys=True),
-        "n_tokens": n_tokens,
-        "finished": None if finished is None else int(bool(finished)),
-    }
+    row = _row(prompt_id, text, model=model, adapter=adapter, origin=origin, run_id=run_id, step=step,
+               params=params, n_tokens=n_tokens, finished=finished)
     if created_at is not None:
         row["created_at"] = created_at
     return int(db["generations"].insert(row).last_rowid)
+
+
+def _row(prompt_id: int, text: str, *, model: str = "", adapter: str = "", origin: str = "model",
+         run_id: str | None = None, step: int | None = None, params: dict | None = None,
+         n_tokens: int | None = None, finished: bool | None = None) -> dict:
+    """A generation's columns as stored (params as sorted JSON, finished as 0/1)."""
+    return {
+        "prompt_id": prompt_id, "text": text, "model": model, "adapter": adapter, "origin": origin,
+        "run_id": run_id, "step": step, "params": json.dumps(params or {}, ensure_ascii=False, sort_keys=True),
+        "n_tokens": n_tokens, "finished": None if finished is None else int(bool(finished)),
+    }
 
 
 _COLUMNS = "id, prompt_id, text, model, adapter, origin, run_id, step, params, n_tokens, finished"
@@ -84,36 +74,12 @@ def list_generations(
     return [_generation(r) for r in db.execute(sql + " ORDER BY id", params).fetchall()]
 
 
-def find_generation(
-    db: sqlite_utils.Database,
-    prompt_id: int,
-    text: str,
-    *,
-    origin: str,
-    model: str = "",
-    adapter: str = "",
-    n_tokens: int | None = None,
-    finished: bool | None = None,
-    step: int | None = None,
-    params: dict | None = None,
-    run_id: str | None = None,
-) -> int | None:
-    """The id of a stored generation equal in every recorded field (imports reuse it rather than copy)."""
-    row = db.execute(
-        "SELECT id FROM generations WHERE prompt_id = ? AND text = ? AND origin = ? AND model = ? "
-        "AND adapter = ? AND n_tokens IS ? AND finished IS ? AND step IS ? AND params = ? AND run_id IS ? "
-        "ORDER BY id LIMIT 1",
-        [
-            prompt_id,
-            text,
-            origin,
-            model,
-            adapter,
-            n_tokens,
-            None if finished is None else int(bool(finished)),
-            step,
-            json.dumps(params or {}, ensure_ascii=False, sort_keys=True),
-            run_id,
-        ],
-    ).fetchone()
-    return row[0] if row else None
+def find_generation(db: sqlite_utils.Database, prompt_id: int, text: str, *, origin: str, **fields) -> int | None:
+    """The id of a stored generation equal in every recorded field (imports reuse it rather than copy).
+
+    `fields` are `add_generation`'s (model, adapter, run_id, step, params, n_tokens, finished).
+    """
+    row = _row(prompt_id, text, origin=origin, **fields)
+    found = db["generations"].rows_where(" AND ".join(f"{k} IS ?" for k in row), list(row.values()),
+                                         select="id", order_by="id", limit=1)
+    return next((r["id"] for r in found), None)

@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from tuilab.store.db import LabDBError, SchemaTooNew, migrations, schema_version
+from tuilab.store.output import file_in_the_way
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LAB_MARKERS = ("prompts", "runs")  # every tuilab schema has these two tables
@@ -63,11 +64,8 @@ def _tables(conn: sqlite3.Connection) -> list[str]:
 
 def check_path(path: Path) -> bool:
     """Whether a file is there; raises when the path cannot hold a database at all."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise LabDBError(f"{path}: {parent} is a file, not a folder")
-            break
+    if blocker := file_in_the_way(path):
+        raise LabDBError(f"{path}: {blocker} is a file, not a folder")
     try:
         st = path.stat()
     except FileNotFoundError:

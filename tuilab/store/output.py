@@ -29,6 +29,14 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing folder above `path` when it is a file instead: `path` cannot be created."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -44,11 +52,8 @@ def check_target(path: str | os.PathLike, *, force: bool = False, protect: tuple
             other = guarded.with_name(guarded.name + suffix)
             if _same_file(path, other) or path.resolve() == other.resolve():
                 raise UnsafeTarget(f"{path} is the lab's database; refusing to overwrite it")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UnsafeTarget(f"{path}: {parent} is a file, not a folder")
-            break
+    if blocker := file_in_the_way(path):
+        raise UnsafeTarget(f"{path}: {blocker} is a file, not a folder")
     try:
         st = path.lstat()
     except FileNotFoundError:
