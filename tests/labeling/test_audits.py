@@ -128,6 +128,25 @@ def test_win_rate_curve_peak_and_export(lab, tiny_model_dir, tmp_path, capsys):
     assert data["best"]["step"] == 5 and data["pending"] == 0
 
 
+def test_runs_best_exports_the_checkpoint_the_audits_name(lab, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "kept"
+    assert main(["runs", "best", RUN, str(out)]) == 1  # nothing decided yet
+    assert "label them first" in capsys.readouterr().err and not out.exists()
+    db = open_db(lab.db)
+    try:
+        queue_audits(db, ModelHost(lab.models, str(tiny_model_dir)), RUN, AuditSettings(pairs=1))
+        for pair in pending_audit_pairs(db):  # the policy loses at step 5 and wins at step 10
+            shown = _shown(db, pair, swapped=False)
+            record_decision(db, shown, "left" if pair.step == 10 else "right")
+    finally:
+        db.conn.close()
+    assert main(["runs", "best", RUN, str(out)]) == 0
+    assert f"step-10 adapter of {RUN}" in capsys.readouterr().out
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 2
+    assert main(["runs", "best", RUN, str(out)]) == 1  # never over an existing folder
+    assert "exists" in capsys.readouterr().err
+
+
 def _shown(db, pair, *, swapped: bool):
     from tuilab.labeling.queue import ReadyPair
     from tuilab.labeling.repeats import candidate_of

@@ -25,8 +25,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line too (usage stays in `--help`)."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"tuilab: {self.prog.removeprefix('tuilab ').strip() or 'tuilab'}: {message} "
-                     f"(see `{self.prog} --help`)\n")
+        verb = self.prog.removeprefix("tuilab").strip()
+        self.exit(2, f"tuilab: {f'{verb}: ' if verb else ''}{message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="base model name in models/, a folder, or a hub id")
     parser.add_argument("--4bit", dest="four_bit", action="store_true", help="load the base model in nf4 4-bit")
     parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
+    parser.add_argument("--repeat-share", type=repeat_share, default=0.05, metavar="P",
+                        help="the lab UI's label queue: this share of pairs re-asks an older decision, sides "
+                        "swapped and unmarked, to measure your self-agreement (default 0.05 = 5%%; 0 = none; "
+                        "at most 0.5; `10%%` works too)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for module in (models, data, train, runs, db, export, label, sweep):
         module.register(sub)
@@ -49,6 +53,17 @@ def verb_group(sub: argparse._SubParsersAction, name: str, *, help: str, descrip
     parser = sub.add_parser(name, help=help, description=description)
     parser.set_defaults(func=lambda args: parser.print_help())
     return parser.add_subparsers(dest=f"{name}_action", metavar="ACTION")
+
+
+def repeat_share(text: str) -> float:
+    """`0.05` or `5%` → 0.05, within what the label queue accepts (0 to 0.5)."""
+    try:
+        share = float(text[:-1]) / 100 if text.strip().endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share such as 0.05 or 5%, got {text!r}") from None
+    if not 0.0 <= share <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5 (0% and 50%), got {text!r}")
+    return share
 
 
 def paths_from(args: argparse.Namespace) -> LabPaths:

@@ -167,7 +167,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_winrate(args: argparse.Namespace) -> int:
-    from tuilab.labeling.audits import best_checkpoint, export_adapter, peak_message, win_rate_curve
+    from tuilab.labeling.audits import best_checkpoint, peak_message, win_rate_curve
     from tuilab.store.audits import pending_audit_pairs
 
     with _lab(args, run_id=args.run_id) as db:
@@ -178,31 +178,36 @@ def cmd_winrate(args: argparse.Namespace) -> int:
             best = best_checkpoint(db, args.run_id)
         except FileNotFoundError as exc:
             raise CLIError(str(exc)) from None
-    if args.json:
-        _print_json({"points": [{"step": p.step, "wins": p.wins, "losses": p.losses, "ties": p.ties,
-                                 "both_bad": p.both_bad, "win_rate": None if p.win_rate is None else
-                                 {"estimate": p.win_rate.estimate, "low": p.win_rate.low, "high": p.win_rate.high,
-                                  "n": p.win_rate.n},
-                                 "proxy": p.proxy, "gold": p.gold, "sqrt_kl": p.sqrt_kl} for p in points],
-                     "pending": pending,
-                     "best": None if best is None else {"step": best[0], "adapter": str(best[1])}})
-    else:
-        print(f"{'step':>6}  {'win rate [95% CI]':<22} {'W/L/T/bad':<11} {'proxy':>7} {'gold':>7} {'√KL':>6}")
-        for p in points:
-            rate = "–" if p.win_rate is None else p.win_rate.format()
-            nums = " ".join("      –" if v is None else f"{v:7.3f}" for v in (p.proxy, p.gold))
-            kl = "     –" if p.sqrt_kl is None else f"{p.sqrt_kl:6.3f}"
-            print(f"{p.step:>6}  {rate:<22} {f'{p.wins}/{p.losses}/{p.ties}/{p.both_bad}':<11} {nums} {kl}")
-        print(peak_message(points) + (f"; {pending} audit pairs still wait to be labeled" if pending else ""))
-    if args.export:
-        if best is None:
-            raise CLIError(f"no decided audit pairs for {args.run_id} yet: nothing to pick (label them first)")
-        try:
-            out = export_adapter(best[1], args.export)
-        except FileExistsError as exc:
-            raise CLIError(str(exc)) from None
-        print(f"Exported the step-{best[0]} adapter to {out}", file=sys.stderr if args.json else sys.stdout)
+        if args.json:
+            _print_json({"points": [{"step": p.step, "wins": p.wins, "losses": p.losses, "ties": p.ties,
+                                     "both_bad": p.both_bad, "win_rate": None if p.win_rate is None else
+                                     {"estimate": p.win_rate.estimate, "low": p.win_rate.low,
+                                      "high": p.win_rate.high, "n": p.win_rate.n},
+                                     "proxy": p.proxy, "gold": p.gold, "sqrt_kl": p.sqrt_kl} for p in points],
+                         "pending": pending,
+                         "best": None if best is None else {"step": best[0], "adapter": str(best[1])}})
+        else:
+            print(f"{'step':>6}  {'win rate [95% CI]':<22} {'W/L/T/bad':<11} {'proxy':>7} {'gold':>7} {'√KL':>6}")
+            for p in points:
+                rate = "–" if p.win_rate is None else p.win_rate.format()
+                nums = " ".join("      –" if v is None else f"{v:7.3f}" for v in (p.proxy, p.gold))
+                kl = "     –" if p.sqrt_kl is None else f"{p.sqrt_kl:6.3f}"
+                print(f"{p.step:>6}  {rate:<22} {f'{p.wins}/{p.losses}/{p.ties}/{p.both_bad}':<11} {nums} {kl}")
+            print(peak_message(points) + (f"; {pending} audit pairs still wait to be labeled" if pending else ""))
+        if args.export:
+            step, out = export_best_checkpoint(db, args.run_id, args.export)
+            print(f"Exported the step-{step} adapter to {out}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def export_best_checkpoint(db, run_id: str, dest: str):
+    """`labeling.audits.export_best`, its refusals as one line (also `tuilab runs best`)."""
+    from tuilab.labeling.audits import export_best
+
+    try:
+        return export_best(db, run_id, dest)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from None
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:

@@ -41,4 +41,5 @@ def launch(args: argparse.Namespace) -> int:
     model_path = prepare_model(args)
     from tuilab.tui.app import run_app
 
-    return run_app(paths_from(args), model=str(model_path), four_bit=bool(getattr(args, "four_bit", False)))
+    return run_app(paths_from(args), model=str(model_path), four_bit=bool(getattr(args, "four_bit", False)),
+                   repeat_share=getattr(args, "repeat_share", 0.05))

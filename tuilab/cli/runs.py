@@ -1,4 +1,4 @@
-"""`tuilab runs list | show | delete`: the lab's training runs, from the command line."""
+"""`tuilab runs list | show | delete | best`: the lab's training runs, from the command line."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tuilab.cli import CLIError, open_lab, paths_from, verb_group
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    actions = verb_group(sub, "runs", help="list, show and delete training runs",
+    actions = verb_group(sub, "runs", help="list, show and delete training runs; export the best checkpoint",
                          description="The training runs recorded in the lab's database.")
 
     lst = actions.add_parser("list", help="every run, newest first")
@@ -37,6 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.add_argument("--force", action="store_true",
                         help="delete even a running run or one that other runs name as parent")
     delete.set_defaults(func=cmd_delete)
+
+    best = actions.add_parser(
+        "best", help="export the adapter of the checkpoint your blind audits name best",
+        description="Copy the PEFT adapter of the PPO checkpoint where the human win rate against the "
+        "reference peaks (as `tuilab label winrate RUN` shows it) to a new folder DIR; "
+        "`PeftModel.from_pretrained(base, DIR)` loads it.",
+    )
+    best.add_argument("run_id")
+    best.add_argument("out", metavar="DIR", help="the new folder")
+    best.set_defaults(func=cmd_best)
 
 
 def _lab(args: argparse.Namespace):
@@ -158,4 +168,17 @@ def cmd_delete(args: argparse.Namespace) -> int:
         shutil.rmtree(folder)
     kept = "" if args.files or not folder.exists() else f"; its folder {folder} was kept"
     print(f"deleted run {run.id}{kept}")
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from tuilab.cli.label import export_best_checkpoint
+
+    db = _lab(args)
+    try:
+        _get(db, args.run_id)
+        step, out = export_best_checkpoint(db, args.run_id, args.out)
+    finally:
+        db.conn.close()
+    print(f"Exported the step-{step} adapter of {args.run_id} to {out}")
     return 0

@@ -189,3 +189,14 @@ def export_adapter(folder: Path, dest: str | Path) -> Path:
         raise FileExistsError(f"{dest} exists; choose a new folder")
     shutil.copytree(folder, dest)
     return dest
+
+
+def export_best(db: Any, run_id: str, dest: str | Path) -> tuple[int, Path]:
+    """Copy the adapter of the checkpoint the human audits name best to `dest` (a new folder): (its step, dest).
+
+    ValueError while no audit pair of the run is decided (nothing to pick yet).
+    """
+    best = best_checkpoint(db, run_id)
+    if best is None:
+        raise ValueError(f"no decided audit pairs for {run_id} yet: nothing to pick (label them first)")
+    return best[0], export_adapter(best[1], dest)
