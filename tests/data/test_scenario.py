@@ -119,7 +119,7 @@ def test_example_configs_load_into_the_config_dataclasses():
 
     root = Path(tuilab.__file__).parents[1] / "examples" / "length_hack"
     rm = load_config(RewardConfig, root / "rm.toml")
-    assert (rm.lora.r, rm.epochs, rm.learning_rate) == (8, 1, 1e-4)
+    assert (rm.lora.r, rm.epochs, rm.learning_rate) == (8, 1, 2e-4)
     ppo = load_config(PPOConfig, root / "ppo.toml", ["reward_run=abc123"])
     assert ppo.reward_run == "abc123"
     assert (ppo.batch_size, ppo.max_new_tokens, ppo.kl_coef, ppo.prompt_split) == (8, 48, 0.05, "train")
