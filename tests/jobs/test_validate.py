@@ -27,6 +27,9 @@ def test_a_good_reward_config_passes_and_a_bad_one_names_its_key(db, paths, tiny
     cfg.lora.r = 0
     with pytest.raises(InvalidConfig, match="lora.r"):
         validate_job("rm", cfg, db=db, paths=paths)
+    cfg.lora.r, cfg.lora.layers = 8, -1
+    with pytest.raises(InvalidConfig, match="lora.layers"):
+        validate_job("rm", cfg, db=db, paths=paths)
 
 
 def test_model_folder_and_pair_count_are_checked(db, paths, tmp_path, tiny_model_dir):
@@ -57,4 +60,7 @@ def test_ppo_needs_a_completed_reward_run_and_prompts(db, paths, tiny_model_dir)
         validate_job("ppo", cfg, db=db, paths=paths)
     cfg.reward_run, cfg.minibatch_size, cfg.batch_size = "rm-done", 3, 8
     with pytest.raises(InvalidConfig, match="minibatch_size"):
+        validate_job("ppo", cfg, db=db, paths=paths)
+    cfg.minibatch_size, cfg.warmup_updates = 4, -1
+    with pytest.raises(InvalidConfig, match="warmup_updates"):
         validate_job("ppo", cfg, db=db, paths=paths)

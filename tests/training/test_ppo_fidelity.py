@@ -148,6 +148,19 @@ def test_linear_decay_schedule():
     assert pm.LinearDecay(10, floor=0.3).factor(10) == pytest.approx(0.3)
 
 
+def test_warmup_ramps_the_learning_rate_then_hands_over_to_the_decay():
+    s = pm.LinearDecay(10, warmup=4)  # warm-up 1/4 … 4/4 times the decay (10 − u)/10
+    assert [s.factor(u) for u in range(6)] == pytest.approx([0.25, 0.45, 0.6, 0.7, 0.6, 0.5])
+    flat = pm.LinearDecay(10, decay=False, warmup=4)
+    assert [flat.factor(u) for u in (0, 3, 9)] == pytest.approx([0.25, 1.0, 1.0])
+    s.extend(20, done=2)  # extended during the warm-up: the ramp goes on, the decay does not jump
+    assert s.factor(2) == pytest.approx(0.75 * 0.9 * 18 / 19) and s.factor(3) == pytest.approx(0.9 * 17 / 19)
+    t = pm.LinearDecay(20)
+    t.load_state_dict(s.state_dict())  # a resumed run keeps its warm-up
+    assert [t.factor(u) for u in range(6)] == pytest.approx([s.factor(u) for u in range(6)])
+
+
+
 def test_truncated_answers_lose_score_either_way():
     scores = torch.tensor([0.5, 0.5, -2.0])
     finished = torch.tensor([True, False, False])

@@ -46,6 +46,7 @@ def _common(cfg: RewardConfig | PPOConfig) -> list[tuple[str, Any, str]]:
         ("lora.alpha", lambda v: v > 0, "positive"),
         ("lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
         ("lora.target_modules", lambda v: bool(str(v).strip()), '"all-linear" or module names'),
+        ("lora.layers", lambda v: v >= 0, "0 (every block) or the number of top blocks to adapt"),
         ("learning_rate", lambda v: 0 < v <= 1, "in (0, 1]"),
         ("batch_size", lambda v: v >= 1, "at least 1"),
         ("max_grad_norm", lambda v: v > 0, "positive"),
@@ -71,6 +72,7 @@ def validate_reward_config(cfg: RewardConfig) -> None:
 def validate_ppo_config(cfg: PPOConfig) -> None:
     _rules(cfg, [
         *_common(cfg),
+        ("warmup_updates", lambda v: v >= 0, "0 (none) or more"),
         ("minibatch_size", lambda v: 1 <= v <= cfg.batch_size and cfg.batch_size % v == 0,
          f"at least 1 and divide batch_size ({cfg.batch_size})"),
         ("max_new_tokens", lambda v: v >= 1, "at least 1"),

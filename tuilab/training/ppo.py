@@ -418,7 +418,8 @@ def train_ppo(
     # N+: AdamW with eps 1e-5; linear learning-rate decay over the run (set once per update).
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, eps=cfg.adam_eps)
     total = cfg.total_updates
-    scheduler = pm.LinearDecay(total, decay=cfg.lr_decay)
+    # Warm-up: Adam's first steps are full-size whatever the gradient (config.PPOConfig.warmup_updates).
+    scheduler = pm.LinearDecay(total, decay=cfg.lr_decay, warmup=cfg.warmup_updates)
     # N+: KL penalty coefficient β, fixed (0.05) or adaptive (Ziegler: target 6, horizon 10000).
     kl_ctl = pm.KLController(cfg.kl_coef, adaptive=cfg.adaptive_kl, target=cfg.kl_target, horizon=cfg.kl_horizon)
     gens = {

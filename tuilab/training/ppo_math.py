@@ -247,12 +247,19 @@ class LinearDecay:
     jumps: the remaining decay is spread over the new remaining updates.
     """
 
-    def __init__(self, total: int, *, decay: bool = True, floor: float = 0.0) -> None:
-        self.total, self.decay, self.floor = int(total), bool(decay), float(floor)
+    def __init__(self, total: int, *, decay: bool = True, floor: float = 0.0, warmup: int = 0) -> None:
+        self.total, self.decay, self.floor, self.warmup = int(total), bool(decay), float(floor), int(warmup)
         self.anchor_update, self.anchor_factor = 0, 1.0
 
     def factor(self, update: int) -> float:
-        """Multiplier for 0-based `update` (the number of updates already done)."""
+        """Multiplier for 0-based `update` (the number of updates already done).
+
+        A linear warm-up over the first `warmup` updates (1/w, 2/w, …, 1) multiplies the decay.
+        """
+        warm = min(1.0, (update + 1) / self.warmup) if self.warmup > 0 else 1.0
+        return warm * self._decay(update)
+
+    def _decay(self, update: int) -> float:
         if not self.decay:
             return 1.0
         span = max(self.total - self.anchor_update, 1)
@@ -263,16 +270,17 @@ class LinearDecay:
         """A resumed run with `done` updates behind it now ends at `total`: the decay restarts from the
         factor of the last update done (not from where a run of `total` updates would be)."""
         if int(total) != self.total and done > 0:
-            self.anchor_factor, self.anchor_update = self.factor(done - 1), int(done) - 1
+            self.anchor_factor, self.anchor_update = self._decay(done - 1), int(done) - 1
         self.total = int(total)
 
     def state_dict(self) -> dict:
-        return {"total": self.total, "decay": self.decay, "floor": self.floor,
+        return {"total": self.total, "decay": self.decay, "floor": self.floor, "warmup": self.warmup,
                 "anchor_update": self.anchor_update, "anchor_factor": self.anchor_factor}
 
     def load_state_dict(self, state: dict) -> None:
         self.total = int(state.get("total", self.total))
         self.decay = bool(state.get("decay", self.decay))
         self.floor = float(state.get("floor", self.floor))
+        self.warmup = int(state.get("warmup", self.warmup))
         self.anchor_update = int(state.get("anchor_update", 0))
         self.anchor_factor = float(state.get("anchor_factor", 1.0))
