@@ -172,7 +172,10 @@ def child() -> None:
         gradient_accumulation_steps=1, num_mini_batches=bs // mb, num_ppo_epochs=int(c.get("ppo_epochs", 2)),
         response_length=int(c.get("max_new_tokens", 48)), stop_token="eos", temperature=float(c.get("temperature", 0.9)),
         total_episodes=bs * updates, num_sample_generations=0, learning_rate=float(c.get("learning_rate", 2e-4)),
-        lr_scheduler_type="linear" if c.get("lr_decay", True) else "constant",
+        # TRL steps its scheduler once per update (batch), as tuilab does: warm-up counts in updates too.
+        lr_scheduler_type="linear" if c.get("lr_decay", True) else
+        ("constant_with_warmup" if c.get("warmup_updates", 0) else "constant"),
+        warmup_steps=int(c.get("warmup_updates", 0)),
         kl_coef=float(c.get("kl_coef", 0.05)), missing_eos_penalty=float(c.get("missing_eos_penalty", 1.0)) or None,
         local_rollout_forward_batch_size=bs, report_to=[], save_strategy="no", logging_steps=1, use_cpu=True,
         bf16=False, fp16=False, gradient_checkpointing=False, dataloader_num_workers=0, seed=int(c.get("seed", 0)),
