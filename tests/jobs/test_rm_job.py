@@ -108,3 +108,31 @@ def test_cancel_mid_run_leaves_a_loadable_checkpoint(lab, tiny_model_dir):
     rm = RewardModel.load(path)
     assert rm.manifest["step"] == step
     assert math.isfinite(rm.score(["Say something."], ["sea good"]).mean[0])
+
+
+def test_a_moved_lab_still_loads_its_reward_runs(tmp_path, tiny_model_dir):
+    """A base inside the lab is named `models/<name>` in reward.json, checkpoints and the card; move the
+    lab folder and the run (and a checkpoint) load from the new place with no base given."""
+    import json
+    import shutil
+
+    paths = LabPaths.resolve(tmp_path / "lab")
+    shutil.copytree(tiny_model_dir, paths.models / "tiny-llama")
+    db = open_db(paths.db)
+    insert_pairs(db, 24)
+    outcome = run_job(reward_job(cfg_for(paths.models / "tiny-llama", checkpoint_every=3)), paths=paths)
+    db.conn.close()
+    assert outcome.ok, outcome.error
+    before = RewardModel.load(outcome.output_dir).score([[{"role": "user", "content": "hi"}]], ["good"]).mean
+
+    moved = tmp_path / "elsewhere" / "lab-moved"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "lab", moved)
+    run_dir = moved / "models" / "runs" / outcome.run_id
+    assert json.loads((run_dir / "reward.json").read_text())["base_model"] == "models/tiny-llama"
+    assert "base_model: models/tiny-llama" in (run_dir / "README.md").read_text()
+    after = RewardModel.load(run_dir).score([[{"role": "user", "content": "hi"}]], ["good"]).mean
+    assert after == pytest.approx(before, abs=1e-6)
+    checkpoint = sorted((run_dir / "checkpoints").iterdir())[0]
+    assert json.loads((checkpoint / "reward.json").read_text())["base_model"] == "models/tiny-llama"
+    assert RewardModel.load(checkpoint).members == ["reward-0"]

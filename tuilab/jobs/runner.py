@@ -7,6 +7,13 @@ samples, status) on this thread's own connection, then one `forward(batch)`
 call (the App passes `lambda evs: self.post_message(...)`). Every exception
 inside the loop ends the run as failed with the reason on the run row; nothing
 is re-raised into the UI.
+
+Under a launcher (`torchrun`/`accelerate launch`, `WORLD_SIZE` > 1) every
+process calls `run_job` with the same job: the main process (rank 0) chooses
+the run id, creates the run row, writes the database and the run folder as
+above; the others take its run id, read the database (pairs, prompts,
+checkpoints) but never write it, and send their events nowhere: the loops
+gather every rank's rows and statistics onto the main process's events.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import sqlite_utils
 from tuilab.config import LabPaths, to_dict
 from tuilab.store import runs as runs_store
 from tuilab.store.db import open_db, transaction
+from tuilab.training.distributed import launched_processes
 from tuilab.training.events import (
     FLUSH_SECONDS,
     Cancelled,
@@ -201,6 +209,14 @@ def run_job(
     `Cancelled`.
     """
     control = control or RunControl()
+    dist = None
+    if launched_processes() > 1:
+        from tuilab.training.distributed import current
+
+        dist = current()
+        job.run_id = dist.broadcast(job.run_id)  # one run, named by the main process
+        if not dist.is_main:
+            return _follow(job, paths, dist)
     db = open_db(paths.db)
     run_id = job.run_id
     output_dir = paths.runs / run_id
@@ -213,6 +229,8 @@ def run_job(
             )
         runs_store.set_run_status(db, run_id, "running")
         output_dir.mkdir(parents=True, exist_ok=True)
+        if dist is not None:
+            dist.barrier()  # the run row and folder exist: the other ranks may open the database
         recorder = _Recorder(db, run_id, forward)
 
         def on_pause() -> None:
@@ -232,6 +250,26 @@ def run_job(
         return _drive(job, ctx, recorder, output_dir)
     finally:
         db.conn.close()
+
+
+def _follow(job: Job, paths: LabPaths, dist: Any) -> RunOutcome:
+    """A rank other than the main one: the same loop, reading the lab but writing nothing, events dropped."""
+    dist.barrier()  # wait for the main process's run row (and a database it may have just created)
+    db = open_db(paths.db)
+    output_dir = paths.runs / job.run_id
+    ctx = JobContext(run_id=job.run_id, output_dir=output_dir, paths=paths, db=db,
+                     sink=lambda event: None, control=RunControl())
+    try:
+        result = job.fn(ctx)
+    except (CancelledRun, KeyboardInterrupt):
+        return RunOutcome(job.run_id, "cancelled", output_dir)
+    except Exception as exc:
+        error = "".join(traceback.format_exception(exc))
+        print(f"tuilab: rank {dist.rank}: {error}", file=sys.stderr)
+        return RunOutcome(job.run_id, "failed", output_dir, error_summary=error_summary(exc), error=error)
+    finally:
+        db.conn.close()
+    return RunOutcome(job.run_id, "completed", output_dir, metrics=dict(result or {}))
 
 
 def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path) -> RunOutcome:
@@ -277,9 +315,20 @@ def _write_card(db: sqlite_utils.Database, run_id: str, output_dir: Path, config
     from tuilab.jobs.model_card import write_model_card
 
     try:
-        write_model_card(db, run_id, output_dir, base_model=str(getattr(config, "base_model", "") or "?"))
+        write_model_card(db, run_id, output_dir, base_model=_card_base(getattr(config, "base_model", ""), output_dir))
     except Exception as exc:  # noqa: BLE001
         print(f"tuilab: run {run_id}: model card not written: {exc}", file=sys.stderr)
+
+
+def _card_base(base_model: str, output_dir: Path) -> str:
+    """The base as a card names it: a model name as given, a folder inside the lab as `models/<name>`
+    (so the card stays true when the lab folder moves), any other folder as an absolute path."""
+    from tuilab.modeling.export import portable_base
+
+    if not base_model:
+        return "?"
+    path = Path(base_model).expanduser()
+    return portable_base(path, output_dir) if path.is_dir() else str(base_model)
 
 
 def _with_warnings(metrics: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:

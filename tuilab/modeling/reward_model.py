@@ -111,8 +111,10 @@ class RewardModel:
         members: list[str] = list(manifest["members"])
         if not members:
             raise ValueError(f"{manifest_path}: lists no trained members")
+        from tuilab.modeling.export import resolve_base
+
         if base is None:
-            base_path = Path(manifest["base_model"])
+            base_path = resolve_base(manifest["base_model"], run_dir)  # `models/<name>`: inside a (moved) lab
             if not base_path.exists():
                 raise FileNotFoundError(
                     f"{run_dir}: its base model {base_path} is gone; load that model and pass it as base="
@@ -127,7 +129,8 @@ class RewardModel:
 
             from tuilab.modeling.loading import prepare_tokenizer
 
-            tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(manifest["base_model"]))
+            tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(resolve_base(manifest["base_model"],
+                                                                                         run_dir))))
         expected = int(manifest.get("hidden_size", 0))
         if expected and hidden_size_of(model) != expected:
             raise ValueError(

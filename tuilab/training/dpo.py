@@ -42,6 +42,12 @@ the sampled tokens, as PPO's `objective/kl`), the gold score, and the same
 hacking flags and warnings as PPO (`HackingMonitor`), so the run screen and
 the inspector read a DPO run as they read a PPO run. Samples at step s come
 from the policy after s − 1 updates (step 1's from the reference itself).
+
+Several processes (`training.distributed`): every rank builds the same global
+batches and scores its contiguous share of each (its loss weighted by that
+share; DDP averages the gradients), the step's statistics are summed over the
+ranks, the reference pass, the held-out evaluation and the held-out answers
+are split across the ranks and gathered; only the main process writes.
 """
 
 from __future__ import annotations
@@ -50,7 +56,6 @@ import json
 import math
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,6 +74,8 @@ from tuilab.modeling.generation import sample
 from tuilab.modeling.loading import LoadedModel
 from tuilab.records import PreferencePair, Prompt
 from tuilab.records import Sample as SampleRow
+from tuilab.training import checkpoints as ck
+from tuilab.training.distributed import SINGLE, Dist, current
 from tuilab.training.events import (
     CancelledRun,
     Checkpoint,
@@ -93,7 +100,8 @@ from tuilab.training.packing import (
 from tuilab.training.reward import NotEnoughPairs, split_eval, usable_pairs
 
 POLICY = "policy"
-STATE_FILE = "trainer_state.pt"
+STATE_FILE = ck.STATE_FILE
+find_latest_checkpoint = ck.find_latest_checkpoint
 REFERENCE_FILE = "reference_logps.pt"
 MANIFEST = "dpo.json"
 LOSSES = ("sigmoid", "ipo", "hinge", "rdpo")
@@ -261,6 +269,18 @@ class _Engine:
         return plain_logps(self.body, self.lm_head, batch, self.pad_id)
 
 
+class _PolicyLogps(torch.nn.Module):
+    """The trainable forward, (chosen, rejected) answer log-probs of a batch: the module DDP wraps."""
+
+    def __init__(self, engine: _Engine) -> None:
+        super().__init__()
+        self.body, self.lm_head = engine.body, engine.lm_head
+        object.__setattr__(self, "engine", engine)  # not a submodule
+
+    def forward(self, batch: Sequence[EncodedPair]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.engine.logps(batch)
+
+
 def _engine(model: Any, tokenizer: Any, cfg: DPOConfig) -> _Engine:
     from tuilab.modeling.trunk import backbone_of
 
@@ -331,17 +351,26 @@ def _warn_sharing(sink: Sink, diff: float, tol: float, fallback: str) -> None:
                     message=f"On this model the packed forward {how}, so {fallback} (slower, same result)."))
 
 
-def reference_logps(model: Any, engine: _Engine, pairs: Sequence[EncodedPair], batch_size: int) -> torch.Tensor:
-    """[N, 2] summed answer log-probs of the reference policy (adapters off), computed once, no gradients."""
+def reference_logps(model: Any, engine: _Engine, pairs: Sequence[EncodedPair], batch_size: int,
+                    dist: Dist = SINGLE) -> torch.Tensor:
+    """[N, 2] summed answer log-probs of the reference policy (adapters off), computed once, no gradients.
+
+    Across processes each rank computes a share of the pairs and the rows are gathered, on every rank.
+    """
     from tuilab.modeling.lora import adapters_disabled
 
     out = torch.empty(len(pairs), 2)
     order = sorted(range(len(pairs)), key=lambda i: pairs[i].packed_length)  # little padding
+    if dist.enabled:
+        order = [order[i] for i in dist.span(len(order))]
     with torch.no_grad(), adapters_disabled(model):
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
             c, r = engine.logps([pairs[i] for i in idx])
             out[idx, 0], out[idx, 1] = c.float().cpu(), r.float().cpu()
+    if dist.enabled:
+        for i, row in dist.gather_objects([(i, out[i].tolist()) for i in order]):
+            out[i] = torch.tensor(row)
     return out
 
 
@@ -393,31 +422,17 @@ def sample_prompts(pairs: Sequence[EncodedPair], source: Sequence[PreferencePair
 
 # ======================================================================== checkpoints
 def save_checkpoint(folder: Path, *, model, optimizer, scheduler, gens, step: int, monitor: HackingMonitor,
-                    cfg: DPOConfig) -> Path:
+                    cfg: DPOConfig, extra: dict | None = None) -> Path:
     """Adapter (PEFT layout) + optimiser, schedule, RNG and monitor state; written to a temp folder, then renamed."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(str(tmp), selected_adapters=[POLICY])
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": {k: g.get_state() for k, g in gens.items()}, "monitor": monitor.state_dict(),
-                "config": to_dict(cfg)}, tmp / STATE_FILE)
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    with ck.written_whole(folder) as tmp:
+        model.save_pretrained(str(tmp), selected_adapters=[POLICY])
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": {k: g.get_state() for k, g in gens.items()}, "monitor": monitor.state_dict(),
+                    "config": to_dict(cfg), **(extra or {})}, tmp / STATE_FILE)
     return folder
 
 
-def find_latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint folder under `output_dir/checkpoints` (by step)."""
-    root = Path(output_dir) / "checkpoints"
-    found = sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")
-                   and (p / STATE_FILE).exists()) if root.is_dir() else []
-    return found[-1] if found else None
-
-
-def _resume(folder: Path, model, optimizer, scheduler, gens, monitor) -> int:
+def _resume(folder: Path, model, optimizer, scheduler, gens, monitor, d: Dist = SINGLE) -> int:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -431,8 +446,12 @@ def _resume(folder: Path, model, optimizer, scheduler, gens, monitor) -> int:
     state = torch.load(state_path, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    for k, g in gens.items():
-        g.set_state(state["rng"][k])
+    def set_states(states: dict) -> None:
+        for k, g in gens.items():
+            g.set_state(states[k])
+
+    set_states(state["rng"])
+    ck.restore_rank_rng(gens, state, d, set_states)
     monitor.load_state_dict(state["monitor"])
     return int(state["step"])
 
@@ -490,6 +509,7 @@ def train_dpo(
     from collections import Counter
 
     validate_config(cfg)
+    d = current()
     control = control or RunControl()
     kept, dropped = usable_pairs(cfg, pairs)
     reasons: Counter = Counter(left_out or {})
@@ -497,7 +517,8 @@ def train_dpo(
     if len(kept) < cfg.min_pairs:
         raise NotEnoughPairs(len(kept), cfg.min_pairs, reasons)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if d.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     tokenizer = base.tokenizer
 
@@ -517,6 +538,9 @@ def train_dpo(
     model, params = prepare_policy(base, cfg)
     engine = _engine(model, tokenizer, cfg)
     device = next(engine.body.parameters()).device
+    if d.enabled and d.device.type == "cuda" and device != d.device:
+        raise ValueError(f"process {d.rank}: the base model was loaded on {device}, not on this process's "
+                         f"{d.device}; load it with device={str(d.device)!r}")
     exact = next(engine.body.parameters()).dtype == torch.float32 and not base.four_bit
     window = sliding_window(model)
     longest = max(p.packed_length for p in encoded)
@@ -534,14 +558,17 @@ def train_dpo(
     ref_path = output_dir / REFERENCE_FILE
     everything = train + eval_set
     ref = None
+    if d.enabled:  # the main process found the checkpoint; every rank resumes from the same one
+        resume_from = d.broadcast(None if resume_from is None else str(resume_from))
     if resume_from is not None and ref_path.exists():
         ref = torch.load(ref_path, map_location="cpu")
         if ref.shape != (len(everything), 2):
             ref = None
     t_ref = time.perf_counter()
     if ref is None:
-        ref = reference_logps(model, engine, everything, max(cfg.batch_size * 2, 2))
-        torch.save(ref, ref_path)
+        ref = reference_logps(model, engine, everything, max(cfg.batch_size * 2, 2), dist=d)
+        if d.is_main:
+            torch.save(ref, ref_path)
     ref_seconds = time.perf_counter() - t_ref
     ref_train, ref_eval = ref[: len(train)].to(device), ref[len(train) :].to(device)
 
@@ -549,68 +576,72 @@ def train_dpo(
     total = per_epoch * cfg.epochs
     optimizer = adamw(params, cfg.learning_rate, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(round(cfg.warmup_ratio * total), total))
-    gens = {"sample": torch.Generator(device=device).manual_seed(cfg.seed),
-            "reference": torch.Generator(device=device).manual_seed(cfg.seed + 1)}
+    seed = ck.rank_seed(cfg.seed, d.rank)  # rank 0 (and one process): cfg.seed's streams
+    gens = {"sample": torch.Generator(device=device).manual_seed(seed),
+            "reference": torch.Generator(device=device).manual_seed(seed + 1)}
     monitor = HackingMonitor()
     held_out = sample_prompts(eval_set or train, kept, cfg.sample_prompts)
     held_ids = [prompt_ids(tokenizer, as_messages(p.messages)) for p in held_out]
 
     start = 1
     if resume_from is not None:
-        start = _resume(Path(resume_from), model, optimizer, scheduler, gens, monitor) + 1
-    _write_manifest(output_dir, base, cfg, len(train), len(eval_set))
+        start = _resume(Path(resume_from), model, optimizer, scheduler, gens, monitor, d) + 1
+    if d.is_main:
+        _write_manifest(output_dir, base, cfg, len(train), len(eval_set))
+    # The trainable forward: DDP-wrapped across processes, the engine itself in one.
+    forward = d.prepare(_PolicyLogps(engine)) if d.enabled else engine.logps
 
     lengths = [p.packed_length if engine.share else p.length for p in train]
     last: dict[str, float] = {}
     last_eval: dict[str, float] = {}
-    last_ckpt = start - 1
     step = start - 1
     train_seconds = 0.0
     pairs_seen = 0
 
     def checkpoint(at: int) -> None:
+        extra = ck.rng_of_ranks(d, {k: g.get_state() for k, g in gens.items()})  # every rank's, across processes
+        if not d.is_main:
+            return
         path = save_checkpoint(output_dir / "checkpoints" / f"step-{at:06d}", model=model, optimizer=optimizer,
-                               scheduler=scheduler, gens=gens, step=at, monitor=monitor, cfg=cfg)
+                               scheduler=scheduler, gens=gens, step=at, monitor=monitor, cfg=cfg,
+                               extra=extra)
         sink(Checkpoint(step=at, path=str(path), metrics={**_headline(last), **last_eval}))
 
+    saver = ck.Schedule(cfg.checkpoint_every, total, checkpoint, last=start - 1)
     try:
         for step in range(start, total + 1):
-            control.check()
+            d.check(control)
             epoch, b = divmod(step - 1, per_epoch)
             if cfg.sample_every > 0 and (step - 1) % cfg.sample_every == 0:
                 # Before this step's update: the policy after step − 1 updates.
-                last_eval = _evaluate(engine, eval_set, ref_eval, cfg)
+                last_eval = _evaluate(engine, eval_set, ref_eval, cfg, d)
                 last_eval.update(_answer_held_out(step, cfg, model, tokenizer, engine, held_out, held_ids, gens,
-                                                  monitor, gold, sink))
+                                                  monitor, gold, sink, d))
                 sink(Metrics(step=step, values=last_eval, total_steps=total))
             t0 = time.perf_counter()
             idx = epoch_batches(len(train), lengths, cfg.batch_size, cfg.seed, epoch)[b]
-            last = _dpo_step(step, [train[i] for i in idx], ref_train[idx], cfg, engine, params, optimizer,
-                             scheduler)
+            last = _dpo_step(step, [train[i] for i in idx], ref_train[idx], cfg, forward, params, optimizer,
+                             scheduler, d)
             last["train/epoch"] = epoch + (b + 1) / per_epoch
             dt = time.perf_counter() - t0
             train_seconds += dt
             pairs_seen += len(idx)
             last["time/step_s"] = dt
             sink(Metrics(step=step, values=last, total_steps=total))
-            if cfg.checkpoint_every > 0 and (step % cfg.checkpoint_every == 0 or step == total):
-                checkpoint(step)
-                last_ckpt = step
+            saver.after(step)
     except CancelledRun:
-        # A cancel keeps every finished step: checkpoint the last one so `--resume` loses nothing.
-        done = step - 1
-        if done > last_ckpt:
-            checkpoint(done)
+        saver.cancelled(step)
         raise
 
-    final_eval = _evaluate(engine, eval_set, ref_eval, cfg)
+    final_eval = _evaluate(engine, eval_set, ref_eval, cfg, d)
     if final_eval:
         sink(Metrics(step=step, values=final_eval, total_steps=total))
     # The trained policy in the standard PEFT layout (output_dir/policy), loadable by other tools.
-    model.save_pretrained(str(output_dir), selected_adapters=[POLICY])
+    if d.is_main:
+        model.save_pretrained(str(output_dir), selected_adapters=[POLICY])
     final: dict[str, Any] = {
         **last, **final_eval,
-        "steps": step, "last_checkpoint": last_ckpt,
+        "steps": step, "last_checkpoint": saver.last,
         "train/pairs": len(train), "eval/pairs": len(eval_set),
         "train/pairs_per_s": pairs_seen / train_seconds if train_seconds else None,
         "time/reference_s": ref_seconds,
@@ -623,7 +654,10 @@ def train_dpo(
 
 
 def _write_manifest(output_dir: Path, base: LoadedModel, cfg: DPOConfig, n_train: int, n_eval: int) -> None:
-    data = {"format": "tuilab-dpo/1", "base_model": str(base.path), "adapter": POLICY,
+    from tuilab.modeling.export import portable_base
+
+    # `models/<name>` when the base lives in the lab, so a moved lab still finds it (`resolve_base`).
+    data = {"format": "tuilab-dpo/1", "base_model": portable_base(base.path, output_dir), "adapter": POLICY,
             "train_pairs": n_train, "eval_pairs": n_eval, "config": to_dict(cfg)}
     (output_dir / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
@@ -643,22 +677,31 @@ def _pair_tensors(batch: Sequence[EncodedPair], device) -> dict[str, torch.Tenso
 
 
 # ======================================================================== one step
-def _dpo_step(step: int, batch: list[EncodedPair], ref: torch.Tensor, cfg: DPOConfig, engine: _Engine,
-              params: list[torch.nn.Parameter], optimizer, scheduler) -> dict[str, float]:
-    policy_c, policy_r = engine.logps(batch)
+def _dpo_step(step: int, batch: list[EncodedPair], ref: torch.Tensor, cfg: DPOConfig, forward: Callable,
+              params: list[torch.nn.Parameter], optimizer, scheduler, d: Dist = SINGLE) -> dict[str, float]:
+    n = len(batch)
+    if d.enabled:  # this rank's share of the global batch
+        mine, weight = d.split(range(n))
+        batch, ref = [batch[i] for i in mine], ref[mine]
+    policy_c, policy_r = forward(batch)
     out = dpo_loss(policy_c, policy_r, ref[:, 0], ref[:, 1], loss_type=cfg.loss, beta=cfg.beta,
                    label_smoothing=cfg.label_smoothing, alpha=cfg.rdpo_alpha, **_pair_tensors(batch, ref.device))
-    out.loss.backward()
-    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+    if d.enabled:  # DDP averages over ranks: weight by this rank's share of the batch
+        (out.loss * (weight * len(batch) / n * d.size)).backward()
+    else:
+        out.loss.backward()
+    gnorm = d.clip_grad_norm_(params, cfg.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     lr = scheduler.get_last_lr()[0]
     scheduler.step()
+    rc, rr = out.chosen_rewards, out.rejected_rewards
+    strict = torch.tensor([p.label >= 1.0 for p in batch], dtype=torch.float32, device=rc.device)
+    if d.enabled:
+        return _global_step_metrics(d, step, out.loss, rc, rr, strict, policy_c, policy_r, weight, n, gnorm, lr)
     loss = float(out.loss.detach())
     if not math.isfinite(loss):
         raise TrainingDiverged(step, f"loss became {loss} (learning rate {lr:.3g}); lower learning_rate or beta")
-    rc, rr = out.chosen_rewards, out.rejected_rewards
-    strict = torch.tensor([p.label >= 1.0 for p in batch], dtype=torch.float32, device=rc.device)
     # Metric names as TRL's DPOTrainer logs them.
     return {
         "loss": loss,
@@ -673,17 +716,48 @@ def _dpo_step(step: int, batch: list[EncodedPair], ref: torch.Tensor, cfg: DPOCo
     }
 
 
-def _evaluate(engine: _Engine, eval_set: Sequence[EncodedPair], ref: torch.Tensor, cfg: DPOConfig) -> dict[str, float]:
-    """Held-out pairs scored by the policy's implicit reward: accuracy, margin, length correlation, loss."""
+def _global_step_metrics(d: Dist, step: int, loss: torch.Tensor, rc: torch.Tensor, rr: torch.Tensor,
+                         strict: torch.Tensor, policy_c: torch.Tensor, policy_r: torch.Tensor, weight: float, n: int,
+                         gnorm: torch.Tensor, lr: float) -> dict[str, float]:
+    """`_dpo_step`'s metrics over the whole batch, from every rank's sums (one all-reduce)."""
+    sums = d.sum(torch.stack([
+        loss.detach() * len(rc), rc.sum(), rr.sum(), ((rc > rr).float() * strict).sum(), strict.sum(),
+        policy_c.detach().sum(), policy_r.detach().sum(),
+    ]).float() * weight).tolist()
+    total_loss = sums[0] / n
+    if not math.isfinite(total_loss):
+        raise TrainingDiverged(step, f"loss became {total_loss} (learning rate {lr:.3g}); lower learning_rate or beta")
+    return {
+        "loss": total_loss,
+        "rewards/chosen": sums[1] / n,
+        "rewards/rejected": sums[2] / n,
+        "rewards/margins": (sums[1] - sums[2]) / n,
+        "rewards/accuracies": sums[3] / max(sums[4], 1.0),
+        "logps/chosen": sums[5] / n,
+        "logps/rejected": sums[6] / n,
+        "train/grad_norm": float(gnorm),
+        "lr": float(lr),
+    }
+
+
+def _evaluate(engine: _Engine, eval_set: Sequence[EncodedPair], ref: torch.Tensor, cfg: DPOConfig,
+              d: Dist = SINGLE) -> dict[str, float]:
+    """Held-out pairs scored by the policy's implicit reward: accuracy, margin, length correlation, loss.
+
+    Across processes each rank scores a share of the pairs; the log-probs are gathered, on every rank.
+    """
     if not eval_set:
         return {}
-    chosen, rejected = [], []
-    with torch.no_grad():
-        for s in range(0, len(eval_set), cfg.batch_size * 2):
-            c, r = engine.logps(eval_set[s : s + cfg.batch_size * 2])
-            chosen.append(c.float())
-            rejected.append(r.float())
-    pc, pr = torch.cat(chosen), torch.cat(rejected)
+    if d.enabled:
+        pc, pr = _gathered_logps(engine, eval_set, cfg, d, ref.device)
+    else:
+        chosen, rejected = [], []
+        with torch.no_grad():
+            for s in range(0, len(eval_set), cfg.batch_size * 2):
+                c, r = engine.logps(eval_set[s : s + cfg.batch_size * 2])
+                chosen.append(c.float())
+                rejected.append(r.float())
+        pc, pr = torch.cat(chosen), torch.cat(rejected)
     out = dpo_loss(pc, pr, ref[:, 0], ref[:, 1], loss_type=cfg.loss, beta=cfg.beta,
                    label_smoothing=cfg.label_smoothing, alpha=cfg.rdpo_alpha,
                    **_pair_tensors(eval_set, pc.device))
@@ -700,6 +774,19 @@ def _evaluate(engine: _Engine, eval_set: Sequence[EncodedPair], ref: torch.Tenso
         "eval/logps/rejected": float(pr.mean()),
     })
     return {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
+
+
+def _gathered_logps(engine: _Engine, pairs: Sequence[EncodedPair], cfg: DPOConfig, d: Dist,
+                    device) -> tuple[torch.Tensor, torch.Tensor]:
+    mine = list(d.span(len(pairs)))
+    rows = []
+    with torch.no_grad():
+        for s in range(0, len(mine), cfg.batch_size * 2):
+            idx = mine[s : s + cfg.batch_size * 2]
+            c, r = engine.logps([pairs[i] for i in idx])
+            rows += zip(idx, c.float().tolist(), r.float().tolist(), strict=True)
+    rows = sorted(d.gather_objects(rows))
+    return (torch.tensor([c for _, c, _ in rows], device=device), torch.tensor([r for _, _, r in rows], device=device))
 
 
 # ======================================================================== held-out answers
@@ -728,31 +815,48 @@ def _sequence_logps(engine: _Engine, sb) -> torch.Tensor:
 
 
 def _answer_held_out(step, cfg: DPOConfig, model, tokenizer, engine: _Engine, prompts: list[Prompt], ids,
-                     gens, monitor: HackingMonitor, gold: GoldFn | None, sink: Sink) -> dict[str, float]:
-    """The policy (and the reference) answer the held-out prompts; samples + flags + sample metrics."""
+                     gens, monitor: HackingMonitor, gold: GoldFn | None, sink: Sink,
+                     d: Dist = SINGLE) -> dict[str, float]:
+    """The policy (and the reference) answer the held-out prompts; samples + flags + sample metrics.
+
+    Across processes each rank answers a share of the prompts and the answers are gathered.
+    """
     from tuilab.modeling.lora import adapters_disabled
 
     if not prompts:
         return {}
     t0 = time.perf_counter()
-    with torch.no_grad():
-        sb, tokens, texts = _sample(model, tokenizer, ids, cfg, gens["sample"])
-        logp = _sequence_logps(engine, sb)
-        with adapters_disabled(model):
-            ref_logp = _sequence_logps(engine, sb)
-            _, _, ref_texts = _sample(model, tokenizer, ids, cfg, gens["reference"])
-    kl = (logp - ref_logp).float().cpu()  # k1 per answer, as PPO's objective/kl
+    everyone = prompts
+    if d.enabled:
+        mine = d.span(len(prompts))
+        prompts, ids = [prompts[i] for i in mine], [ids[i] for i in mine]
+    tokens, texts, ref_texts, eos, kl, gold_scores = [], [], [], [], torch.zeros(0), None
+    if prompts:
+        with torch.no_grad():
+            sb, tokens, texts = _sample(model, tokenizer, ids, cfg, gens["sample"])
+            logp = _sequence_logps(engine, sb)
+            with adapters_disabled(model):
+                ref_logp = _sequence_logps(engine, sb)
+                _, _, ref_texts = _sample(model, tokenizer, ids, cfg, gens["reference"])
+        kl = (logp - ref_logp).float().cpu()  # k1 per answer, as PPO's objective/kl
+        eos = [bool(f) for f in sb.finished]
+        gold_scores = [float(g) for g in gold(prompts, texts)] if gold is not None else None
+    if d.enabled:  # every rank's answers, in the prompts' order
+        rows = d.gather_objects(list(zip(tokens, texts, ref_texts, eos, kl.tolist(),
+                                         gold_scores or [None] * len(tokens), strict=True)))
+        tokens, texts, ref_texts, eos, kls, golds = (list(c) for c in zip(*rows, strict=True))
+        kl, prompts = torch.tensor(kls), everyone
+        gold_scores = golds if gold is not None else None
     implicit = (cfg.beta * kl).tolist()  # the implicit reward of an on-policy answer is β·(its log-ratio)
     lengths = [len(t) for t in tokens]
-    eos = [bool(f) for f in sb.finished]
-    gold_scores = [float(g) for g in gold(prompts, texts)] if gold is not None else None
     report = monitor.observe(step, scores=implicit, lengths=lengths, eos=eos, tokens=tokens, gold=gold_scores,
                              kls=kl.tolist())
     rows = [SampleRow(prompt=p.text, response=texts[i], score=implicit[i], prompt_id=p.id,
                       ref_response=ref_texts[i], gold=gold_scores[i] if gold_scores is not None else None,
                       kl=float(kl[i]), length=lengths[i], eos=eos[i], flags=report.flags[i])
             for i, p in enumerate(prompts)]
-    sink(Samples(step=step, rows=rows))
+    if d.is_main:
+        sink(Samples(step=step, rows=rows))
     for code, message in report.warnings:
         sink(RunWarning(step=step, code=code, message=message))
     values = {

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tuilab.diagnostics.calibration import PairEval, evaluate_pairs
+from tuilab.training.distributed import SINGLE, Dist
 
 
 @dataclass
@@ -39,8 +40,22 @@ class EncodedPair:
         return len(self.chosen) + len(self.rejected) - self.shared
 
 
-def pair_rewards(rm, pairs: Sequence[EncodedPair], *, batch_size: int | None = None):
-    """Rewards [k, 2, n]: each member's chosen (row 0) and rejected (row 1) rewards, on the CPU."""
+def pair_rewards(rm, pairs: Sequence[EncodedPair], *, batch_size: int | None = None, dist: Dist = SINGLE):
+    """Rewards [k, 2, n]: each member's chosen (row 0) and rejected (row 1) rewards, on the CPU.
+
+    Across several processes each rank scores every `size`-th pair and the
+    rows are gathered back into the pairs' order, on every rank.
+    """
+    if dist.enabled:
+        import torch
+
+        mine = list(range(dist.rank, len(pairs), dist.size))
+        local = pair_rewards(rm, [pairs[i] for i in mine], batch_size=batch_size) if mine else None
+        rows = dist.gather_objects([(i, local[:, :, j].tolist()) for j, i in enumerate(mine)])
+        out = torch.zeros(len(rm.members), 2, len(pairs))
+        for i, values in rows:
+            out[:, :, i] = torch.tensor(values)
+        return out
     ids = [p.chosen for p in pairs] + [p.rejected for p in pairs]
     rewards = rm.score_ids(ids, batch_size=batch_size).float().cpu()
     n = len(pairs)
@@ -58,12 +73,13 @@ def eval_from_rewards(chosen: Sequence[float], rejected: Sequence[float], pairs:
     )
 
 
-def evaluate_reward_model(rm, pairs: Sequence[EncodedPair], *, batch_size: int | None = None) -> tuple[PairEval, list[PairEval]]:
-    """(ensemble-mean eval, per-member evals) on held-out pairs."""
+def evaluate_reward_model(rm, pairs: Sequence[EncodedPair], *, batch_size: int | None = None,
+                          dist: Dist = SINGLE) -> tuple[PairEval, list[PairEval]]:
+    """(ensemble-mean eval, per-member evals) on held-out pairs (scored across the ranks with `dist`)."""
     if not pairs:
         empty = PairEval(0, None, None, None, None, None)
         return empty, [empty for _ in rm.members]
-    rewards = pair_rewards(rm, pairs, batch_size=batch_size)
+    rewards = pair_rewards(rm, pairs, batch_size=batch_size, dist=dist)
     members = [eval_from_rewards(r[0].tolist(), r[1].tolist(), pairs) for r in rewards]
     mean = rewards.mean(dim=0)
     return eval_from_rewards(mean[0].tolist(), mean[1].tolist(), pairs), members

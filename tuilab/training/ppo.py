@@ -54,14 +54,24 @@ their own RNG stream: the inspector then compares two draws from the same kind
 of distribution (greedy decoding from a small model is shorter and loopier
 than its samples, which would make the reference look worse than it is), and
 the policy's own rollouts do not depend on `sample_every`.
+
+Several processes (`training.distributed`, under torchrun or accelerate
+launch): each rank samples its contiguous share of every step's prompts from
+its own RNG streams (rank 0's are the single-process ones), reward whitening,
+advantage whitening, explained variance and every token mean are summed over
+the ranks, the update's minibatch is split the same way with each rank's loss
+weighted by its share of the minibatch's tokens (DDP averages the gradients),
+and every rank's rows are gathered for the metrics, the monitor and the
+samples. Only the main process writes the run folder; checkpoints carry each
+rank's RNG state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,7 +87,9 @@ from tuilab.modeling.chat import as_messages, prompt_ids, scored_ids
 from tuilab.modeling.generation import sample
 from tuilab.modeling.loading import LoadedModel
 from tuilab.records import Prompt, Sample
+from tuilab.training import checkpoints as ck
 from tuilab.training import ppo_math as pm
+from tuilab.training.distributed import SINGLE, Dist, current
 from tuilab.training.events import (
     CancelledRun,
     Checkpoint,
@@ -90,7 +102,8 @@ from tuilab.training.events import (
 )
 
 POLICY = "policy"
-STATE_FILE = "trainer_state.pt"
+STATE_FILE = ck.STATE_FILE
+find_latest_checkpoint = ck.find_latest_checkpoint
 VALUE_DIR = "value"
 MANIFEST = "ppo.json"
 
@@ -286,6 +299,18 @@ class _SampledHidden:
         return out
 
 
+class _PolicyValue(torch.nn.Module):
+    """The update's trainable forward (policy logits, values of the detached features): what DDP wraps."""
+
+    def __init__(self, body: torch.nn.Module, lm_head: torch.nn.Module, value_head: torch.nn.Module) -> None:
+        super().__init__()
+        self.body, self.lm_head, self.value_head = body, lm_head, value_head
+
+    def forward(self, ro: Rollout, rows: Any, temperature: float):
+        logits, h, width = _forward(self.body, self.lm_head, ro, rows, temperature)
+        return logits, self.value_head(h.detach()), width
+
+
 def _generate(model, tokenizer, id_lists, cfg: PPOConfig, generator) -> Rollout:
     # N+: fixed response length (max_new_tokens), rows stop at their first EOS; left-padded queries.
     sb = sample(model, tokenizer, id_lists, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
@@ -327,26 +352,20 @@ def save_checkpoint(folder: Path, *, model, value_head, optimizer, scheduler, ge
     previous checkpoint intact and never a half one.
     """
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(str(tmp), selected_adapters=[POLICY])
-    value_head.save(tmp / VALUE_DIR)
-    torch.save({
-        "step": step,
-        "beta": beta,
-        "data_position": step * cfg.batch_size,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng": _rng_states(gens),
-        "monitor": monitor.state_dict(),
-        "config": to_dict(cfg),
-        **(extra or {}),
-    }, tmp / STATE_FILE)
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    with ck.written_whole(folder) as tmp:
+        model.save_pretrained(str(tmp), selected_adapters=[POLICY])
+        value_head.save(tmp / VALUE_DIR)
+        torch.save({
+            "step": step,
+            "beta": beta,
+            "data_position": step * cfg.batch_size,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_states(gens),
+            "monitor": monitor.state_dict(),
+            "config": to_dict(cfg),
+            **(extra or {}),
+        }, tmp / STATE_FILE)
     return folder
 
 
@@ -362,14 +381,6 @@ def _load_adapter_weights(model, folder: Path) -> None:
     missing = [k for k in getattr(result, "unexpected_keys", []) if f".{POLICY}." in k]
     if missing:
         raise ValueError(f"{folder}: adapter weights do not fit this policy ({missing[:3]} …)")
-
-
-def find_latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint folder under `output_dir/checkpoints` (by step)."""
-    root = Path(output_dir) / "checkpoints"
-    found = sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")
-                   and (p / STATE_FILE).exists()) if root.is_dir() else []
-    return found[-1] if found else None
 
 
 # ======================================================================== the loop
@@ -394,9 +405,13 @@ def train_ppo(
     from the policy after k − 1 updates (step 1's from the reference policy).
     """
     _validate(cfg, prompts)
+    d = current()
+    if d.enabled:
+        _validate_split(cfg, d)
     control = control or RunControl()
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if d.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     tokenizer = base.tokenizer
 
@@ -412,6 +427,9 @@ def train_ppo(
     params = _freeze_all_but_policy(model)
     body, lm_head = _body_and_head(model)
     device = next(body.parameters()).device
+    if d.enabled and d.device.type == "cuda" and device != d.device:
+        raise ValueError(f"process {d.rank}: the base model was loaded on {device}, not on this process's "
+                         f"{d.device}; load it with device={str(d.device)!r}")
     value_head = _value_head(model, device)
     params += list(value_head.parameters())
 
@@ -422,56 +440,70 @@ def train_ppo(
     scheduler = pm.LinearDecay(total, decay=cfg.lr_decay, warmup=cfg.warmup_updates)
     # N+: KL penalty coefficient β, fixed (0.05) or adaptive (Ziegler: target 6, horizon 10000).
     kl_ctl = pm.KLController(cfg.kl_coef, adaptive=cfg.adaptive_kl, target=cfg.kl_target, horizon=cfg.kl_horizon)
+    seed = ck.rank_seed(cfg.seed, d.rank)  # rank 0 (and a single process) samples from cfg.seed's streams
     gens = {
-        "sample": torch.Generator(device=device).manual_seed(cfg.seed),
-        "reference": torch.Generator(device=device).manual_seed(cfg.seed + 1),
-        "shuffle": torch.Generator().manual_seed(cfg.seed + 2),
+        "sample": torch.Generator(device=device).manual_seed(seed),
+        "reference": torch.Generator(device=device).manual_seed(seed + 1),
+        "shuffle": torch.Generator().manual_seed(seed + 2),
     }
     monitor = HackingMonitor()
     query_ids = [prompt_ids(tokenizer, as_messages(p.messages)) for p in prompts]
 
     start = 1
+    if d.enabled:  # the main process found the checkpoint; every rank resumes from the same one
+        resume_from = d.broadcast(None if resume_from is None else str(resume_from))
     if resume_from is not None:
         state = _resume(Path(resume_from), model, value_head, optimizer, scheduler, gens, monitor)
+        ck.restore_rank_rng(gens, state, d, lambda states: _set_rng_states(gens, states))
         start = int(state["step"]) + 1
         scheduler.extend(total, int(state["step"]))  # a longer run decays from where this one was
         kl_ctl.beta = float(state["beta"])
         if state.get("data_position") not in (None, state["step"] * cfg.batch_size):
             raise ValueError(f"{resume_from}: its data position does not match batch_size {cfg.batch_size}")
-    _write_manifest(output_dir, base, cfg)
+    if d.is_main:
+        _write_manifest(output_dir, base, cfg)
+    # The trainable forward of the update: DDP-wrapped across processes, the plain modules in one.
+    policy = d.prepare(_PolicyValue(body, lm_head, value_head)) if d.enabled else None
 
     last: dict[str, float] = {}
-    last_ckpt = start - 1
     step = start - 1
 
     def checkpoint(at: int) -> None:
+        extra = ck.rng_of_ranks(d, _rng_states(gens)) or None  # every rank's streams, across processes
+        if not d.is_main:
+            return
         path = save_checkpoint(output_dir / "checkpoints" / f"step-{at:06d}", model=model, value_head=value_head,
                                optimizer=optimizer, scheduler=scheduler, gens=gens, step=at, beta=kl_ctl.beta,
-                               monitor=monitor, cfg=cfg)
+                               monitor=monitor, cfg=cfg, extra=extra)
         sink(Checkpoint(step=at, path=str(path), metrics=_headline(last)))
 
+    saver = ck.Schedule(cfg.checkpoint_every, total, checkpoint, last=start - 1)
     try:
         for step in range(start, total + 1):
-            control.check()
+            d.check(control)
             last = _ppo_step(step, cfg, prompts, query_ids, model=model, body=body, lm_head=lm_head,
                              tokenizer=tokenizer, value_head=value_head, params=params, optimizer=optimizer,
                              scheduler=scheduler, kl_ctl=kl_ctl, gens=gens, monitor=monitor, score_fn=score_fn,
-                             gold=gold, sink=sink)
-            if cfg.checkpoint_every > 0 and (step % cfg.checkpoint_every == 0 or step == total):
-                checkpoint(step)
-                last_ckpt = step
+                             gold=gold, sink=sink, dist=d, policy=policy)
+            saver.after(step)
     except CancelledRun:
-        # A cancel keeps every finished step: checkpoint the last one so `--resume` loses nothing.
-        done = step - 1
-        if done > last_ckpt:
-            checkpoint(done)
+        saver.cancelled(step)
         raise
     # The trained policy in the standard PEFT layout (+ its value head), loadable by other tools.
-    model.save_pretrained(str(output_dir), selected_adapters=[POLICY])
-    value_head.save(output_dir / POLICY / VALUE_DIR)
-    final = {**last, "steps": float(step), "last_checkpoint": float(last_ckpt)}
+    if d.is_main:
+        model.save_pretrained(str(output_dir), selected_adapters=[POLICY])
+        value_head.save(output_dir / POLICY / VALUE_DIR)
+    final = {**last, "steps": float(step), "last_checkpoint": float(saver.last)}
     sink(Finished(metrics=final, output_dir=str(output_dir)))
     return final
+
+
+def _validate_split(cfg: PPOConfig, d: Dist) -> None:
+    """Each process takes an equal share of every batch and minibatch."""
+    for key in ("batch_size", "minibatch_size"):
+        if getattr(cfg, key) % d.size:
+            raise ValueError(f"{key} ({getattr(cfg, key)}) must be a multiple of the number of processes ({d.size}): "
+                             "each process takes an equal share of it")
 
 
 def _validate(cfg: PPOConfig, prompts: list[Prompt]) -> None:
@@ -545,7 +577,10 @@ def _resume(folder: Path, model, value_head, optimizer, scheduler, gens, monitor
 
 
 def _write_manifest(output_dir: Path, base: LoadedModel, cfg: PPOConfig) -> None:
-    data = {"format": "tuilab-ppo/1", "base_model": str(base.path), "adapter": POLICY,
+    from tuilab.modeling.export import portable_base
+
+    # `models/<name>` when the base lives in the lab, so a moved lab still finds it (`resolve_base`).
+    data = {"format": "tuilab-ppo/1", "base_model": portable_base(base.path, output_dir), "adapter": POLICY,
             "reward_run": cfg.reward_run, "config": to_dict(cfg)}
     (output_dir / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
@@ -557,11 +592,13 @@ def _headline(m: dict[str, float]) -> dict[str, float]:
 
 # ======================================================================== one step
 def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head, tokenizer, value_head, params,
-              optimizer, scheduler, kl_ctl, gens, monitor, score_fn, gold, sink) -> dict[str, float]:
+              optimizer, scheduler, kl_ctl, gens, monitor, score_fn, gold, sink, dist: Dist = SINGLE,
+              policy=None) -> dict[str, float]:
     from tuilab.modeling.lora import adapters_disabled
 
     t_step = time.perf_counter()
-    idx = batch_indices(len(prompts), cfg.batch_size, step, cfg.seed)
+    idx = dist.shard(batch_indices(len(prompts), cfg.batch_size, step, cfg.seed))  # this rank's prompts
+    red = dist.sum if dist.enabled else None  # batch statistics over every rank's rows
     batch = [prompts[i] for i in idx]
     ids = [query_ids[i] for i in idx]
     B = len(batch)
@@ -600,7 +637,7 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         lp, ent = pm.logprobs_and_entropy(logits, ro.response_ids[:, :width], T)
         old_logp = _pad_cols(lp, mask.shape[1])
         old_values = _pad_cols(value_head(h), mask.shape[1]) * mask
-        token_entropy = pm.masked_mean(_pad_cols(ent, mask.shape[1]), mask)
+        token_entropy = pm.masked_mean(_pad_cols(ent, mask.shape[1]), mask, reduce=red)
         del logits, h, lp, ent
         with adapters_disabled(model):  # the reference policy: same weights, adapters off
             ref_logits, _, _ = _forward(body, lm_head, ro, all_rows, T)
@@ -625,11 +662,11 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         # N+: per-token KL penalty −β·(log π − log π_ref), score added at the last real token.
         rewards = pm.token_rewards(score, kl_k1, mask, beta)
         if cfg.whiten_rewards:
-            rewards = pm.masked_whiten(rewards, mask, shift_mean=False)  # N+: reward whitening, no mean shift
+            rewards = pm.masked_whiten(rewards, mask, shift_mean=False, reduce=red)  # N+: reward whitening, no mean shift
         # N+: GAE with γ = 1, λ = 0.95 by default.
         adv, returns = pm.gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
-        adv = pm.masked_whiten(adv, mask)  # N+: advantage whitening
-        ev = pm.explained_variance(old_values, returns, mask)
+        adv = pm.masked_whiten(adv, mask, reduce=red)  # N+: advantage whitening
+        ev = pm.explained_variance(old_values, returns, mask, reduce=red)
     gold_scores = [float(g) for g in gold(batch, ro.texts)] if gold is not None else None
     rollout_s = time.perf_counter() - t0
 
@@ -642,7 +679,7 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
     stats: dict[str, float] = dict.fromkeys(keys, 0.0)
     first_ratio_dev = float("nan")
     n_minibatches = 0
-    mb = cfg.minibatch_size
+    mb = cfg.minibatch_size // dist.size  # this rank's share of each minibatch
     per_micro = _rows_per_microbatch(ro, mask.device)
     policy_params = params[:-len(list(value_head.parameters()))]
     value_params = list(value_head.parameters())
@@ -650,28 +687,37 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         perm = torch.randperm(B, generator=gens["shuffle"]).to(mask.device)
         for s in range(0, B, mb):
             rows = perm[s : s + mb]
-            n_tok = mask[rows].sum().clamp_min(1.0)
+            n_tok = dist.sum(mask[rows].sum()).clamp_min(1.0)  # the whole minibatch's tokens, every rank's
             optimizer.zero_grad(set_to_none=True)
             # Micro-batches accumulate the exact minibatch gradient (each term weighted by its token
             # share) with a fraction of the activation memory.
             for m0 in range(0, len(rows), per_micro):
                 micro = rows[m0 : m0 + per_micro]
-                logits, h, width = _forward(body, lm_head, ro, micro, T)
-                m = mask[micro, :width]
-                share = m.sum() / n_tok
-                logp, ent = pm.logprobs_and_entropy(logits, ro.response_ids[micro, :width], T)
-                # The critic reads the trunk's features without moving them: its loss trains the value
-                # head only, so it can neither swamp nor steer the policy adapter's gradient.
-                values = value_head(h.detach())
-                if n_minibatches == 0:  # before any update the ratio must be exactly 1
-                    dev = float((((logp.detach() - old_logp[micro, :width]).abs()) * m).max())
-                    first_ratio_dev = dev if math.isnan(first_ratio_dev) else max(first_ratio_dev, dev)
-                # N+: clipped surrogate objective (clip 0.2).
-                pl = pm.clipped_policy_loss(logp, old_logp[micro, :width], adv[micro, :width], m, cfg.clip_range)
-                # N+: clipped value loss, weighted by vf_coef (0.1).
-                vl, vclip = pm.clipped_value_loss(values, old_values[micro, :width], returns[micro, :width], m,
-                                                  cfg.clip_range_value)
-                ((pl.loss + cfg.vf_coef * vl) * share).backward()
+                last_micro = m0 + per_micro >= len(rows)
+                # Across processes the gradients are averaged once per minibatch, in its last backward.
+                with contextlib.nullcontext() if policy is None or last_micro else dist.no_sync(policy):
+                    if policy is None:
+                        logits, h, width = _forward(body, lm_head, ro, micro, T)
+                        # The critic reads the trunk's features without moving them: its loss trains the value
+                        # head only, so it can neither swamp nor steer the policy adapter's gradient.
+                        values = value_head(h.detach())
+                    else:
+                        logits, values, width = policy(ro, micro, T)
+                        h = None
+                    m = mask[micro, :width]
+                    share = m.sum() / n_tok
+                    logp, ent = pm.logprobs_and_entropy(logits, ro.response_ids[micro, :width], T)
+                    if n_minibatches == 0:  # before any update the ratio must be exactly 1
+                        dev = float((((logp.detach() - old_logp[micro, :width]).abs()) * m).max())
+                        first_ratio_dev = dev if math.isnan(first_ratio_dev) else max(first_ratio_dev, dev)
+                    # N+: clipped surrogate objective (clip 0.2).
+                    pl = pm.clipped_policy_loss(logp, old_logp[micro, :width], adv[micro, :width], m,
+                                                cfg.clip_range)
+                    # N+: clipped value loss, weighted by vf_coef (0.1).
+                    vl, vclip = pm.clipped_value_loss(values, old_values[micro, :width], returns[micro, :width], m,
+                                                      cfg.clip_range_value)
+                    # DDP averages the ranks' gradients: × size makes it the sum of token-weighted terms.
+                    ((pl.loss + cfg.vf_coef * vl) * (share * dist.size if dist.enabled else share)).backward()
                 for k, v in (("pg", pl.loss), ("vf", vl), ("clip", pl.clipfrac), ("vclip", vclip),
                              ("akl", pl.approxkl), ("ratio", pl.ratio), ("ent", pm.masked_mean(ent, m))):
                     stats[k] += float(v.detach() * share)
@@ -682,17 +728,31 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
             stats["gn_value"] += float(torch.nn.utils.clip_grad_norm_(value_params, cfg.max_grad_norm))
             optimizer.step()
             n_minibatches += 1
+    if dist.enabled:  # each rank summed its share of every minibatch's token-weighted terms
+        shared = keys[:7]
+        total = dist.sum(torch.tensor([stats[k] for k in shared], dtype=torch.float64, device=mask.device))
+        stats.update(zip(shared, total.tolist(), strict=True))
+        first_ratio_dev = float(dist.max(torch.tensor([first_ratio_dev], device=mask.device)))
     stats = {k: v / max(n_minibatches, 1) for k, v in stats.items()}
     update_s = time.perf_counter() - t2
 
     # ---------------------------------------------------------------- metrics, samples, diagnostics
     seq_kl = kl_k1.sum(1)
+    kl3_rows, kl2_rows, ent_rows = kl_k3.sum(1), (kl.k2 * mask).sum(1), (-old_logp * mask).sum(1)
+    tokens, texts, eos = ro.tokens, ro.texts, [bool(f) for f in ro.finished.tolist()]
+    if dist.enabled:  # every rank's rows, in rank order (= the global batch's order), on every rank
+        cols = dist.gather_rows(torch.stack([score, rm_mean, spread, seq_kl, kl3_rows, kl2_rows, ent_rows], 1))
+        score, rm_mean, spread, seq_kl, kl3_rows, kl2_rows, ent_rows = cols.unbind(1)
+        gathered = dist.gather_objects(list(zip(batch, tokens, texts, eos, ref_texts,
+                                                gold_scores or [None] * B, strict=True)))
+        batch, tokens, texts, eos, ref_texts, gold_list = (list(c) for c in zip(*gathered, strict=True))
+        gold_scores = gold_list if gold_scores is not None else None
+        B = len(batch)
     non_score = -beta * seq_kl
-    lengths = [len(t) for t in ro.tokens]
-    eos = [bool(f) for f in ro.finished.tolist()]
+    lengths = [len(t) for t in tokens]
     spreads = spread.tolist() if members.shape[0] > 1 else None
     health = {"explained_variance": ev, "approx_kl": stats["akl"], "clipfrac": stats["clip"]}
-    report = monitor.observe(step, scores=rm_mean.tolist(), lengths=lengths, eos=eos, tokens=ro.tokens,
+    report = monitor.observe(step, scores=rm_mean.tolist(), lengths=lengths, eos=eos, tokens=tokens,
                              spreads=spreads, gold=gold_scores, kls=seq_kl.tolist(), health=health)
     new_beta = kl_ctl.update(float(seq_kl.mean()), B)
     values = {
@@ -700,9 +760,9 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         "objective/scores_std": float(score.std(unbiased=False)),
         "objective/rm_score": float(rm_mean.mean()),
         "objective/kl": float(seq_kl.mean()),
-        "objective/kl_k3": float(kl_k3.sum(1).mean()),
-        "objective/kl_k2": float((kl.k2 * mask).sum(1).mean()),
-        "objective/entropy": float((-old_logp * mask).sum(1).mean()),  # TRL's: sequence sum of −log π
+        "objective/kl_k3": float(kl3_rows.mean()),
+        "objective/kl_k2": float(kl2_rows.mean()),
+        "objective/entropy": float(ent_rows.mean()),  # TRL's: sequence sum of −log π
         "objective/token_entropy": float(token_entropy),
         "objective/non_score_reward": float(non_score.mean()),
         "objective/rlhf_reward": float((score + non_score).mean()),
@@ -719,8 +779,8 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         "policy/grad_norm": stats["gn_policy"],
         "val/grad_norm": stats["gn_value"],
         "policy/first_ratio_dev": first_ratio_dev,
-        "val/value_mean": float(pm.masked_mean(old_values, mask)),
-        "val/return_mean": float(pm.masked_mean(returns, mask)),
+        "val/value_mean": float(pm.masked_mean(old_values, mask, reduce=red)),
+        "val/return_mean": float(pm.masked_mean(returns, mask, reduce=red)),
         "val/num_eos_tokens": float(sum(eos)),
         "response/length_mean": float(np.mean(lengths)),
         "response/length_max": float(max(lengths)),
@@ -731,7 +791,7 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         "time/reference_sample_s": ref_s,
         "time/update_s": update_s,
         "time/step_s": time.perf_counter() - t_step,
-        "time/tokens_per_s": n_gen / gen_s if gen_s > 0 else 0.0,
+        "time/tokens_per_s": (n_gen / gen_s if gen_s > 0 else 0.0) * dist.size,
         **report.metrics,
     }
     if members.shape[0] > 1:
@@ -740,8 +800,10 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         values["objective/gold"] = float(np.mean(gold_scores))
     values = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
 
+    if not dist.is_main:
+        return values
     rows_out = [
-        Sample(prompt=p.text, response=ro.texts[i], score=float(rm_mean[i]), prompt_id=p.id,
+        Sample(prompt=p.text, response=texts[i], score=float(rm_mean[i]), prompt_id=p.id,
                   ref_response=ref_texts[i], spread=float(spread[i]) if spreads is not None else None,
                   gold=gold_scores[i] if gold_scores is not None else None, kl=float(seq_kl[i]),
                   length=lengths[i], eos=eos[i], flags=report.flags[i])

@@ -7,36 +7,45 @@ tokens; `mask` is 1.0 on real response tokens (EOS included), 0.0 on padding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
 # ------------------------------------------------------------------ masked statistics
-def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+# `reduce` (a sum over processes, `training.distributed.Dist.sum`) makes a batch statistic cover every
+# rank's rows, so several processes whiten and measure exactly as one process over the whole batch.
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None, reduce: Reduce | None = None) -> torch.Tensor:
     if dim is None:
+        if reduce is not None:
+            total = reduce(torch.stack([(x * mask).sum(), mask.sum().to(x.dtype)]))
+            return total[0] / total[1].clamp_min(1.0)
         return (x * mask).sum() / mask.sum().clamp_min(1.0)
     return (x * mask).sum(dim) / mask.sum(dim).clamp_min(1.0)
 
 
-def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
+def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True, reduce: Reduce | None = None) -> torch.Tensor:
+    mean = masked_mean(x, mask, reduce=reduce)
+    var = masked_mean((x - mean) ** 2, mask, reduce=reduce)
     if unbiased:
-        n = mask.sum()
+        n = mask.sum() if reduce is None else reduce(mask.sum())
         if n > 1:
             var = var * n / (n - 1)
     return var
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True,
+                  reduce: Reduce | None = None) -> torch.Tensor:
     """(x − μ)/σ over the masked entries; with shift_mean=False the mean is added back.
 
     Rewards are whitened without the mean shift (N+ details): scaling keeps the
     sign of the reward, so "better than nothing" stays positive.
     """
-    mean, var = masked_mean(x, mask), masked_var(x, mask)
+    mean, var = masked_mean(x, mask, reduce=reduce), masked_var(x, mask, reduce=reduce)
     out = (x - mean) * torch.rsqrt(var + 1e-8)
     if not shift_mean:
         out = out + mean
@@ -210,12 +219,13 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
     return loss, clipfrac
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
+                       reduce: Reduce | None = None) -> float:
     """1 − Var(R − V)/Var(R): 1 is a perfect critic, 0 no better than a constant, < 0 worse."""
-    var_r = masked_var(returns, mask, unbiased=False)
+    var_r = masked_var(returns, mask, unbiased=False, reduce=reduce)
     if var_r <= 1e-12:
         return float("nan")
-    return float(1.0 - masked_var(returns - values, mask, unbiased=False) / var_r)
+    return float(1.0 - masked_var(returns - values, mask, unbiased=False, reduce=reduce) / var_r)
 
 
 # ------------------------------------------------------------------ β

@@ -6,6 +6,8 @@ reasons, when too few are usable), encodes them exactly as PPO will score them
 token), holds out an eval set, runs `RewardTrainer` for each ensemble member and
 writes the folder `RewardModel.load` reads. The loop knows nothing of SQLite or
 Textual: it reports through `sink(event)` and checks `control.check()` every step.
+Under a launcher it runs on every rank (`training.distributed`): each scores its
+share of every batch, and only the main process writes the folder.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Any
 
 from tuilab.config import RewardConfig
 from tuilab.diagnostics.calibration import length_bias_message
+from tuilab.modeling.export import portable_base
 from tuilab.modeling.loading import LoadedModel, load_model
 from tuilab.modeling.reward_model import write_manifest
 from tuilab.records import PreferencePair
+from tuilab.training.distributed import current
 from tuilab.training.events import Metrics, RunControl, RunWarning, Sink
 from tuilab.training.metrics import EncodedPair, evaluate_reward_model
 from tuilab.training.packing import encode_pairs
@@ -127,12 +131,16 @@ def train_reward_model(
     reasons.update(dropped)
     if len(kept) < cfg.min_pairs:
         raise NotEnoughPairs(len(kept), cfg.min_pairs, reasons)
+    dist = current()
+    if device is None and dist.enabled and dist.device.type == "cuda":
+        device = str(dist.device)  # this rank's GPU
     if not isinstance(base, LoadedModel):
         base = load_model(base, four_bit=cfg.four_bit, device=device)
     if cfg.four_bit and not base.four_bit:
         raise ValueError("four_bit = true but the given base model was loaded in full precision")
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
     encoded, too_long = encode_pairs(base.tokenizer, kept, cfg.max_length)
@@ -151,7 +159,7 @@ def train_reward_model(
     if not train:
         raise NotEnoughPairs(0, cfg.min_pairs, reasons | {"held out for evaluation": len(eval_set)})
 
-    trainer = RewardTrainer(cfg, base, output_dir, sink, control)
+    trainer = RewardTrainer(cfg, base, output_dir, sink, control, dist)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     trainer.state.total_steps = steps_per_epoch * cfg.epochs * cfg.ensemble
     trainer.state.last_flush = time.monotonic()
@@ -164,7 +172,7 @@ def train_reward_model(
 
     final: dict[str, Any] = {}
     if eval_set:
-        ev, per_member = evaluate_reward_model(trainer.rm(trainer.members), eval_set)
+        ev, per_member = evaluate_reward_model(trainer.rm(trainer.members), eval_set, dist=dist)
         values = ev.as_metrics()
         if cfg.ensemble > 1:
             for name, m in zip(trainer.members, per_member, strict=True):
@@ -174,14 +182,15 @@ def train_reward_model(
         message = length_bias_message(ev.length_corr, 2 * ev.pairs)
         if message:
             sink(RunWarning(step=trainer.state.step, code="length_bias", message=message))
-    write_manifest(
-        output_dir,
-        base_model=base.path.resolve(),
-        hidden_size=trainer.hidden,
-        members=trainer.members,
-        norm=trainer.norm,
-        extra=trainer.manifest_extra(step=trainer.state.step, eval=final),
-    )
+    if dist.is_main:
+        write_manifest(
+            output_dir,
+            base_model=portable_base(base.path, output_dir),
+            hidden_size=trainer.hidden,
+            members=trainer.members,
+            norm=trainer.norm,
+            extra=trainer.manifest_extra(step=trainer.state.step, eval=final),
+        )
     st = trainer.state
     final.update(
         {

@@ -9,6 +9,11 @@ disagree. Batches are grouped by length and padded only to their own longest
 row; the LM head is never computed; no gradient checkpointing unless asked;
 fused AdamW. Losses stay on the device and are read (one sync) every
 `FLUSH_SECONDS` to emit metrics and catch NaN.
+
+Across several processes (`training.distributed`) every rank builds the same
+global batches and scores its contiguous share of each; the loss is weighted
+by that share so DDP's averaged gradient equals the whole batch's, the step's
+statistics are summed over the ranks, and only the main process writes.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ import torch
 import torch.nn.functional as F
 
 from tuilab.config import RewardConfig, to_dict
+from tuilab.modeling.export import portable_base
 from tuilab.modeling.heads import ScalarHead
 from tuilab.modeling.loading import LoadedModel
 from tuilab.modeling.lora import add_adapter
 from tuilab.modeling.reward_model import RewardModel, base_fingerprint, save_member, write_manifest
 from tuilab.modeling.trunk import backbone_of, hidden_size_of, last_token_hidden, pad_right
+from tuilab.training.distributed import SINGLE, Dist
 from tuilab.training.events import (
     FLUSH_SECONDS,
     CancelledRun,
@@ -87,11 +94,31 @@ class _State:
     pairs_seen: int = 0
 
 
+class _PairScorer(torch.nn.Module):
+    """(r_chosen, r_rejected) of a batch of pairs: the trainable forward, the module DDP wraps."""
+
+    def __init__(self, trainer: RewardTrainer, head: ScalarHead) -> None:
+        super().__init__()
+        self.body, self.head = trainer.body, head
+        object.__setattr__(self, "trainer", trainer)  # not a submodule
+
+    def forward(self, rows: Sequence[EncodedPair]) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.trainer
+        if t.share:
+            return packed_rewards(self.body, self.head, t.pack(rows))
+        ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], t.tokenizer.pad_token_id,
+                              t.device)
+        rewards = self.head(last_token_hidden(self.body, ids, lens))
+        return rewards[: len(rows)], rewards[len(rows) :]
+
+
 class RewardTrainer:
     """Trains the members of one reward model in turn; `train_reward_model` drives it."""
 
-    def __init__(self, cfg: RewardConfig, base: LoadedModel, output_dir: Path, sink: Sink, control: RunControl):
+    def __init__(self, cfg: RewardConfig, base: LoadedModel, output_dir: Path, sink: Sink, control: RunControl,
+                 dist: Dist = SINGLE):
         self.cfg, self.base, self.output_dir, self.sink, self.control = cfg, base, output_dir, sink, control
+        self.dist = dist
         self.tokenizer = base.tokenizer
         self.state = _State()
         self.members = [f"reward-{i}" for i in range(cfg.ensemble)]
@@ -267,7 +294,7 @@ class RewardTrainer:
     def checkpoint(self, member: str, optimizer, scheduler, epoch: float) -> None:
         st = self.state
         self.flush(force=True)  # never checkpoint a model that already went NaN
-        if st.step <= 0 or st.step == st.last_checkpoint_step:
+        if st.step <= 0 or st.step == st.last_checkpoint_step or not self.dist.is_main:
             return
         folder = self.output_dir / "checkpoints" / f"step-{st.step:06d}"
         for done in self.done:
@@ -285,7 +312,7 @@ class RewardTrainer:
         )
         write_manifest(
             folder,
-            base_model=self.base.path.resolve(),
+            base_model=portable_base(self.base.path, folder),
             hidden_size=self.hidden,
             members=[*self.done, member],
             norm=self.norm,
@@ -319,8 +346,10 @@ class RewardTrainer:
         optimizer = adamw(params, cfg.learning_rate, cfg.weight_decay)
         warmup = int(round(cfg.warmup_ratio * member_steps))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(warmup, member_steps))
-        pad_id = self.tokenizer.pad_token_id
         dev = self.device
+        d = self.dist
+        scorer = _PairScorer(self, head)
+        forward = d.prepare(scorer)  # the scorer itself with one process
         dropouts = [m for n, m in self.peft.named_modules() if n.endswith(f"lora_dropout.{name}")]
         epoch = 0.0
         try:
@@ -329,22 +358,22 @@ class RewardTrainer:
                     m.train()
                 batches = grouped_batches(indices, lengths, cfg.batch_size, rng)
                 for b, batch in enumerate(batches):
-                    self.control.check()
+                    d.check(self.control)
                     t0 = time.perf_counter()
                     rows = [train[i] for i in batch]
                     n = len(rows)
+                    weight = 1.0
+                    if d.enabled:  # this rank's share of the global batch
+                        rows, weight = d.split(rows)
                     labels = torch.tensor([r.label for r in rows], device=dev)
                     margins = torch.tensor([r.margin for r in rows], device=dev)
-                    if self.share:
-                        rc, rr = packed_rewards(self.body, head, self.pack(rows))
-                        rewards = torch.cat([rc, rr])
-                    else:
-                        ids, lens = pad_right([r.chosen for r in rows] + [r.rejected for r in rows], pad_id, dev)
-                        rewards = head(last_token_hidden(self.body, ids, lens))
-                        rc, rr = rewards[:n], rewards[n:]
+                    rc, rr = forward(rows)
                     loss = bt_loss(rc, rr, labels, margins, cfg.center_coef)
-                    loss.backward()
-                    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    if d.enabled:  # DDP averages over ranks: weight by this rank's share of the batch
+                        (loss * (weight * len(rows) / n * d.size)).backward()
+                    else:
+                        loss.backward()
+                    gnorm = d.clip_grad_norm_(params, cfg.max_grad_norm)
                     optimizer.step()
                     lr = scheduler.get_last_lr()[0]
                     scheduler.step()
@@ -352,8 +381,11 @@ class RewardTrainer:
                     with torch.no_grad():
                         delta = rc - rr
                         strict = (labels >= 1.0).float()
-                        acc = ((delta > 0).float() * strict).sum() / strict.sum().clamp(min=1)
-                        summary = torch.stack([loss.detach(), acc, delta.mean(), gnorm.detach().float()])
+                        if d.enabled:
+                            summary = _global_summary(d, loss, delta, strict, weight, n, gnorm)
+                        else:
+                            acc = ((delta > 0).float() * strict).sum() / strict.sum().clamp(min=1)
+                            summary = torch.stack([loss.detach(), acc, delta.mean(), gnorm.detach().float()])
                     st.step += 1
                     st.pairs_seen += n
                     epoch = ep + (b + 1) / len(batches)
@@ -365,7 +397,7 @@ class RewardTrainer:
                         self.checkpoint(name, optimizer, scheduler, epoch)
                 self.flush(force=True)
                 if eval_set and (cfg.eval_every_epoch or ep == cfg.epochs - 1):
-                    ev, _ = evaluate_reward_model(self.rm([name]), eval_set)
+                    ev, _ = evaluate_reward_model(self.rm([name]), eval_set, dist=d)
                     values = ev.as_metrics()
                     values["train/member"] = float(k)
                     self.sink(Metrics(step=st.step, values=values, total_steps=st.total_steps))
@@ -384,8 +416,21 @@ class RewardTrainer:
         for m in dropouts:
             m.eval()
         self.norm[name] = self.measure_norm(name, train)  # the final weights, not the epoch's moving ones
-        save_member(self.peft, head, self.output_dir, name)
+        if d.is_main:
+            save_member(self.peft, head, self.output_dir, name)
         self.done.append(name)
+
+
+def _global_summary(d: Dist, loss: torch.Tensor, delta: torch.Tensor, strict: torch.Tensor, weight: float,
+                    n: int, gnorm: torch.Tensor) -> torch.Tensor:
+    """[loss, accuracy, mean margin, grad norm] of the whole batch from every rank's sums (one all-reduce)."""
+    sums = d.sum(torch.stack([
+        loss.detach() * len(delta) * weight,
+        ((delta > 0).float() * strict).sum() * weight,
+        strict.sum() * weight,
+        delta.sum() * weight,
+    ]).float())
+    return torch.stack([sums[0] / n, sums[1] / sums[2].clamp(min=1), sums[3] / n, gnorm.detach().float()])
 
 
 def norm_stats(rewards: torch.Tensor) -> dict[str, float]:
