@@ -122,6 +122,7 @@ def test_example_configs_load_into_the_config_dataclasses():
     assert (rm.lora.r, rm.epochs, rm.learning_rate) == (8, 1, 2e-4)
     ppo = load_config(PPOConfig, root / "ppo.toml", ["reward_run=abc123"])
     assert ppo.reward_run == "abc123"
-    assert (ppo.batch_size, ppo.max_new_tokens, ppo.kl_coef, ppo.prompt_split) == (8, 48, 0.05, "train")
+    assert (ppo.batch_size, ppo.max_new_tokens, ppo.kl_coef, ppo.prompt_split) == (8, 48, 0.02, "train")
+    assert 0 < ppo.warmup_updates < ppo.total_updates
     assert ppo.missing_eos_penalty >= 0 and not ppo.lr_decay  # TRL's sign; no decay to 0 within the demo
     assert load_gold_scorer(ppo.gold_scorer)("Answer briefly: What is 7 times 8?", "56") == 1.0
