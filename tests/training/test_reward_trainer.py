@@ -88,3 +88,22 @@ def test_plain_rows_and_gradient_checkpointing_train_too(tiny_model_dir, tmp_pat
                                      output_dir=tmp_path / f"rm{i}", sink=events.append)
         assert metrics["steps"] == len(train_losses(events)) >= 1
         assert all(math.isfinite(x) for x in train_losses(events))
+
+
+def test_a_sliding_window_model_trains_on_plain_rows_and_says_so(tmp_path):
+    """Packed pairs are longer than a window-2 model's window: the trainer runs plain rows, warns once,
+    and learns exactly what it learns with share_prefix off."""
+    from tests.training.test_dpo import _sliding_window_model
+    from tuilab.training.events import RunWarning
+
+    folder = _sliding_window_model(tmp_path / "sw", window=2)
+    runs = {}
+    for share in (True, False):
+        events: list = []
+        train_reward_model(quick_cfg(epochs=1, share_prefix=share), make_pairs(16), base=folder,
+                           output_dir=tmp_path / f"rm-{share}", sink=events.append)
+        runs[share] = events
+    warned = [e for e in runs[True] if isinstance(e, RunWarning) and e.code == "share_prefix_off"]
+    assert len(warned) == 1 and "sliding window of 2 tokens" in warned[0].message
+    assert not [e for e in runs[False] if isinstance(e, RunWarning) and e.code == "share_prefix_off"]
+    assert train_losses(runs[True]) == pytest.approx(train_losses(runs[False]), abs=1e-6)

@@ -96,6 +96,7 @@ from tuilab.training.packing import (
     grouped_batches,
     pack_pairs,
     packed_forward,
+    sliding_window,
 )
 from tuilab.training.reward import NotEnoughPairs, split_eval, usable_pairs
 
@@ -292,16 +293,6 @@ def _engine(model: Any, tokenizer: Any, cfg: DPOConfig) -> _Engine:
         additive = torch.float32
     share = bool(cfg.share_prefix) and impl in ("sdpa", "eager")
     return _Engine(body, inner.get_output_embeddings(), tokenizer.pad_token_id, share, share, additive)
-
-
-def sliding_window(model: Any) -> int | None:
-    """The attention window of a sliding-window model (Mistral, Qwen2 with it on, Gemma 2/3), else None."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = inner.config.get_text_config() if hasattr(inner.config, "get_text_config") else inner.config
-    window = getattr(config, "sliding_window", None)
-    if not window or getattr(config, "use_sliding_window", True) is False:
-        return None
-    return int(window)
 
 
 def check_sharing(engine: _Engine, batch: Sequence[EncodedPair], exact: bool, sink: Sink) -> None:

@@ -205,3 +205,18 @@ def grouped_batches(
         rng.shuffle(batches)
         batches.insert(0, first)
     return batches
+
+
+def sliding_window(model: Any) -> int | None:
+    """The attention window of a sliding-window model (Mistral, Qwen2 with it on, Gemma 2/3), else None.
+
+    A packed row is longer than either of its sequences and its mask bypasses
+    the model's window, so such a model runs packed pairs wrongly once a pair
+    is longer than the window.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = inner.config.get_text_config() if hasattr(inner.config, "get_text_config") else inner.config
+    window = getattr(config, "sliding_window", None)
+    if not window or getattr(config, "use_sliding_window", True) is False:
+        return None
+    return int(window)

@@ -166,7 +166,7 @@ def train_reward_model(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         trainer.build()
-    trainer.check_sharing(train[: cfg.batch_size])
+    trainer.check_sharing(train[: cfg.batch_size], longest=max(p.packed_length for p in train))
     for k in range(cfg.ensemble):
         trainer.train_member(k, train, eval_set)
 

@@ -57,6 +57,7 @@ from tuilab.training.packing import (
     grouped_batches,
     pack_pairs,
     packed_rewards,
+    sliding_window,
 )
 
 # Train pairs (both answers scored) over which the normalisation stats of a saved model are measured:
@@ -164,13 +165,21 @@ class RewardTrainer:
         if self.share and self.additive is not None and not self.additive.is_floating_point:
             self.additive = torch.float32
 
-    def check_sharing(self, rows: Sequence[EncodedPair]) -> None:
+    def check_sharing(self, rows: Sequence[EncodedPair], longest: int = 0) -> None:
         """Packed forwards must agree with plain ones on this model; where not, train the plain way and say so.
 
         Checks the pair packing on `rows` and, separately, the batch prefix on
         one pair run twice (so the shared keys/values serve two rows).
         """
         if not self.share or not rows:
+            return
+        window = sliding_window(self.peft)
+        longest = max([longest] + [r.packed_length for r in rows])
+        if window is not None and window < longest:
+            self.share = self.batch_prefix = False
+            self.sink(RunWarning(step=0, code="share_prefix_off", message=f"This model attends within a sliding "
+                                 f"window of {window} tokens, shorter than a packed pair ({longest}), so chosen "
+                                 "and rejected are run as separate rows (slower, same result)."))
             return
         head = self.heads[self.members[0]]
         pad_id = self.tokenizer.pad_token_id
@@ -182,9 +191,12 @@ class RewardTrainer:
             return head(last_token_hidden(self.body, ids, lens))
 
         def gap(batch: Sequence[EncodedPair], prefix: int) -> tuple[float, float]:
-            packed = pack_pairs(batch, pad_id, self.device, additive=self.additive, prefix=prefix)
-            rc, rr = packed_rewards(self.body, head, packed)
             want = plain(batch)
+            try:
+                packed = pack_pairs(batch, pad_id, self.device, additive=self.additive, prefix=prefix)
+                rc, rr = packed_rewards(self.body, head, packed)
+            except (RuntimeError, ValueError, IndexError):  # e.g. a cache that keeps only a window
+                return math.inf, 0.0
             return float((torch.cat([rc, rr]) - want).abs().max()), scale * (1.0 + float(want.abs().max()))
 
         with torch.no_grad():
