@@ -27,22 +27,38 @@ reference log-probs precomputed once). `--configs tuilab-plain` adds tuilab
 with prompt sharing off (chosen and rejected as separate rows, as TRL runs
 them), to show what the sharing earns.
 
-Measured here (2026-12-01, 32 pairs, 2 threads, on a 2-core machine shared with
-three other engineers; the load average is the figure to read beside each run):
-- run 1, in order: tuilab 0.09 pairs/s, peak RSS 2.40 GiB (load 6.6→8.0);
-  TRL 1.12 default 0.03, 2.94 GiB (load 8.0→16.2); TRL fastest 0.06, 4.48 GiB
-  (16.2→14.6); tuilab-plain 0.05, 3.57 GiB (14.6→14.7).
-- run 2: TRL fastest 0.056, 4.40 GiB (14.4→12.3); tuilab 0.062, 2.40 GiB (12.3→10.4).
-- run 3: tuilab 0.083, 2.30 GiB (7.7→8.1); TRL fastest 0.203, 4.48 GiB (8.1→5.1,
-  the machine emptying during its run).
-- run 4, the machine quieter (load 2.8→4.0 throughout): tuilab 0.221 pairs/s
-  (0.232 per CPU-s), 2.40 GiB; TRL fastest 0.229 (0.231 per CPU-s), 4.41 GiB.
-Under load the ratio to TRL's fastest configuration swung from 1.6× to 0.4×; in
-the one quiet pairing (run 4) it is 0.97× in speed and 1.00× per CPU-second, at
-0.55× the memory. So: memory is lower than both TRL configurations in every run
-(0.51–0.82×); against TRL's default tuilab was ≥ 2× in every loaded pairing
-(the default was not re-run quiet); against TRL's fastest configuration the
-≥ 1.2× goal is not met (parity).
+Measured here (2026-12-01, 32 pairs, `--threads 1 --repeats 2`, `nice -n 10`, on
+a 2-core machine shared with three other engineers whose jobs ran at normal
+priority; the load average is beside each run). Wall time then follows the CPU
+share each run got (one TRL-default run took 877 s, the next 112 s, for the same
+76 CPU-s), so the ratio to read is pairs per CPU-second, which with one thread
+is pairs/s on an idle machine; each configuration repeated it within 5%.
+- bench run A (load average 5.2 at the start, 7.6 after round 1, 3.9 at the end): tuilab 1.050 pairs per CPU-s (0.424
+  pairs/s), 2.35 GiB; TRL 1.12 fastest (no gradient checkpointing, reference
+  log-probs precomputed) 0.503 (0.135), 4.16 GiB; TRL default 0.419 (0.036;
+  0.418 and 0.285 pairs/s in its second run), 2.97 GiB.
+  tuilab / TRL fastest: 2.09x per CPU-s, 0.57x peak RSS; tuilab / TRL default:
+  2.51x per CPU-s, 0.81x peak RSS. Steps alone (reference pass excluded on
+  both sides, round 1, load 5.2–6.7): tuilab 46.3 s, TRL fastest 105.6 s (2.28x, wall).
+- bench run B (load 7.8 at the start, 6.2 before TRL default, 11.4 at its end;
+  round 2 stopped unfinished): tuilab
+  1.023 per CPU-s (0.064 pairs/s), 2.35 GiB; TRL fastest 0.500 (0.090), 4.53
+  GiB; TRL default 0.400 (0.022), 2.84 GiB. tuilab / TRL fastest: 2.05x per
+  CPU-s, 0.52x peak RSS; tuilab / TRL default: 2.56x per CPU-s, 0.83x peak RSS.
+So both speed goals (>= 1.5x TRL default, >= 1.2x TRL fastest) and the memory
+goal (no higher) are met, per CPU-second; in wall time the runs' CPU shares
+differed too much on this machine for a pairs/s ratio to mean anything.
+The arithmetic agrees: per epoch of these 32 pairs tuilab runs 2016 tokens
+through the transformer body and the LM head at 1265 answer positions; TRL, by
+our count of its padded rows, runs 4144 tokens through both (chosen and
+rejected as separate padded rows, logits everywhere): 2.2x the forward FLOPs, and the backward (input gradients through
+the frozen base) scales the same way. aten::mm is 75% of a tuilab step's CPU
+time (torch profiler), so casts, inference_mode and Python overhead cannot
+move the ratio by more than a few percent.
+Earlier figures in this file (0.97x TRL fastest) timed TRL's `train()` only,
+which in TRL 1.12 leaves out its reference pass (run in the constructor with
+`precompute_ref_log_probs`) while tuilab's span included its own, at 2 threads
+each on the loaded 2-core machine; they are superseded by the above.
 """
 
 from __future__ import annotations
