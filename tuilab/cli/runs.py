@@ -38,14 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="delete even a running run or one that other runs name as parent")
     delete.set_defaults(func=cmd_delete)
 
-    best = actions.add_parser(
-        "best", help="export the adapter of the checkpoint your blind audits name best",
-        description="Copy the PEFT adapter of the PPO checkpoint where the human win rate against the "
-        "reference peaks (as `tuilab label winrate RUN` shows it) to a new folder DIR; "
-        "`PeftModel.from_pretrained(base, DIR)` loads it.",
-    )
+    best = actions.add_parser("best", help="export the adapter of the checkpoint your blind audits name best",
+                              description="Copy the PEFT adapter of the PPO checkpoint where the human win rate "
+                              "against the reference peaks (`tuilab label winrate RUN` shows it) to a new folder.")
     best.add_argument("run_id")
-    best.add_argument("out", metavar="DIR", help="the new folder")
+    best.add_argument("out", metavar="DIR", help="the new folder (`PeftModel.from_pretrained(base, DIR)` loads it)")
     best.set_defaults(func=cmd_best)
 
 

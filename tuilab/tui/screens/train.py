@@ -135,10 +135,8 @@ class TrainScreen(Screen):
         if not composed(self, "#ppo-form", "#ppo-reward-run", "#train-warnings"):
             self.call_after_refresh(self._setup)
             return
-        self._load_choices()
-        self._pick_db_run()
         self._composed = True
-        self.call_after_refresh(self.tick)
+        self._reread()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
@@ -147,6 +145,10 @@ class TrainScreen(Screen):
     def on_screen_resume(self) -> None:
         if not self._composed:  # the first resume can arrive before compose; on_mount does this then
             return
+        self._reread()
+
+    def _reread(self) -> None:
+        """The reward-run choices and the run on show, from the database; then a full redraw."""
         self._load_choices()
         self._pick_db_run()
         self._drawn = None
