@@ -78,8 +78,8 @@ def opened(monkeypatch):
 
     calls = []
 
-    def fake_run_app(paths, *, model, four_bit=False):
-        calls.append({"paths": paths, "model": model, "four_bit": four_bit})
+    def fake_run_app(paths, *, model, four_bit=False, repeat_share=0.05):
+        calls.append({"paths": paths, "model": model, "four_bit": four_bit, "repeat_share": repeat_share})
         return 0
 
     monkeypatch.setattr(app, "run_app", fake_run_app)
@@ -97,6 +97,13 @@ def test_bare_tuilab_opens_the_lab_on_the_default_model(lab_home, tiny_model_dir
 def test_launch_with_another_model(lab_home, tiny_model_dir, opened):
     assert main(["--model", str(tiny_model_dir)]) == 0
     assert opened[0]["model"] == str(tiny_model_dir.resolve()) and opened[0]["four_bit"] is False
+
+
+def test_launch_passes_the_repeat_share_to_the_label_queue(lab_home, tiny_model_dir, opened):
+    assert main(["--repeat-share", "10%", "--model", str(tiny_model_dir)]) == 0
+    assert opened[0]["repeat_share"] == pytest.approx(0.10)
+    assert main(["--model", str(tiny_model_dir)]) == 0
+    assert opened[1]["repeat_share"] == 0.05
 
 
 def test_launch_with_an_unknown_model_says_how_to_get_one(lab_home, opened, capsys):
