@@ -12,7 +12,7 @@ with the same seed. Each command's wall time is printed; the tables are the
 plots RM score, gold score and length against √KL for both rounds.
 
 `--peer trl` runs TRL 1.12's PPOTrainer (installed with `pip install --no-deps
---target DIR trl==1.12.0`, never a dependency of the lab) with the same
+--target DIR trl==1.12.0 datasets dill multiprocess xxhash`, never a dependency of the lab) with the same
 hyper-parameters against round 1's reward model, exported as a sequence
 classifier (reward adapter merged, head and normalisation folded into the
 score layer), on the same prompts; it prints updates-to-hack and wall time to

@@ -4,7 +4,8 @@ Runs round 1 of the scenario with tuilab (unless `--lab` already holds one),
 exports its reward model as a sequence classifier (`tuilab.modeling.export`:
 adapter merged, head ÷ std as the score layer), and runs TRL's PPOTrainer in a
 subprocess with trl 1.12 on its path (`pip install --no-deps --target DIR
-trl==1.12.0`; the lab never imports it). TRL's value model starts from that
+trl==1.12.0 datasets dill multiprocess xxhash`: TRL's trainer takes a `datasets.Dataset`;
+the lab never imports either). TRL's value model starts from that
 reward model, as TRL does. TRL logs no response length: a wrapper around
 `generate` counts each rollout's length up to its first EOS and its EOS rate.
 
@@ -77,7 +78,7 @@ def run_peer(args: argparse.Namespace) -> None:
     export_reward_member(lab / "models" / "runs" / rm_run, "reward-0", out)
     if not Path(args.trl_target, "trl", "experimental", "ppo").is_dir():
         sys.exit(f"no trl 1.12 at {args.trl_target}: pip install --no-deps --target {args.trl_target} "
-                 "/tmp/trl/trl-1.12.0-py3-none-any.whl")
+                 "trl==1.12.0 datasets dill multiprocess xxhash")
     env = {**os.environ, "OMP_NUM_THREADS": str(t), "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": os.pathsep.join([str(args.trl_target), str(ROOT)])}
     spec = {"rm": str(out), "model": str(lab / "models" / cfg.get("base_model", "smollm2-135m-instruct")),
