@@ -25,25 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     """A tiny expressive chat model and an (untrained) reward model folder on it."""
-    from tiny import build_model, build_tokenizer
+    from tiny import save_policy_and_reward
 
-    from tuilab.config import LoraSettings
-    from tuilab.modeling.heads import ScalarHead
-    from tuilab.modeling.lora import add_adapter
-    from tuilab.modeling.reward_model import save_member, write_manifest
-
-    root = tmp_path_factory.mktemp("ppo-cli")
-    model_dir = root / "tiny"
-    tok = build_tokenizer()
-    model = build_model(tok)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
-    peft = add_adapter(build_model(tok), "reward-0", LoraSettings(r=4, alpha=8))
-    save_member(peft, ScalarHead(32, generator=torch.Generator().manual_seed(0)), root / "rm", "reward-0")
-    write_manifest(root / "rm", base_model=model_dir, hidden_size=32, members=["reward-0"])
-    return model_dir, root / "rm"
+    return save_policy_and_reward(tmp_path_factory.mktemp("ppo-cli"))
 
 
 @pytest.fixture

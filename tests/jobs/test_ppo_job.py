@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tuilab.config import LabPaths, LoraSettings, PPOConfig
+from tuilab.config import LabPaths, PPOConfig
 from tuilab.jobs.ppo_job import PPOJobError, ppo_job, resume_ppo_job
 from tuilab.jobs.resume import newest_checkpoint
 from tuilab.jobs.runner import JobContext, run_job
@@ -19,23 +19,9 @@ from tuilab.training.ppo import STATE_FILE
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
-    from tiny import build_model, build_tokenizer
+    from tiny import save_policy_and_reward
 
-    from tuilab.modeling.heads import ScalarHead
-    from tuilab.modeling.lora import add_adapter
-    from tuilab.modeling.reward_model import save_member, write_manifest
-
-    root = tmp_path_factory.mktemp("ppo-job")
-    tok = build_tokenizer()
-    model = build_model(tok)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(root / "tiny")
-    tok.save_pretrained(root / "tiny")
-    peft = add_adapter(build_model(tok), "reward-0", LoraSettings(r=4, alpha=8))
-    save_member(peft, ScalarHead(32, generator=torch.Generator().manual_seed(0)), root / "rm", "reward-0")
-    write_manifest(root / "rm", base_model=root / "tiny", hidden_size=32, members=["reward-0"])
-    return root / "tiny", root / "rm"
+    return save_policy_and_reward(tmp_path_factory.mktemp("ppo-job"))
 
 
 @pytest.fixture

@@ -119,24 +119,10 @@ def test_two_processes_train_the_reward_model_one_process_trains(tmp_path, tiny_
 @pytest.fixture(scope="module")
 def ppo_assets(tmp_path_factory):
     """A tiny chat model, an (untrained) reward model on it, and a lab with 12 prompts."""
-    from tiny import build_model, build_tokenizer
-
-    from tuilab.config import LoraSettings
-    from tuilab.modeling.heads import ScalarHead
-    from tuilab.modeling.lora import add_adapter
-    from tuilab.modeling.reward_model import save_member, write_manifest
+    from tiny import save_policy_and_reward
 
     root = tmp_path_factory.mktemp("ppo-dist")
-    model_dir = root / "tiny"
-    tok = build_tokenizer()
-    model = build_model(tok)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
-    peft = add_adapter(build_model(tok), "reward-0", LoraSettings(r=4, alpha=8))
-    save_member(peft, ScalarHead(32, generator=torch.Generator().manual_seed(0)), root / "rm", "reward-0")
-    write_manifest(root / "rm", base_model=model_dir, hidden_size=32, members=["reward-0"])
+    model_dir, _ = save_policy_and_reward(root)
     lab = root / "lab"
     db = open_db(lab / "db" / "lab.db")
     add_prompts(db, [f"Answer briefly: question number {i}?" for i in range(12)], split="train")

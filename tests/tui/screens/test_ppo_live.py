@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from runhelp import LabApp, ready, wait_for
 
-from tuilab.config import LoraSettings
 from tuilab.store import runs as runs_store
 from tuilab.store.prompts import add_prompts
 from tuilab.tui.screens.inspect import InspectScreen
@@ -24,20 +23,9 @@ RM_RUN = "rm-20261129-0500-tiny"
 @pytest.fixture(scope="module")
 def reward_folder(tmp_path_factory):
     """A one-member reward model on a tiny base, in the reward-run layout (no training needed)."""
-    from tiny import build_model, build_tokenizer
+    from tiny import save_policy_and_reward
 
-    from tuilab.modeling.heads import ScalarHead
-    from tuilab.modeling.lora import add_adapter
-    from tuilab.modeling.reward_model import save_member, write_manifest
-
-    root = tmp_path_factory.mktemp("ppo-ui")
-    tok = build_tokenizer()
-    build_model(tok).save_pretrained(root / "tiny")
-    tok.save_pretrained(root / "tiny")
-    peft = add_adapter(build_model(tok), "reward-0", LoraSettings(r=4, alpha=8))
-    save_member(peft, ScalarHead(32, generator=torch.Generator().manual_seed(0)), root / "rm", "reward-0")
-    write_manifest(root / "rm", base_model=root / "tiny", hidden_size=32, members=["reward-0"])
-    return root / "tiny", root / "rm"
+    return save_policy_and_reward(tmp_path_factory.mktemp("ppo-ui"), sharpen=False)
 
 
 async def test_ppo_from_the_train_screen_feeds_charts_and_the_inspector(run_lab, reward_folder):
