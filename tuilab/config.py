@@ -166,6 +166,14 @@ class PPOConfig:
     gold_scorer: str = ""  # "module:function" (text -> float) or a reward run id
     sample_every: int = 1
     checkpoint_every: int = 5
+    # Gold audits while the run trains: at each audited checkpoint, `audit_pairs` blind pairs
+    # (the policy at that step against the reference, on held-out "test" prompts, the same ones
+    # at every step) join the label queue, served before fresh pairs; headless, they wait in the
+    # database. 0 = off. `audit_every`: updates between audits, a multiple of checkpoint_every
+    # (each audited step is a checkpoint, the adapter `tuilab runs best` exports); 0 = at every
+    # checkpoint. The last update is audited too. The same pairs `tuilab label audit RUN` queues.
+    audit_pairs: int = 0
+    audit_every: int = 0
     seed: int = 0
     name: str = ""
 

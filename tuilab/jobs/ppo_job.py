@@ -4,6 +4,13 @@ Resuming continues the same run row: the newest complete checkpoint (from the
 database, or from disk when the process died between writing a checkpoint and
 recording it), the same prompt list (saved in the run folder when it started),
 so the data order, β and step count carry on where they stopped.
+
+With `audit_pairs` set, the run audits itself: the job's sink sees each
+Checkpoint event, and at an audited step K blind pairs (the policy as it is
+now, against the same weights with the adapter off: the reference) are
+generated with the model already in memory and stored through the same path
+as `tuilab label audit RUN` (store.audits.queue_audit_step), so they join the
+label queue while the run goes on. The loop itself knows nothing of it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from tuilab.config import PPOConfig
 from tuilab.jobs.resume import JobRefused, newest_checkpoint, resume_job, run_inputs
 from tuilab.jobs.runner import Job, JobContext
 from tuilab.records import Prompt
+from tuilab.training.events import Checkpoint, Event, RunWarning
 
 PROMPTS_FILE = "prompts.json"
 
@@ -85,5 +93,67 @@ def run_ppo_job(cfg: PPOConfig, ctx: JobContext, *, resume: bool = False) -> dic
         from dataclasses import replace
 
         cfg = replace(cfg, gold_scorer=gold_spec)
-    return train_ppo(cfg, prompts, base=base, reward=str(rm_dir), output_dir=ctx.output_dir, sink=ctx.sink,
+    sink = RunAudits(cfg, ctx, base) if cfg.audit_pairs > 0 else ctx.sink
+    return train_ppo(cfg, prompts, base=base, reward=str(rm_dir), output_dir=ctx.output_dir, sink=sink,
                      control=ctx.control, resume_from=resume_from)
+
+
+class RunAudits:
+    """The job's sink, plus gold audits at the audited checkpoints (`audit_pairs`, `audit_every`).
+
+    Called on the loop's thread right after the checkpoint is written, so the
+    model is the policy at that step. An audit that fails becomes a run warning
+    (the run goes on; `tuilab label audit RUN` can fill the step in later); a
+    cancel skips the audit and stops one under way. Sampling uses its own
+    seeded generators, so the run trains exactly as it would without audits.
+    """
+
+    def __init__(self, cfg: PPOConfig, ctx: JobContext, base: Any) -> None:
+        self.cfg, self.ctx, self.base = cfg, ctx, base
+        self.plan: Any = None  # store.audits.AuditPlan, made at the first audit (the same prompts at every step)
+
+    def __call__(self, event: Event) -> None:
+        self.ctx.sink(event)
+        if isinstance(event, Checkpoint) and self.due(event.step) and not self.ctx.control.cancelled:
+            self.audit(event)
+
+    def due(self, step: int) -> bool:
+        every = self.cfg.audit_every
+        return every <= 0 or step % every == 0 or step == self.cfg.total_updates
+
+    def audit(self, event: Checkpoint) -> int:
+        from tuilab.jobs.runner import error_summary
+        from tuilab.store.audits import AuditSettings, AuditStopped, plan_audits, queue_audit_step
+        from tuilab.store.runs import get_run
+        from tuilab.training.ppo import POLICY
+
+        db, run_id = self.ctx.db, self.ctx.run_id
+        try:
+            if self.plan is None:
+                settings = AuditSettings(pairs=self.cfg.audit_pairs, seed=0)  # `label audit`'s default prompts
+                self.plan = plan_audits(db, run_id, get_run(db, run_id).config, settings)
+            return queue_audit_step(db, self.plan, event.step, self._answer, model=self.base.name,
+                                    policy_adapter=str(Path(event.path) / POLICY))
+        except AuditStopped:
+            return 0
+        except Exception as exc:  # noqa: BLE001 — an audit never ends the run
+            self.ctx.sink(RunWarning(event.step, "audit_failed",
+                                     f"gold audit at step {event.step} failed ({error_summary(exc)}); training goes "
+                                     f"on; `tuilab label audit {run_id}` queues the steps it missed"))
+            return 0
+
+    def _answer(self, role: str, sampling: Any, messages: list) -> list:
+        """Both sides from the one model in memory: the policy adapter on, then off (the reference)."""
+        from contextlib import nullcontext
+
+        from tuilab.modeling.generation import generate
+        from tuilab.modeling.lora import adapters_disabled
+
+        model = self.base.model  # train_ppo wrapped it: the PeftModel with the policy adapter active
+        control = self.ctx.control
+        if control.cancelled:
+            return []
+        with adapters_disabled(model) if role == "reference" else nullcontext():
+            results = generate(model, self.base.tokenizer, messages, sampling,
+                               on_step=lambda rows, tokens: control.cancelled)
+        return [] if control.cancelled else results  # answers cut by a cancel are not stored

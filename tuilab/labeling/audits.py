@@ -14,43 +14,34 @@ proxy score, gold score and √KL at that step; `best_checkpoint` names the
 checkpoint to keep: where the human curve peaks (the highest win rate; on a
 tie, the higher lower bound, then the earlier step).
 
-Headless or not, this runs after (or beside) training rather than inside the
-PPO loop: a checkpoint *is* the policy at that step, so the pairs are the same
-and the loop stays one readable function.
+Two ways in, one path (`store.audits.queue_audit_step`): `queue_audits`
+audits a run's checkpoints after (or beside) training, reading each
+checkpoint's adapter; a PPO run with `audit_pairs` set audits itself at its
+checkpoints while it trains (jobs/ppo_job.py, with the model it already has in
+memory). Either way a step is audited once, on the same prompts with the same
+seeds.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tuilab.diagnostics.intervals import Interval, wilson
-from tuilab.store.audits import audit_verdicts, audited_steps, queue_audit_pair
-from tuilab.store.db import transaction
-from tuilab.store.prompts import sample_prompts
+from tuilab.store.audits import (
+    AuditSettings,
+    audit_verdicts,
+    audited_steps,
+    plan_audits,
+    queue_audit_step,
+)
 from tuilab.store.runs import get_run, list_checkpoints, read_metrics
 
 POLICY_DIR = "policy"  # where a PPO checkpoint keeps its adapter
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    pairs: int = 4  # audit pairs per checkpoint
-    max_new_tokens: int | None = None  # None: the run's own
-    temperature: float | None = None  # None: the run's own (both sides alike)
-    split: str = "test"
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.pairs < 1:
-            raise ValueError(f"audit pairs per checkpoint must be at least 1, got {self.pairs}")
-        if self.split not in ("train", "test"):
-            raise ValueError(f"audit split must be train or test, got {self.split!r}")
 
 
 def adapter_folder(checkpoint: str | Path) -> Path:
@@ -67,7 +58,6 @@ def adapter_folder(checkpoint: str | Path) -> Path:
 def queue_audits(db: Any, host: Any, run_id: str, settings: AuditSettings | None = None, *,
                  progress: Callable[[str], Any] | None = None) -> int:
     """Audit pairs for every checkpoint of `run_id` not audited yet; returns how many pairs were queued."""
-    from tuilab.config import SamplingConfig
     from tuilab.modeling.generation import generate
 
     settings = settings or AuditSettings()
@@ -79,32 +69,17 @@ def queue_audits(db: Any, host: Any, run_id: str, settings: AuditSettings | None
     todo = [(step, path) for step, path, _ in list_checkpoints(db, run_id) if step not in done]
     if not todo:
         return 0
-    prompts = sample_prompts(db, settings.pairs, split=settings.split, seed=settings.seed)
-    if not prompts:
-        raise ValueError(f"no {settings.split} prompts to audit on; add some (tuilab data import --split test …)")
-    cfg = run.config or {}
-    sampling = SamplingConfig(max_new_tokens=settings.max_new_tokens or int(cfg.get("max_new_tokens", 48)),
-                              temperature=settings.temperature or float(cfg.get("temperature", 0.9)),
-                              batch_size=len(prompts))
+    plan = plan_audits(db, run_id, run.config, settings)
     queued = 0
     for step, path in todo:
-        adapter = adapter_folder(path)
-        sides = {}
-        for role, which in (("policy", str(adapter)), ("reference", "")):
-            if progress:
-                progress(f"audit step {step}: {role} answers to {len(prompts)} held-out prompts")
-            seed = random.Random(f"{run_id}:{step}:{role}:{settings.seed}").randrange(2**31)
-            with host.lock, host.adapter(which, progress) as lm, host.cpu_threads():
-                results = generate(lm.model, lm.tokenizer, [p.messages for p in prompts],
-                                   replace(sampling, seed=seed))
-            sides[role] = [{"text": r.text, "model": host.name, "adapter": which, "n_tokens": r.n_tokens,
-                            "finished": r.finished, "params": {"temperature": sampling.temperature,
-                                                               "max_new_tokens": sampling.max_new_tokens}}
-                           for r in results]
-        with transaction(db):
-            for i, prompt in enumerate(prompts):
-                queue_audit_pair(db, run_id, step, prompt.id, sides["policy"][i], sides["reference"][i])
-                queued += 1
+        adapter = str(adapter_folder(path))
+
+        def answer(role, sampling, messages, adapter=adapter):
+            with host.lock, host.adapter(adapter if role == "policy" else "", progress) as lm, host.cpu_threads():
+                return generate(lm.model, lm.tokenizer, messages, sampling)
+
+        queued += queue_audit_step(db, plan, step, answer, model=host.name, policy_adapter=adapter,
+                                   progress=progress)
     return queued
 
 

@@ -5,17 +5,114 @@ the run's id and the checkpoint's step, and `params["audit"]` saying which is
 the "policy" and which the "reference". No new table: a pair is pending while
 no comparison holds both generations, and decided by the first non-skip
 comparison that does (a later one is a self-consistency repeat).
+
+`queue_audit_step` is the one path that audits a step, whoever brings the
+model: `tuilab label audit RUN` (a model host reading a checkpoint's adapter,
+after or beside training) and a PPO run auditing itself at its checkpoints
+(the model it is training, already in memory). Same held-out prompts, same
+seeds per step and side, same rows, and a step is audited once: whichever
+comes second finds it done.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlite_utils
 
+from tuilab.config import SamplingConfig
+from tuilab.records import Message, Prompt
+from tuilab.store.db import transaction
 from tuilab.store.generations import add_generation
+from tuilab.store.prompts import sample_prompts
 
 ROLES = ("policy", "reference")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    pairs: int = 4  # audit pairs per checkpoint
+    max_new_tokens: int | None = None  # None: the run's own
+    temperature: float | None = None  # None: the run's own (both sides alike)
+    split: str = "test"
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.pairs < 1:
+            raise ValueError(f"audit pairs per checkpoint must be at least 1, got {self.pairs}")
+        if self.split not in ("train", "test"):
+            raise ValueError(f"audit split must be train or test, got {self.split!r}")
+
+
+@dataclass(frozen=True)
+class AuditPlan:
+    """What every audited step of one run shares: the held-out prompts and how both sides sample."""
+
+    run_id: str
+    prompts: list[Prompt]
+    sampling: SamplingConfig  # its seed is set per step and side
+    seed: int = 0
+
+
+# (side, sampling with that side's seed, the prompts' messages) → one answer per prompt, in order,
+# each with .text, .n_tokens and .finished (modeling.generation.GenResult). Fewer answers: stopped.
+Answer = Callable[[str, SamplingConfig, list[list[Message]]], Sequence[Any]]
+
+
+class AuditStopped(Exception):
+    """The model stopped answering before every prompt had its answer (the run was cancelled)."""
+
+
+def plan_audits(db: sqlite_utils.Database, run_id: str, run_config: dict, settings: AuditSettings) -> AuditPlan:
+    """The held-out prompts (the same at every step, so the steps compare) and the run's own sampling."""
+    settings.check()
+    prompts = sample_prompts(db, settings.pairs, split=settings.split, seed=settings.seed)
+    if not prompts:
+        raise ValueError(f"no {settings.split} prompts to audit on; add some (tuilab data import --split test …)")
+    cfg = run_config or {}
+    sampling = SamplingConfig(max_new_tokens=settings.max_new_tokens or int(cfg.get("max_new_tokens", 48)),
+                              temperature=settings.temperature or float(cfg.get("temperature", 0.9)),
+                              batch_size=len(prompts))
+    return AuditPlan(run_id, prompts, sampling, settings.seed)
+
+
+def side_seed(run_id: str, step: int, role: str, seed: int) -> int:
+    """The sampling seed of one side at one step: fixed, so re-auditing a step reproduces its answers."""
+    return random.Random(f"{run_id}:{step}:{role}:{seed}").randrange(2**31)
+
+
+def queue_audit_step(db: sqlite_utils.Database, plan: AuditPlan, step: int, answer: Answer, *, model: str,
+                     policy_adapter: str, progress: Callable[[str], Any] | None = None) -> int:
+    """Both sides answer the plan's prompts, then one pair per prompt is stored; returns how many.
+
+    0 when `step` is already audited (checked before generating, and again in the
+    write transaction, so a `label audit` and the run itself never both audit it).
+    `policy_adapter` is the checkpoint's adapter folder that the policy side records.
+    """
+    if step in audited_steps(db, plan.run_id):
+        return 0
+    messages = [p.messages for p in plan.prompts]
+    sides: dict[str, list[dict]] = {}
+    for role, adapter in (("policy", policy_adapter), ("reference", "")):
+        if progress:
+            progress(f"audit step {step}: {role} answers to {len(messages)} held-out prompts")
+        sampling = replace(plan.sampling, seed=side_seed(plan.run_id, step, role, plan.seed))
+        results = list(answer(role, sampling, messages))
+        if len(results) < len(messages):
+            raise AuditStopped(f"audit step {step}: {len(results)} of {len(messages)} {role} answers")
+        sides[role] = [{"text": r.text, "model": model, "adapter": adapter, "n_tokens": r.n_tokens,
+                        "finished": r.finished, "params": {"temperature": sampling.temperature,
+                                                           "max_new_tokens": sampling.max_new_tokens}}
+                       for r in results]
+    with transaction(db):
+        if step in audited_steps(db, plan.run_id):
+            return 0
+        for i, prompt in enumerate(plan.prompts):
+            queue_audit_pair(db, plan.run_id, step, prompt.id, sides["policy"][i], sides["reference"][i])
+    return len(plan.prompts)
 
 
 @dataclass(frozen=True)
