@@ -6,6 +6,7 @@ These loops are plain Python (no model): the runner must behave the same for any
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -148,6 +149,54 @@ def test_cancel_from_another_thread(paths, read_db):
     outcome = box["o"]
     assert outcome.status == "cancelled" and outcome.step >= 3
     assert runs.get_run(read_db(), job.run_id).status == "cancelled"
+
+
+def test_a_cancel_requested_in_the_database_stops_the_run(paths, read_db):
+    """Another process (the lab's UI) asks through the database; the job's own RunControl is never touched."""
+    from tuilab.store.run_requests import cancel_requested, request_cancel
+
+    started = threading.Event()
+
+    def fn(ctx):
+        step = 0
+        while True:
+            ctx.control.check()
+            step += 1
+            ctx.sink(Metrics(step=step, values={"train/loss": 1.0}))
+            if step == 3:
+                started.set()
+            if step % 2 == 0:
+                ctx.sink(Checkpoint(step=step, path=str(ctx.output_dir), metrics={}))
+            time.sleep(0.005)
+            if step > 100_000:
+                raise AssertionError("the requested cancel never arrived")
+
+    box = {}
+    job = Job(kind="ppo", config={}, fn=fn)
+    thread = threading.Thread(target=lambda: box.setdefault("o", run_job(job, paths=paths, control=RunControl())))
+    thread.start()
+    assert started.wait(30)
+    ui = read_db()  # the UI's own connection
+    request_cancel(ui, job.run_id)
+    asked = time.monotonic()
+    thread.join(30)
+    outcome = box["o"]
+    assert outcome.status == "cancelled" and outcome.step >= 3
+    assert time.monotonic() - asked < 5  # polled every 0.5 s between steps
+    run = runs.get_run(ui, job.run_id)
+    assert run.status == "cancelled" and run.finished_at
+    assert runs.list_checkpoints(ui, job.run_id)  # what it saved is kept
+    assert not cancel_requested(ui, job.run_id)  # handled: it cannot stop a resumed run
+
+
+def test_an_old_cancel_request_does_not_stop_a_resumed_run(paths, read_db):
+    from tuilab.store.run_requests import request_cancel
+
+    job = Job(kind="ppo", config={}, fn=counting_loop(3, fail_at=2))
+    assert run_job(job, paths=paths).status == "failed"
+    request_cancel(read_db(), job.run_id)  # asked too late: the run had already ended
+    again = Job(kind="ppo", config={}, fn=counting_loop(3), run_id=job.run_id)
+    assert run_job(again, paths=paths).status == "completed"
 
 
 def test_pause_marks_the_run_paused_until_resumed(paths, read_db):

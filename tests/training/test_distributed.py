@@ -201,3 +201,64 @@ def test_two_processes_train_the_dpo_policy_one_process_trains(tmp_path, tiny_mo
     assert len(set(answered)) == len(answered) and {s for s, _ in answered} == {1, 3, 5}
     assert len(answered) >= 2 * 3  # at least two prompts a step: both ranks answered
     assert [p.name for p in (two / "models" / "runs").iterdir()] == [run.id]
+
+
+# ---------------------------------------------------------------------------- a rank that fails
+FAILURE_HARNESS = Path(__file__).with_name("rank_failure_harness.py")
+
+
+def launch_failing(home: Path, tiny_model_dir: str, *, rank: int, how: str, at: int = 2):
+    """`train rm` on two processes with rank `rank` failing at update `at`: (exit status, stderr, seconds)."""
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TUILAB_FAIL_RANK": str(rank), "TUILAB_FAIL_AT": str(at),
+           "TUILAB_FAIL_HOW": how}
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    argv = ["--home", str(home), "train", "rm", "--quiet",
+            *sets(base_model=tiny_model_dir, epochs=4, batch_size=4, min_pairs=8, checkpoint_every=0)]
+    t0 = time.monotonic()
+    # A hang would be the bug: the timeout bounds the test (a healthy failing run ends in ~20 s here).
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(FAILURE_HARNESS), *argv], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=240)
+    return done.returncode, done.stderr, time.monotonic() - t0
+
+
+@pytest.fixture()
+def pairs_lab(tmp_path):
+    db = open_db(tmp_path / "db" / "lab.db")
+    insert_pairs(db, 24)
+    db.conn.close()
+    return tmp_path
+
+
+def test_a_failure_on_rank_1_ends_the_run_failed_naming_the_rank(pairs_lab, tiny_model_dir):
+    code, stderr, _ = launch_failing(pairs_lab, tiny_model_dir, rank=1, how="raise")
+    assert code != 0, stderr[-3000:]
+    run, _, _ = only_run(pairs_lab, "rm")
+    assert run.status == "failed", (run.status, stderr[-3000:])
+    assert run.error_summary == "rank 1 of 2 failed: RuntimeError: injected failure at update 2", run.error_summary
+    assert "injected failure at update 2" in run.error and run.finished_at
+    steps = sorted(metrics_by_step(pairs_lab, run.id).get("train/loss", {}))
+    assert steps == [1], steps  # update 1 recorded; update 2 never completed
+
+
+def test_a_rank_killed_outright_still_ends_the_run_failed(pairs_lab, tiny_model_dir):
+    code, stderr, _ = launch_failing(pairs_lab, tiny_model_dir, rank=1, how="kill")
+    assert code != 0, stderr[-3000:]
+    run, _, _ = only_run(pairs_lab, "rm")
+    assert run.status == "failed", (run.status, stderr[-3000:])
+    # Rank 1 wrote nothing (SIGKILL): the main process, on its broken collective or the launcher's
+    # SIGTERM, records the failure in words.
+    assert run.error_summary.startswith("rank 0 of 2 "), run.error_summary
+    assert "another rank" in run.error_summary, run.error_summary
+
+
+def test_a_failure_on_rank_0_keeps_its_own_error(pairs_lab, tiny_model_dir):
+    code, stderr, _ = launch_failing(pairs_lab, tiny_model_dir, rank=0, how="raise")
+    assert code != 0, stderr[-3000:]
+    run, _, _ = only_run(pairs_lab, "rm")
+    # Rank 1 then sees a broken collective; the run keeps the main process's error, not that echo.
+    assert run.status == "failed"
+    assert run.error_summary == "rank 0 of 2 failed: RuntimeError: injected failure at update 2", run.error_summary

@@ -14,11 +14,22 @@ the run id, creates the run row, writes the database and the run folder as
 above; the others take its run id, read the database (pairs, prompts,
 checkpoints) but never write it, and send their events nowhere: the loops
 gather every rank's rows and statistics onto the main process's events.
+
+Two exceptions, both about ending a run. A run trained in another process
+than the lab's UI (a `tuilab sweep` trial, a terminal job) is cancelled by a
+request the UI leaves in the database (`store/run_requests.py`); the runner
+looks for it between updates. And a rank other than 0 that fails writes its
+error on the run row itself (only while the run is still active), then exits:
+the launcher then stops the main process, so a rank's failure ends the run
+"failed" with that rank named, whether or not the main process gets to write.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -31,7 +42,8 @@ import sqlite_utils
 from tuilab.config import LabPaths, to_dict
 from tuilab.store import runs as runs_store
 from tuilab.store.db import open_db, transaction
-from tuilab.training.distributed import launched_processes
+from tuilab.store.run_requests import cancel_requested, clear_cancel
+from tuilab.training.distributed import collective_failure, launched_processes
 from tuilab.training.events import (
     FLUSH_SECONDS,
     Cancelled,
@@ -46,6 +58,13 @@ from tuilab.training.events import (
     Samples,
     Sink,
 )
+
+CANCEL_POLL_SECONDS = 0.5  # how often a loop looks for a cancel asked by another process (one keyed read)
+ACTIVE = ("pending", "running", "paused")
+
+
+class LauncherStopped(Exception):
+    """The launcher sent SIGTERM: torchrun / accelerate stop every rank once one of them has ended."""
 
 
 @dataclass
@@ -97,12 +116,16 @@ class RunOutcome:
 
 
 class _WatchedControl(RunControl):
-    """The caller's RunControl, plus a hook: a loop that blocks on pause gets its run marked paused."""
+    """The caller's RunControl, plus two hooks: a loop that blocks on pause gets its run marked paused,
+    and a cancel requested in the database (by the UI of another process) cancels it like its own."""
 
-    def __init__(self, inner: RunControl, on_pause: Callable[[], None], on_resume: Callable[[], None]) -> None:
+    def __init__(self, inner: RunControl, on_pause: Callable[[], None], on_resume: Callable[[], None],
+                 requested: Callable[[], bool] | None = None) -> None:
         self._inner = inner
         self._on_pause = on_pause
         self._on_resume = on_resume
+        self._requested = requested
+        self._polled = float("-inf")
 
     def cancel(self) -> None:
         self._inner.cancel()
@@ -121,7 +144,17 @@ class _WatchedControl(RunControl):
     def paused(self) -> bool:
         return self._inner.paused
 
+    def _poll(self) -> None:
+        if self._requested is None or self._inner.cancelled:
+            return
+        now = time.monotonic()
+        if now - self._polled >= CANCEL_POLL_SECONDS:
+            self._polled = now
+            if self._requested():
+                self._inner.cancel()
+
     def check(self) -> None:
+        self._poll()
         if self._inner.paused and not self._inner.cancelled:
             self._on_pause()
             try:
@@ -228,6 +261,7 @@ def run_job(
                 db, job.kind, config, name=job.name, parents=job.parents, output_dir=str(output_dir), run_id=run_id
             )
         runs_store.set_run_status(db, run_id, "running")
+        clear_cancel(db, run_id)  # a request left from an earlier attempt must not stop this one
         output_dir.mkdir(parents=True, exist_ok=True)
         if dist is not None:
             dist.barrier()  # the run row and folder exist: the other ranks may open the database
@@ -245,9 +279,10 @@ def run_job(
             paths=paths,
             db=db,
             sink=recorder,
-            control=_WatchedControl(control, on_pause, on_resume),
+            control=_WatchedControl(control, on_pause, on_resume, lambda: cancel_requested(db, run_id)),
         )
-        return _drive(job, ctx, recorder, output_dir)
+        with _sigterm_fails_the_run(dist):
+            return _drive(job, ctx, recorder, output_dir, dist)
     finally:
         db.conn.close()
 
@@ -261,29 +296,87 @@ def _follow(job: Job, paths: LabPaths, dist: Any) -> RunOutcome:
                      sink=lambda event: None, control=RunControl())
     try:
         result = job.fn(ctx)
+        dist.barrier()  # the main process records "completed" only after every rank got here
     except (CancelledRun, KeyboardInterrupt):
         return RunOutcome(job.run_id, "cancelled", output_dir)
     except Exception as exc:
         error = "".join(traceback.format_exception(exc))
-        print(f"tuilab: rank {dist.rank}: {error}", file=sys.stderr)
-        return RunOutcome(job.run_id, "failed", output_dir, error_summary=error_summary(exc), error=error)
+        summary = rank_summary(exc, dist)
+        print(f"tuilab: {summary}\n{error}", file=sys.stderr)
+        _record_follower_failure(db, job.run_id, summary, error)
+        return RunOutcome(job.run_id, "failed", output_dir, error_summary=summary, error=error,
+                          step=getattr(exc, "step", None))
     finally:
         db.conn.close()
     return RunOutcome(job.run_id, "completed", output_dir, metrics=dict(result or {}))
 
 
-def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path) -> RunOutcome:
+def rank_summary(exc: BaseException, dist: Any) -> str:
+    """One line naming the rank: what it raised, or, for a broken collective, that it lost another rank."""
+    where = f"rank {dist.rank} of {dist.size}"
+    if collective_failure(exc):
+        return f"{where} lost contact with another rank (it ended or stopped answering): {error_summary(exc)}"
+    return f"{where} failed: {error_summary(exc)}"
+
+
+def _record_follower_failure(db: sqlite_utils.Database, run_id: str, summary: str, error: str) -> None:
+    """The one write a rank other than 0 makes: its failure, on a run still active.
+
+    The launcher stops the main process as soon as this rank exits, so the
+    main process may never write again. A run the main process has already
+    ended keeps its own record (its failure is what this rank then sees as a
+    broken collective).
+    """
+    try:
+        with transaction(db):
+            if runs_store.get_run(db, run_id).status in ACTIVE:
+                runs_store.set_run_status(db, run_id, "failed", error=error, error_summary=summary)
+    except Exception:  # noqa: BLE001 - the rank still exits non-zero; the launcher reports it
+        traceback.print_exc(file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _sigterm_fails_the_run(dist: Any):
+    """Under a launcher, SIGTERM on the main process raises `LauncherStopped`, so the run is recorded
+    "failed" instead of left "running" when another rank ends (torchrun then stops every rank)."""
+    if dist is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:
+        _hold_sigterm()  # once: recording the failure must not be interrupted in turn
+        raise LauncherStopped("the launcher stopped the main process (SIGTERM): another rank ended")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _hold_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the launcher kills (SIGKILL) after its grace period
+
+
+def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path, dist: Any = None) -> RunOutcome:
     run_id = ctx.run_id
     try:
         result = job.fn(ctx)
+        if dist is not None:
+            dist.barrier()  # a rank that failed after the last collective never gets here: no "completed"
     except (CancelledRun, KeyboardInterrupt):
         step = recorder.last_step
         recorder.buffer.append(Cancelled(step=step or 0))
         recorder.flush(status="cancelled", final_metrics=_with_warnings({}, recorder))
+        clear_cancel(ctx.db, run_id)
         return RunOutcome(run_id, "cancelled", output_dir, step=step, warnings=recorder.warnings)
     except BaseException as exc:  # every failure becomes a failed run
         error = "".join(traceback.format_exception(exc))
         summary = error_summary(exc)
+        if dist is not None:
+            _hold_sigterm()
+            summary, error = _root_cause(ctx.db, run_id, rank_summary(exc, dist), error)
         step = getattr(exc, "step", None)
         if step is None:
             step = recorder.last_step
@@ -305,6 +398,18 @@ def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path) -> 
     _write_card(ctx.db, run_id, output_dir, job.config)
     return RunOutcome(run_id, "completed", output_dir, metrics=metrics, step=recorder.last_step,
                       warnings=recorder.warnings)
+
+
+def _root_cause(db: sqlite_utils.Database, run_id: str, summary: str, error: str) -> tuple[str, str]:
+    """The main process failed under a launcher: if another rank failed first (and wrote it on the run
+    row), its error is the run's summary, with the main process's own traceback after it."""
+    try:
+        run = runs_store.get_run(db, run_id)
+    except Exception:  # noqa: BLE001
+        return summary, error
+    if run.status == "failed" and run.error_summary:
+        return run.error_summary, f"{run.error}\n--- then on the main process: {summary}\n{error}"
+    return summary, error
 
 
 def _write_card(db: sqlite_utils.Database, run_id: str, output_dir: Path, config: Any) -> None:

@@ -15,7 +15,10 @@ every loop splits its global batch across the processes:
 - per-row results (samples, rewards, lengths) are gathered with
   `Dist.gather_objects` / `Dist.gather_rows`, so the main process emits
   every rank's rows once;
-- only the main process (rank 0) writes the database and the run folder.
+- only the main process (rank 0) writes the database and the run folder;
+  a rank that fails writes its error on the run row and exits, the launcher
+  stops the others, and the main process, on its broken collective, keeps
+  that rank's error as the run's (`jobs/runner.py`, `collective_failure`).
 
 With one process (no launcher, the App's worker thread, every test but the
 two-process one) `current()` is `SINGLE`: no Accelerator, every operation is
@@ -30,6 +33,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+# Raised by torch.distributed when a peer is gone or a collective timed out (gloo, NCCL, the c10d store).
+_COLLECTIVE_ERRORS = ("DistError", "DistBackendError", "DistNetworkError", "DistStoreError")
+_COLLECTIVE_TEXT = ("Connection closed by peer", "Connection reset by peer", "/gloo/", "NCCL", "Timed out")
+
+
+def collective_failure(exc: BaseException) -> bool:
+    """Did a collective fail (another rank ended or stopped answering), rather than this rank's own code?
+
+    When one rank fails and exits, the others see it only as their next
+    collective breaking (gloo: "Connection closed by peer"); the run's record
+    names the rank that failed first, and this tells the two apart. Torch-free.
+    """
+    if any(cls.__name__ in _COLLECTIVE_ERRORS for cls in type(exc).__mro__):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc) for t in _COLLECTIVE_TEXT)
 
 
 def launched_processes() -> int:
