@@ -6,6 +6,10 @@ reference), the counts behind it, and the run's proxy score, gold score and √K
 that step, so the human curve can be read against the numbers the optimiser saw.
 The last line names the checkpoint to keep (where the human curve peaks) and says
 how many audit pairs still wait to be labeled.
+
+A run that audits itself (`audit_pairs` in its config) shows the panel from its
+start, saying when the first pairs come; the rows fill in as its checkpoints
+are audited (the panel re-reads the database every few seconds while shown).
 """
 
 from __future__ import annotations
@@ -65,8 +69,22 @@ def audit_text(run_id: str, points: Sequence, pending: int, peak: str) -> Text:
     return out
 
 
+def planned_text(config: dict, status: str) -> Text | None:
+    """Before a self-auditing run's first audit pairs: what it will audit, and when. None: no audits asked."""
+    pairs = int(config.get("audit_pairs") or 0)
+    if pairs <= 0 or status not in ("pending", "running", "paused"):
+        return None
+    ckpt, every = int(config.get("checkpoint_every") or 0), int(config.get("audit_every") or 0)
+    when = f"every {every} updates" if every else f"at each checkpoint (every {ckpt} updates)"
+    out = Text()
+    out.append("Human audits", style="bold")
+    out.append(" (blind: policy vs reference, 95% interval)", style="dim")
+    out.append(f"\n{pairs} audit pairs {when}; none yet: they join the label queue (F1) as the run reaches them", style="dim")
+    return out
+
+
 class AuditView(Static):
-    """Shown for PPO runs with audit pairs; recomputed in a worker at most every few seconds."""
+    """Shown for PPO runs with audit pairs (or auditing themselves); recomputed in a worker at most every few seconds."""
 
     REFRESH_S = 5.0
 
@@ -91,11 +109,13 @@ class AuditView(Static):
         from tuilab.labeling.audits import peak_message, win_rate_curve
         from tuilab.store.audits import audit_pairs, pending_audit_pairs
         from tuilab.store.db import open_db
+        from tuilab.store.runs import get_run
 
         db = open_db(self.app.paths.db)  # this thread's own connection
         try:
             if not audit_pairs(db, run_id):
-                text = None
+                run = get_run(db, run_id)
+                text = planned_text(run.config or {}, run.status)
             else:
                 points = win_rate_curve(db, run_id)
                 text = audit_text(run_id, points, len(pending_audit_pairs(db, run_id=run_id)), peak_message(points))

@@ -63,6 +63,12 @@ PPO_FIELDS: tuple[FieldSpec, ...] = (
               choices=(("mean", "mean"), ("worst case (min)", "min"), ("mean − λ·std", "mean_minus_std"))),
     FieldSpec("gold_scorer", "gold scorer", optional=True,
               help="module:function or a reward run id; empty for none"),
+    FieldSpec("checkpoint_every", "ckpt every", "int", help="updates between checkpoints (resume, audits, runs best)"),
+    FieldSpec("audit_pairs", "audit pairs", "int", short="audits",
+              help="gold audits: blind pairs of the policy against the reference at each audited checkpoint, "
+                   "in the label queue while the run trains (0 = off)"),
+    FieldSpec("audit_every", "audit every", "int",
+              help="updates between audits, a multiple of ckpt every (0 = at every checkpoint)"),
     FieldSpec("name", "run name", optional=True, help="optional"),
 )
 
