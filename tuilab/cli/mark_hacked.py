@@ -7,6 +7,12 @@ next reward model trained on the lab's pairs learns not to pay for it.
 `--where` is a flag name (`long`, `no_eos`, `repetitive`, `uncertain`,
 `overrated`) or a comparison on a sample's numbers (`length`, `score`, `gold`,
 `kl`, `spread`, `step`, `eos`), joined by `and`: e.g. `--where "long and gold < 0"`.
+
+A mark needs the reference policy's answer to the same prompt. The run keeps one
+only on every `sample_every`-th step, so for a match without one this samples it
+now, from the run's base model with its adapters off, at the run's temperature
+and token cap, as the run would have (`--references skip` counts and skips them
+instead). In the length scenario (`sample_every = 4`) that is 65 of 87 matches.
 """
 
 from __future__ import annotations
@@ -30,14 +36,20 @@ def register(actions: argparse._SubParsersAction) -> None:
         "mark-hacked",
         help="mark a PPO run's samples hacked (the inspector's h), by flag or condition",
         description="For every sample of RUN that matches --where, record the comparison the inspector's h "
-        "records: the reference answer preferred over the sample's. Samples without a reference answer are "
-        "counted and skipped. Prints one JSON line: matched, marked, skipped.",
+        "records: the reference answer preferred over the sample's. Samples without a reference answer get one "
+        "sampled now from the run's reference policy (its base model, adapters off, at the run's temperature "
+        "and token cap); with --references skip they are counted and skipped. Prints one JSON line: matched, "
+        "marked, references sampled, skipped.",
     )
     p.add_argument("run", metavar="RUN", help="a PPO run id")
     p.add_argument("--where", required=True,
                    help='a flag (long, no_eos, repetitive, uncertain, overrated) or a condition such as '
                         '"length > 40", joined by "and"')
     p.add_argument("--note", default="", help="the rationale stored on each comparison")
+    p.add_argument("--references", choices=("sample", "skip"), default="sample",
+                   help="matches without a reference answer: sample one from the reference policy (default) "
+                        "or skip them")
+    p.add_argument("--seed", type=int, default=0, help="seed for the references sampled now")
     p.add_argument("--dry-run", action="store_true", help="count the matches, write nothing")
     p.set_defaults(func=cmd_mark_hacked)
 
@@ -91,17 +103,57 @@ def cmd_mark_hacked(args: argparse.Namespace) -> int:
     total = count_samples(db, args.run)
     samples = list_samples(db, args.run, order_by="id", descending=False, limit=max(total, 1))
     hits = [s for s in samples if matches(s, terms)]
+    missing = [s for s in hits if not s.hacked and not s.ref_response and s.prompt_id is not None]
+    sampled = 0
+    if missing and args.references == "sample" and not args.dry_run:
+        sampled = sample_references(db, run, missing, args)
     marked = skipped = already = 0
     for s in hits:
         if s.hacked:
             already += 1
-        elif not s.ref_response or s.prompt_id is None:
+        elif s.prompt_id is None or (not s.ref_response and not (args.dry_run and args.references == "sample")):
             skipped += 1
         elif not args.dry_run:
             mark_hacked(db, s.id, note=args.note or f"mark-hacked --where {args.where}")
             marked += 1
     print(json.dumps({"run_id": args.run, "samples": total, "matched": len(hits), "marked": marked,
-                      "already_hacked": already, "skipped_no_reference": skipped, "dry_run": bool(args.dry_run)}))
+                      "references_sampled": sampled, "references_needed": len(missing), "already_hacked": already,
+                      "skipped_no_reference": skipped, "dry_run": bool(args.dry_run)}))
     if hits and skipped == len(hits):
-        print("none of the matches has a reference answer (sample_every = 0?); nothing was marked", file=sys.stderr)
+        print("none of the matches has a reference answer (sample_every = 0?) and --references skip was given; "
+              "nothing was marked", file=sys.stderr)
     return 0
+
+
+def sample_references(db, run, missing: list, args: argparse.Namespace) -> int:
+    """The reference policy's answers for `missing` (sampled as the run samples them), stored on each sample."""
+    from tuilab.cli import paths_from
+    from tuilab.config import SamplingConfig
+    from tuilab.modeling.generation import generate
+    from tuilab.modeling.host import ModelHost
+    from tuilab.store.prompts import get_prompt
+    from tuilab.store.samples import set_reference
+
+    cfg = run.config or {}
+    base = str(cfg.get("base_model") or "")
+    if not base:
+        raise CLIError(f"run {run.id} does not name its base model; give --references skip to mark only the "
+                       "samples that have a reference answer")
+    sampling = SamplingConfig(max_new_tokens=int(cfg.get("max_new_tokens", 48)),
+                              temperature=float(cfg.get("temperature", 0.9)), top_p=1.0, top_k=0, seed=args.seed,
+                              batch_size=8)
+    host = ModelHost(paths_from(args).models, base, four_bit=bool(cfg.get("four_bit", False)))
+    print(f"sampling {len(missing)} reference answers from {base} (adapters off)", file=sys.stderr)
+    prompts = [get_prompt(db, s.prompt_id).messages for s in missing]
+    try:
+        with host.adapter("") as lm, host.cpu_threads():
+            answers = generate(lm.model, lm.tokenizer, prompts, sampling)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(f"cannot sample reference answers: {exc}; give --references skip to mark only the samples "
+                       "that have one") from None
+    finally:
+        host.close()
+    for s, answer in zip(missing, answers, strict=True):
+        set_reference(db, s.id, answer.text)
+        s.ref_response = answer.text
+    return len(missing)

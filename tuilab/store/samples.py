@@ -174,6 +174,14 @@ def mark_hacked(db: sqlite_utils.Database, sample_id: int, *, note: str = "") ->
     return int(cid)
 
 
+def set_reference(db: sqlite_utils.Database, sample_id: int, text: str) -> None:
+    """Store a reference answer sampled after the run (`data mark-hacked` does, for steps the run skipped)."""
+    if not text:
+        raise ValueError(f"sample {sample_id}: an empty reference answer")
+    with transaction(db):
+        db["samples"].update(sample_id, {"ref_response": text})
+
+
 def hacked_count(db: sqlite_utils.Database, run_id: str) -> int:
     """Samples of this run marked hacked."""
     return db["samples"].count_where("run_id = ? AND hacked = 1", [run_id])
