@@ -82,6 +82,7 @@ def test_a_run_audits_each_checkpoint_while_it_trains(lab, assets):
     assert outcome.status == "completed", outcome.error
     assert not outcome.warnings
     run_id = outcome.run_id
+    assert outcome.metrics["audit/pairs_queued"] == 6  # the headless run's final JSON line says so
     # Two held-out pairs at each of the three checkpoints, tagged with the run and the step.
     pairs = audit_pairs(db, run_id)
     assert sorted(p.step for p in pairs) == [1, 1, 2, 2, 3, 3]

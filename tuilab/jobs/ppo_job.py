@@ -93,9 +93,12 @@ def run_ppo_job(cfg: PPOConfig, ctx: JobContext, *, resume: bool = False) -> dic
         from dataclasses import replace
 
         cfg = replace(cfg, gold_scorer=gold_spec)
-    sink = RunAudits(cfg, ctx, base) if cfg.audit_pairs > 0 else ctx.sink
-    return train_ppo(cfg, prompts, base=base, reward=str(rm_dir), output_dir=ctx.output_dir, sink=sink,
-                     control=ctx.control, resume_from=resume_from)
+    audits = RunAudits(cfg, ctx, base) if cfg.audit_pairs > 0 else None
+    result = train_ppo(cfg, prompts, base=base, reward=str(rm_dir), output_dir=ctx.output_dir,
+                       sink=audits or ctx.sink, control=ctx.control, resume_from=resume_from)
+    if audits is not None:  # in the final metrics (the headless run's JSON line): what waits to be labeled
+        result = {**result, "audit/pairs_queued": float(audits.queued)}
+    return result
 
 
 class RunAudits:
@@ -111,6 +114,7 @@ class RunAudits:
     def __init__(self, cfg: PPOConfig, ctx: JobContext, base: Any) -> None:
         self.cfg, self.ctx, self.base = cfg, ctx, base
         self.plan: Any = None  # store.audits.AuditPlan, made at the first audit (the same prompts at every step)
+        self.queued = 0  # audit pairs this process stored
 
     def __call__(self, event: Event) -> None:
         self.ctx.sink(event)
@@ -132,8 +136,10 @@ class RunAudits:
             if self.plan is None:
                 settings = AuditSettings(pairs=self.cfg.audit_pairs, seed=0)  # `label audit`'s default prompts
                 self.plan = plan_audits(db, run_id, get_run(db, run_id).config, settings)
-            return queue_audit_step(db, self.plan, event.step, self._answer, model=self.base.name,
-                                    policy_adapter=str(Path(event.path) / POLICY))
+            n = queue_audit_step(db, self.plan, event.step, self._answer, model=self.base.name,
+                                 policy_adapter=str(Path(event.path) / POLICY))
+            self.queued += n
+            return n
         except AuditStopped:
             return 0
         except Exception as exc:  # noqa: BLE001 — an audit never ends the run
