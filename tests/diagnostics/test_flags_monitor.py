@@ -162,10 +162,23 @@ def test_health_warnings_after_warm_up():
         raised += [(step, code, msg) for code, msg in rep.warnings]
     codes = {code: step for step, code, _ in raised}
     assert codes["critic_not_fitting"] == HEALTH_WARMUP + 1  # not during the warm-up
-    assert "explained variance -2.00" in next(m for _, c, m in raised if c == "critic_not_fitting")
+    noisy = next(m for _, c, m in raised if c == "critic_not_fitting")
+    assert "explained variance -2.00" in noisy and "mostly noise" in noisy
     assert codes["policy_stalled"] == HEALTH_WARMUP + 1
     healthy = HackingMonitor()
     for step in range(1, 10):
         rep = healthy.observe(step, scores=[0.0] * 4, lengths=[10] * 4, eos=[True] * 4, tokens=[[1, 2, 3]] * 4,
                               health={"explained_variance": 0.3, "approx_kl": 3e-3, "clipfrac": 0.04})
         assert not rep.warnings
+
+
+def test_a_near_constant_critic_is_named_as_such():
+    """EV a little below 0 (a critic that learnt nothing) still warns, in words that say how little it costs."""
+    mon = HackingMonitor()
+    raised = []
+    for step in range(1, 9):
+        rep = mon.observe(step, scores=[0.0] * 4, lengths=[10] * 4, eos=[True] * 4, tokens=[[1, 2, 3]] * 4,
+                          health={"explained_variance": -0.03, "approx_kl": 3e-3, "clipfrac": 0.04})
+        raised += [m for code, m in rep.warnings if code == "critic_not_fitting"]
+    assert raised and "explained variance -0.03" in raised[0]
+    assert "3% of the returns' variance" in raised[0] and "mostly noise" not in raised[0]

@@ -340,3 +340,35 @@ def test_sampled_hidden_states_match_a_fresh_forward(model_dir):
     assert torch.allclose(h * m, h_fwd * m, atol=1e-4)
     # a capture that does not line up is refused (the loop then runs the forward pass)
     assert capture.assemble([n + 1 for n in lengths], ro.mask.shape[1] + 1) is None
+
+
+def test_the_critic_learns_at_its_own_rate(model_dir, tmp_path):
+    """The value head steps at value_learning_rate, the policy adapter at learning_rate (one group would move
+    the head as far as the adapter: ~4e-2 here)."""
+    from safetensors.torch import load_file
+
+    run(model_dir, tmp_path, cfg(total_updates=1, sample_every=0, learning_rate=1e-2, value_learning_rate=1e-6))
+    head = load_file(str(tmp_path / "policy" / "value" / "head.safetensors"))
+    moved = max(float(t.abs().max()) for t in head.values())  # the head starts at 0
+    # 2 epochs × 2 minibatches of Adam steps, each at most ~lr per weight
+    assert 0 < moved <= 4 * 1e-6 * 1.05, moved
+    lora_b = [t for k, t in load_file(str(tmp_path / "policy" / "adapter_model.safetensors")).items()
+              if "lora_B" in k]
+    assert max(float(t.abs().max()) for t in lora_b) > 1e-3  # the adapter moved at 1e-2
+
+
+def test_resume_from_a_checkpoint_with_one_optimiser_group(model_dir, tmp_path):
+    """Checkpoints written before the critic had its own group (policy + value head in one) still resume,
+    with Adam's state carried over exactly."""
+    c = cfg(total_updates=2, checkpoint_every=1, sample_every=0)
+    _, full_events, _ = run(model_dir, tmp_path / "full", c)
+    ckpt = tmp_path / "full" / "checkpoints" / "step-000001"
+    state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
+    policy_group, value_group = state["optimizer"]["param_groups"]
+    state["optimizer"]["param_groups"] = [{**policy_group, "params": policy_group["params"] + value_group["params"]}]
+    torch.save(state, ckpt / "trainer_state.pt")
+    _, resumed_events, _ = run(model_dir, tmp_path / "full", c, resume_from=ckpt)
+    full, resumed = metrics_by_step(full_events), metrics_by_step(resumed_events)
+    assert sorted(resumed) == [2]
+    for name in ("objective/scores", "loss/value_avg", "val/value_mean", "policy/approxkl_avg"):
+        assert resumed[2][name] == pytest.approx(full[2][name], rel=1e-4, abs=1e-6), name

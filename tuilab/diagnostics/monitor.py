@@ -51,6 +51,9 @@ MIN_FIT_STEPS = 5
 HEALTH_WARMUP = 3
 # critic_not_fitting: mean explained variance over the window below this (0 = no better than a constant).
 EV_WARN = 0.0
+# Below this the critic's noise is a large share of the advantages' (the length scenario's critic at the
+# policy's learning rate read −0.2 to −0.3); between it and EV_WARN it is a near-constant (0 ± 0.1 there).
+EV_NOISE = -0.1
 # policy_stalled: mean approx-KL per update below this and mean clip fraction below CLIPFRAC_STALLED.
 # A moving policy shows approx-KL around 1e-3…1e-2 and a clip fraction of a few percent.
 APPROX_KL_STALLED = 1e-4
@@ -296,10 +299,17 @@ class HackingMonitor:
         steps_txt = f"the last {k} update{'s' if k != 1 else ''}"
         ev = _mean([s["health"].get("explained_variance") for s in win])
         if ev is not None and ev < EV_WARN:
+            if ev < EV_NOISE:
+                harm = ("Its advantages are mostly noise, so the policy learns slowly or in the wrong direction. "
+                        "Check value_learning_rate: a critic that steps too far fits each batch's noise.")
+            else:
+                harm = (f"Its values vary by noise worth {-ev:.0%} of the returns' variance and predict nothing: "
+                        "the advantages are about the returns minus their mean. Returns a prefix cannot "
+                        "predict (whether an answer will stop) leave a critic near 0.")
             out["critic_not_fitting"] = (
                 f"The critic is worse than a constant: explained variance {ev:.2f} over {steps_txt} "
-                f"(warns below {EV_WARN:g} after {HEALTH_WARMUP} updates; a working critic climbs above 0). "
-                "Its advantages are mostly noise, so the policy learns slowly or in the wrong direction."
+                f"(warns below {EV_WARN:g} after {HEALTH_WARMUP} updates; a critic that has learnt something reads "
+                f"above 0). {harm}"
             )
         akl = _mean([s["health"].get("approx_kl") for s in win])
         clip = _mean([s["health"].get("clipfrac") for s in win])

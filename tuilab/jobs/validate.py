@@ -73,6 +73,7 @@ def validate_ppo_config(cfg: PPOConfig) -> None:
     _rules(cfg, [
         *_common(cfg),
         ("warmup_updates", lambda v: v >= 0, "0 (none) or more"),
+        ("value_learning_rate", lambda v: 0 < v <= 1, "in (0, 1]"),
         ("minibatch_size", lambda v: 1 <= v <= cfg.batch_size and cfg.batch_size % v == 0,
          f"at least 1 and divide batch_size ({cfg.batch_size})"),
         ("max_new_tokens", lambda v: v >= 1, "at least 1"),

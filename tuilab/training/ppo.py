@@ -14,7 +14,8 @@ SmolLM2-135M, CPU, minibatch 4 × (40 + 48) tokens: 1.9× as long at 1 thread,
 2.3× at 2). Detached, the value loss trains the head only: it can neither
 steer the policy adapter nor, through a shared gradient-norm clip, shrink its
 steps. The head starts at V ≡ 0 (see `_value_head` for why not the reward
-head); the PPO health metrics (`val/explained_variance`, `policy/approxkl_avg`,
+head) and has its own, smaller learning rate (`value_learning_rate`: at the
+policy's, it fitted each batch's noise); the PPO health metrics (`val/explained_variance`, `policy/approxkl_avg`,
 `policy/clipfrac_avg`, `policy/grad_norm`, `val/grad_norm`, `loss/value_avg`)
 and the monitor's `critic_not_fitting` / `policy_stalled` warnings say whether
 the critic fits and the policy moves.
@@ -424,17 +425,19 @@ def train_ppo(
     score_fn, rm = reward_callable(reward)
     if gold is None and cfg.gold_scorer:
         gold = resolve_gold(cfg.gold_scorer, model, tokenizer)
-    params = _freeze_all_but_policy(model)
+    policy_params = _freeze_all_but_policy(model)
     body, lm_head = _body_and_head(model)
     device = next(body.parameters()).device
     if d.enabled and d.device.type == "cuda" and device != d.device:
         raise ValueError(f"process {d.rank}: the base model was loaded on {device}, not on this process's "
                          f"{d.device}; load it with device={str(d.device)!r}")
     value_head = _value_head(model, device)
-    params += list(value_head.parameters())
 
     # N+: AdamW with eps 1e-5; linear learning-rate decay over the run (set once per update).
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, eps=cfg.adam_eps)
+    # Two groups: the critic has its own learning rate (config.PPOConfig.value_learning_rate says why).
+    optimizer = torch.optim.AdamW([{"params": policy_params, "lr": cfg.learning_rate},
+                                   {"params": list(value_head.parameters()), "lr": cfg.value_learning_rate}],
+                                  eps=cfg.adam_eps)
     total = cfg.total_updates
     # Warm-up: Adam's first steps are full-size whatever the gradient (config.PPOConfig.warmup_updates).
     scheduler = pm.LinearDecay(total, decay=cfg.lr_decay, warmup=cfg.warmup_updates)
@@ -482,7 +485,7 @@ def train_ppo(
         for step in range(start, total + 1):
             d.check(control)
             last = _ppo_step(step, cfg, prompts, query_ids, model=model, body=body, lm_head=lm_head,
-                             tokenizer=tokenizer, value_head=value_head, params=params, optimizer=optimizer,
+                             tokenizer=tokenizer, value_head=value_head, optimizer=optimizer,
                              scheduler=scheduler, kl_ctl=kl_ctl, gens=gens, monitor=monitor, score_fn=score_fn,
                              gold=gold, sink=sink, dist=d, policy=policy)
             saver.after(step)
@@ -566,7 +569,10 @@ def _resume(folder: Path, model, value_head, optimizer, scheduler, gens, monitor
     from safetensors.torch import load_file
 
     value_head.linear.load_state_dict(load_file(str(folder / VALUE_DIR / HEAD_FILE)))
-    optimizer.load_state_dict(state["optimizer"])
+    saved = state["optimizer"]
+    if len(saved["param_groups"]) == 1:  # a checkpoint from before the critic had its own group
+        saved = _split_groups(saved, optimizer)
+    optimizer.load_state_dict(saved)
     sched = state["scheduler"]
     if "anchor_update" not in sched:  # a checkpoint from torch's LambdaLR: 1 − u/total
         sched = {"total": state["config"]["total_updates"], "decay": state["config"].get("lr_decay", True)}
@@ -574,6 +580,17 @@ def _resume(folder: Path, model, value_head, optimizer, scheduler, gens, monitor
     _set_rng_states(gens, state["rng"])
     monitor.load_state_dict(state["monitor"])
     return state
+
+
+def _split_groups(saved: dict, optimizer) -> dict:
+    """An optimiser state saved with one group (policy + value head) → this optimiser's two groups."""
+    (group,) = saved["param_groups"]
+    ids = list(group["params"])
+    n_policy = len(optimizer.param_groups[0]["params"])
+    groups = []
+    for ours, share in zip(optimizer.param_groups, (ids[:n_policy], ids[n_policy:]), strict=True):
+        groups.append({**group, "lr": ours["lr"], "params": share})
+    return {**saved, "param_groups": groups}
 
 
 def _write_manifest(output_dir: Path, base: LoadedModel, cfg: PPOConfig) -> None:
@@ -591,8 +608,8 @@ def _headline(m: dict[str, float]) -> dict[str, float]:
 
 
 # ======================================================================== one step
-def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head, tokenizer, value_head, params,
-              optimizer, scheduler, kl_ctl, gens, monitor, score_fn, gold, sink, dist: Dist = SINGLE,
+def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head, tokenizer, value_head, optimizer,
+              scheduler, kl_ctl, gens, monitor, score_fn, gold, sink, dist: Dist = SINGLE,
               policy=None) -> dict[str, float]:
     from tuilab.modeling.lora import adapters_disabled
 
@@ -672,17 +689,17 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
 
     # ---------------------------------------------------------------- update
     t2 = time.perf_counter()
-    lr = cfg.learning_rate * scheduler.factor(step - 1)  # N+: linear LR decay, set once per update
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    factor = scheduler.factor(step - 1)  # N+: linear LR decay, set once per update
+    lr = cfg.learning_rate * factor
+    policy_group, value_group = optimizer.param_groups
+    policy_group["lr"], value_group["lr"] = lr, cfg.value_learning_rate * factor
     keys = ("pg", "vf", "clip", "vclip", "akl", "ratio", "ent", "gn_policy", "gn_value")
     stats: dict[str, float] = dict.fromkeys(keys, 0.0)
     first_ratio_dev = float("nan")
     n_minibatches = 0
     mb = cfg.minibatch_size // dist.size  # this rank's share of each minibatch
     per_micro = _rows_per_microbatch(ro, mask.device)
-    policy_params = params[:-len(list(value_head.parameters()))]
-    value_params = list(value_head.parameters())
+    policy_params, value_params = (group["params"] for group in optimizer.param_groups)
     for _ in range(cfg.ppo_epochs):
         perm = torch.randperm(B, generator=gens["shuffle"]).to(mask.device)
         for s in range(0, B, mb):
