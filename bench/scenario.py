@@ -128,6 +128,20 @@ def verdict(rows: list[dict]) -> dict[str, object]:
     }
 
 
+def binned(pts: list[tuple[float, float]], *, bins: int, lo: float, hi: float) -> list[tuple[float, float]]:
+    """Mean (x, y) of the points in each of `bins` equal-width x bins over [lo, hi] (NaN for an empty bin)."""
+    width = (hi - lo) / bins if hi > lo else 1.0
+    out = []
+    for b in range(bins):
+        a, z = lo + b * width, lo + (b + 1) * width
+        inside = [(x, y) for x, y in pts if a <= x < z or (b == bins - 1 and x == z)]
+        if inside:
+            out.append((sum(x for x, _ in inside) / len(inside), sum(y for _, y in inside) / len(inside)))
+        else:
+            out.append(((a + z) / 2, float("nan")))
+    return out
+
+
 # ------------------------------------------------------------------ the PNG (Pillow only)
 def plot(rounds: dict[str, list[dict]], path: Path) -> None:
     from PIL import Image, ImageDraw
@@ -158,8 +172,11 @@ def plot(rounds: dict[str, list[dict]], path: Path) -> None:
         d.text((x0 + 2, 12), f"{yh:.2f}", fill="black")
         d.text((x0 + 2, H - pad), f"{yl:.2f}", fill="black")
         for c, (name, pts) in enumerate(zip(rounds, series, strict=True)):
-            if len(pts) > 1:
-                d.line([at(x, y) for x, y in pts], fill=colours[c % 3], width=2)
+            # KL does not grow monotonically with the update, so the line joins the means of √KL bins
+            # (left to right), not the updates in order; the dots are the updates.
+            trend = [(x, y) for x, y in binned(pts, bins=6, lo=xl, hi=xh) if math.isfinite(y)]
+            if len(trend) > 1:
+                d.line([at(x, y) for x, y in trend], fill=colours[c % 3], width=2)
             for x, y in pts:
                 cx, cy = at(x, y)
                 d.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colours[c % 3])
@@ -212,28 +229,23 @@ def run_rounds(args: argparse.Namespace) -> None:
 
 
 def compare_at_kl(rounds: dict[str, list[dict]]) -> None:
-    """Gold and length growth of both rounds at the same √KL (linear interpolation over per-update points)."""
-    def curve(rows, key):
-        pts = sorted((math.sqrt(max(r.get("objective/kl", 0.0), 0.0)), r[key]) for r in rows if key in r)
-        return pts
-
-    def interp(pts, x):
-        if not pts or x < pts[0][0] or x > pts[-1][0]:
-            return float("nan")
-        for (xa, ya), (xb, yb) in zip(pts, pts[1:], strict=False):
-            if xa <= x <= xb:
-                return ya if xb == xa else ya + (yb - ya) * (x - xa) / (xb - xa)
-        return pts[-1][1]
+    """Gold and length of both rounds at the same √KL: per-update points averaged in four √KL bins over the
+    range both rounds reach (single updates at batch 8 are noisy; a bin holds several)."""
+    def pts(rows, key):
+        return [(math.sqrt(max(r.get("objective/kl", 0.0), 0.0)), r[key]) for r in rows if key in r]
 
     r1, r2 = rounds["round 1"], rounds["round 2"]
     hi = min(max(math.sqrt(max(r.get("objective/kl", 0.0), 0.0)) for r in rs) for rs in (r1, r2))
-    print(f"\nat the same sqrt(KL) (up to {hi:.2f}, the range both rounds reach):")
-    print(f"  {'sqrt(KL)':>8} {'gold r1':>8} {'gold r2':>8} {'len r1':>8} {'len r2':>8}")
-    for frac in (0.25, 0.5, 0.75, 1.0):
-        x = hi * frac
-        g1, g2 = interp(curve(r1, "objective/gold"), x), interp(curve(r2, "objective/gold"), x)
-        l1, l2 = interp(curve(r1, "response/length_mean"), x), interp(curve(r2, "response/length_mean"), x)
-        print(f"  {x:8.2f} {g1:8.3f} {g2:8.3f} {l1:8.1f} {l2:8.1f}")
+    print(f"\nat the same sqrt(KL) (0 to {hi:.2f}, the range both rounds reach; mean of the updates in each bin):")
+    print(f"  {'sqrt(KL) bin':>12} {'n r1':>4} {'n r2':>4} {'gold r1':>8} {'gold r2':>8} {'len r1':>8} {'len r2':>8}")
+    cols = [binned(pts(rs, k), bins=4, lo=0.0, hi=hi) for rs in (r1, r2)
+            for k in ("objective/gold", "response/length_mean")]
+    counts = [[len([1 for x, _ in pts(rs, "response/length_mean") if a <= x < a + hi / 4 or (b == 3 and x == hi)])
+               for b, a in enumerate(hi * f / 4 for f in range(4))] for rs in (r1, r2)]
+    for b in range(4):
+        lo_b, hi_b = hi * b / 4, hi * (b + 1) / 4
+        g1, l1, g2, l2 = (c[b][1] for c in cols)
+        print(f"  {lo_b:5.2f}–{hi_b:5.2f} {counts[0][b]:4d} {counts[1][b]:4d} {g1:8.3f} {g2:8.3f} {l1:8.1f} {l2:8.1f}")
 
 
 def main() -> None:
