@@ -10,7 +10,7 @@ from tuilab.store import runs as runs_store
 from tuilab.store.audits import audit_pairs, audited_steps
 from tuilab.store.prompts import add_prompts
 from tuilab.tui.screens.runs import RunsScreen
-from tuilab.tui.widgets.audits import AuditView, planned_text
+from tuilab.tui.widgets.audits import AuditView, audit_text, planned_text
 from tuilab.tui.widgets.forms import PPO_FIELDS, FormErrors, build_config
 
 pytest.importorskip("torch")
@@ -42,6 +42,11 @@ def test_the_panel_says_what_a_self_auditing_run_will_audit():
                                               "paused").plain
     assert planned_text({"audit_pairs": 0}, "running") is None  # audits off
     assert planned_text({"audit_pairs": 2, "checkpoint_every": 5}, "completed") is None  # it never got to one
+
+
+def test_the_panel_says_where_pending_pairs_come_from():
+    assert "4 audit pairs from 2 checkpoints (steps 5–10) wait" in audit_text("r", [], 4, "", [5, 10]).plain
+    assert "2 audit pairs from 1 checkpoint (step 5) wait" in audit_text("r", [], 2, "", [5]).plain
 
 
 async def test_audits_from_the_train_form_arrive_on_the_runs_screen_while_the_run_goes_on(
@@ -77,7 +82,8 @@ async def test_audits_from_the_train_form_arrive_on_the_runs_screen_while_the_ru
         # Shown from the start, then filled in by the run's own audits while it trains.
         await wait_for(pilot, lambda: panel.has_class("-shown"))
         await wait_for(pilot, lambda: len(audit_pairs(db, run_id)) >= 4)
-        await wait_for(pilot, lambda: "audit pairs wait to be labeled on F1" in str(panel.render()))
+        await wait_for(pilot, lambda: "checkpoints (steps 1–" in str(panel.render()))  # re-read as they come
+        assert "wait to be labeled on F1" in str(panel.render())
         assert app.training.live_run(run_id).status == "running"
         app.training.cancel()
         await wait_for(pilot, lambda: app.training.live_run(run_id).status == "cancelled")

@@ -42,13 +42,21 @@ def interval_bar(low: float, estimate: float, high: float, width: int = SCALE) -
     return out
 
 
-def audit_text(run_id: str, points: Sequence, pending: int, peak: str) -> Text:
-    """The panel's text for `labeling.audits.win_rate_curve` points."""
+def _steps(steps: Sequence[int]) -> str:
+    if not steps:
+        return ""
+    first, last = min(steps), max(steps)
+    where = f"step {first}" if first == last else f"steps {first}–{last}"
+    return f" from {len(steps)} checkpoint{'s' if len(steps) != 1 else ''} ({where})"
+
+
+def audit_text(run_id: str, points: Sequence, pending: int, peak: str, steps: Sequence[int] = ()) -> Text:
+    """The panel's text for `labeling.audits.win_rate_curve` points (`steps`: the audited ones)."""
     out = Text()
     out.append("Human audits", style="bold")
     out.append(" (blind: policy vs reference, 95% interval)", style="dim")
     if not points:
-        out.append(f"\n{pending} audit pairs wait to be labeled on F1" if pending else
+        out.append(f"\n{pending} audit pairs{_steps(steps)} wait to be labeled on F1" if pending else
                    f"\nno audit pairs yet: `tuilab label audit {run_id}` queues some from its checkpoints",
                    style="dim")
         return out
@@ -107,7 +115,7 @@ class AuditView(Static):
 
     def _work(self, run_id: str) -> None:
         from tuilab.labeling.audits import peak_message, win_rate_curve
-        from tuilab.store.audits import audit_pairs, pending_audit_pairs
+        from tuilab.store.audits import audit_pairs, audited_steps, pending_audit_pairs
         from tuilab.store.db import open_db
         from tuilab.store.runs import get_run
 
@@ -118,7 +126,8 @@ class AuditView(Static):
                 text = planned_text(run.config or {}, run.status)
             else:
                 points = win_rate_curve(db, run_id)
-                text = audit_text(run_id, points, len(pending_audit_pairs(db, run_id=run_id)), peak_message(points))
+                text = audit_text(run_id, points, len(pending_audit_pairs(db, run_id=run_id)), peak_message(points),
+                                  sorted(audited_steps(db, run_id)))
         finally:
             db.conn.close()
         self.app.call_from_thread(self._show, run_id, text)
