@@ -140,6 +140,7 @@ class RunsScreen(Screen):
             ("e", "the whole error (traceback) of a failed run"),
             ("i", "open a PPO or DPO run in the inspector"),
             ("R", "resume a cancelled or failed PPO or DPO run from its newest checkpoint"),
+            ("x", "cancel a running run, also one another process trains (a sweep trial, a terminal job)"),
             ("t", "the train screen"),
             ("r", "re-read the list"),
         ]),
@@ -152,6 +153,7 @@ class RunsScreen(Screen):
         Binding("e", "error", "Error"),
         Binding("i", "inspect", "Inspect"),
         Binding("R", "resume", "Resume", show=False),
+        Binding("x", "cancel", "Cancel run", show=False),
         Binding("t", "train", "Train", show=False),
         Binding("r", "reload", "Reload"),
     ]
@@ -396,6 +398,30 @@ class RunsScreen(Screen):
         self.notify(f"Resuming {run.id} from its newest checkpoint.", title="Resume")
         self._loaded = self.selected  # live from now on: do not re-read it over the job's events
         self._drawn = None
+
+    def action_cancel(self) -> None:
+        """The App's own job stops through its controls; a run another process trains (a `tuilab sweep`
+        trial, a terminal job) through a request in the database, which that job reads between updates."""
+        from tuilab.store.run_requests import request_cancel
+        from tuilab.store.runs import RunNotFound, get_run
+
+        training = self.app.training
+        live = training.active_run
+        if live is not None and live.run_id == self.selected and live.is_active:
+            training.cancel()
+            self.notify(f"Cancelling {live.run_id}: it stops at its next step and keeps a checkpoint.",
+                        title="Cancel")
+            return
+        try:
+            run = get_run(self.app.db, self.selected or "")  # fresh: the list is up to 2 s old
+        except RunNotFound:
+            return
+        if run.status not in ("pending", "running", "paused"):
+            self.notify(f"{run.id} is not running ({run.status}).", title="Cancel", severity="warning")
+            return
+        request_cancel(self.app.db, run.id)
+        self.notify(f"{run.id}: cancel requested; it runs in another process (a sweep trial or a terminal "
+                    "job), which stops it after its current update with a checkpoint.", title="Cancel", timeout=8)
 
     def action_train(self) -> None:
         self.app.switch_mode("train")
