@@ -64,3 +64,34 @@ def test_ppo_needs_a_completed_reward_run_and_prompts(db, paths, tiny_model_dir)
     cfg.minibatch_size, cfg.warmup_updates = 4, -1
     with pytest.raises(InvalidConfig, match="warmup_updates"):
         validate_job("ppo", cfg, db=db, paths=paths)
+
+
+def test_ppo_audits_need_checkpoints_and_held_out_prompts(db, paths, tiny_model_dir):
+    done = paths.runs / "rm-done"
+    done.mkdir(parents=True)
+    (done / "reward.json").write_text("{}")
+    runs.create_run(db, "rm", {}, run_id="rm-done", output_dir=str(done))
+    runs.set_run_status(db, "rm-done", "completed")
+    add_prompts(db, ["a prompt"], source="t", split="train")
+    cfg = PPOConfig(base_model=str(tiny_model_dir), reward_run="rm-done", checkpoint_every=5, audit_pairs=4)
+    with pytest.raises(InvalidConfig, match=r"audit_pairs: no held-out \('test'\) prompts .* --split test"):
+        validate_job("ppo", cfg, db=db, paths=paths)
+    add_prompts(db, ["a held-out prompt"], source="t", split="test")
+    validate_job("ppo", cfg, db=db, paths=paths)
+    for audit_every in (0, 5, 10):
+        cfg.audit_every = audit_every
+        validate_job("ppo", cfg, db=db, paths=paths)
+    cfg.audit_every = 3
+    with pytest.raises(InvalidConfig, match=r"audit_every must be 0 .* a multiple of checkpoint_every \(5\).*got 3"):
+        validate_job("ppo", cfg, db=db, paths=paths)
+    cfg.audit_every, cfg.checkpoint_every = 0, 0
+    with pytest.raises(InvalidConfig, match="checkpoint_every is 0"):
+        validate_job("ppo", cfg, db=db, paths=paths)
+    cfg.checkpoint_every, cfg.audit_pairs = 5, -1
+    with pytest.raises(InvalidConfig, match=r"audit_pairs must be 0 \(no audits\) or more, got -1"):
+        validate_job("ppo", cfg, db=db, paths=paths)
+    cfg.audit_pairs, cfg.audit_every = 0, -2
+    with pytest.raises(InvalidConfig, match="audit_every must be"):
+        validate_job("ppo", cfg, db=db, paths=paths)
+    cfg.audit_every, cfg.checkpoint_every = 3, 0  # audits off: nothing else is asked of them
+    validate_job("ppo", cfg, db=db, paths=paths)

@@ -96,7 +96,16 @@ def validate_ppo_config(cfg: PPOConfig) -> None:
         ("ensemble_lambda", lambda v: v >= 0, "0 or more"),
         ("sample_every", lambda v: v >= 0, "0 (never) or more"),
         ("checkpoint_every", lambda v: v >= 0, "0 (never) or more"),
+        ("audit_pairs", lambda v: v >= 0, "0 (no audits) or more"),
+        ("audit_every", lambda v: v >= 0, "0 (at every checkpoint) or more"),
     ])
+    if cfg.audit_pairs > 0:  # each audited step is a checkpoint: the adapter `tuilab runs best` exports
+        if cfg.checkpoint_every < 1:
+            raise InvalidConfig(f"audit_pairs: audits happen at checkpoints and checkpoint_every is 0 (never); "
+                                f"set checkpoint_every to 1 or more, or audit_pairs = 0, got {cfg.audit_pairs}")
+        if cfg.audit_every % cfg.checkpoint_every:
+            raise InvalidConfig(f"audit_every must be 0 (at every checkpoint) or a multiple of checkpoint_every "
+                                f"({cfg.checkpoint_every}): each audited step is a checkpoint, got {cfg.audit_every}")
 
 
 def validate_dpo_config(cfg: Any) -> None:
@@ -209,4 +218,7 @@ def validate_job(kind: str, cfg: Any, *, db: Any, paths: LabPaths) -> None:
             where = f" from source {source!r}" if source else ""
             raise InvalidConfig(f"prompt_split: no {cfg.prompt_split!r} prompts{where} in this lab; add some "
                                 "with `tuilab data import FILE`, or change prompt_split / prompt_source")
+        if cfg.audit_pairs > 0 and count_prompts(db, split="test") == 0:
+            raise InvalidConfig("audit_pairs: no held-out ('test') prompts in this lab to audit on; add some with "
+                                "`tuilab data import FILE --split test`, or set audit_pairs = 0")
     # Other kinds (none yet) have no checks here; their job builder refuses what it cannot run.

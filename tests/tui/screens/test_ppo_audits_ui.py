@@ -28,9 +28,10 @@ def reward_folder(tmp_path_factory):
 
 
 def test_the_form_fields_reach_the_config():
-    cfg = build_config(PPOConfig, None, {"audit_pairs": "3", "audit_every": "4", "checkpoint_every": "2"},
-                       PPO_FIELDS)
+    cfg = build_config(PPOConfig, None, {"audit_pairs": "3", "audit_every": "4", "checkpoint_every": "2",
+                                         "value_learning_rate": "1e-5"}, PPO_FIELDS)
     assert (cfg.audit_pairs, cfg.audit_every, cfg.checkpoint_every) == (3, 4, 2)
+    assert cfg.value_learning_rate == 1e-5
     with pytest.raises(FormErrors, match="audit pairs: expected a whole number"):
         build_config(PPOConfig, None, {"audit_pairs": "two"}, PPO_FIELDS)
 

@@ -56,6 +56,7 @@ PPO_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("adaptive_kl", "adaptive KL", "bool", help="adjust β toward the KL target (Ziegler et al.)"),
     FieldSpec("kl_target", "KL target", "float"),
     FieldSpec("learning_rate", "learning rate", "float", short="lr"),
+    FieldSpec("value_learning_rate", "critic lr", "float", help="the value head's own learning rate"),
     FieldSpec("batch_size", "batch", "int", help="rollouts per update"),
     FieldSpec("max_new_tokens", "max new tokens", "int", short="max tokens"),
     FieldSpec("total_updates", "updates", "int"),
