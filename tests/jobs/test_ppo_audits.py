@@ -157,3 +157,21 @@ def test_a_cancel_skips_the_audit_and_label_audit_fills_it_in_later(lab, assets)
     assert audit_pairs(db, job.run_id) == []
     assert queue_audits(db, ModelHost(paths.models, str(assets[0])), job.run_id, AuditSettings(pairs=2)) == 2
     assert audited_steps(db, job.run_id) == {2}
+
+
+def test_a_resumed_run_audits_the_steps_it_had_not_and_no_step_twice(lab, assets):
+    from tuilab.jobs.ppo_job import resume_ppo_job
+
+    paths, db = lab
+    watch = StepWatch(paths, cancel_at=3)  # steps 1 and 2 trained, checkpointed and audited; then cancelled
+    job = ppo_job(cfg_for(assets, total_updates=4, audit_pairs=1))
+    watch.run_id = job.run_id
+    assert run_job(job, paths=paths, control=watch).status == "cancelled"
+    assert audited_steps(db, job.run_id) == {1, 2}
+    first = {p.step: p.prompt_id for p in audit_pairs(db, job.run_id)}
+    resumed = run_job(resume_ppo_job(db, job.run_id), paths=paths)
+    assert resumed.status == "completed", resumed.error
+    pairs = audit_pairs(db, job.run_id)
+    assert sorted(p.step for p in pairs) == [1, 2, 3, 4]
+    assert {p.prompt_id for p in pairs} == set(first.values())  # the same held-out prompt after the resume
+    assert resumed.metrics["audit/pairs_queued"] == 2
