@@ -116,3 +116,64 @@ def test_local_ray_ppo_sweep_streams_metrics_and_samples_per_trial(lab_home, ass
         assert count_samples(db, run_id) == 3 * 4  # batch × updates: every rollout once
         assert {s.step for s in list_samples(db, run_id, limit=100)} == {1, 2, 3}
     db.conn.close()
+
+
+@pytest.mark.slow
+def test_a_cancel_requested_from_the_lab_stops_one_trial(lab_home, assets, capsys):  # noqa: F811
+    """The runs screen's x on a trial writes a cancel request (store/run_requests.py); the trial's runner
+    reads it between updates: that trial ends "cancelled" with a checkpoint, the other one completes."""
+    import threading
+    import time
+
+    from tuilab.store.run_requests import request_cancel
+
+    ray = pytest.importorskip("ray")
+    model_dir, rm_dir = assets
+    setup = open_db(lab_home / "db" / "lab.db")
+    add_prompts(setup, [f"Answer briefly: question {i}?" for i in range(8)], split="train")
+    setup.conn.close()
+    asked: dict[str, object] = {}
+
+    def lab_user() -> None:
+        """What the runs screen does when x is pressed on the long trial, once it has run two updates.
+
+        A fresh connection per look: a connection held across the sweep driver's own `open_db` would
+        lose its locks (store/integrity.py's header read; see /work/coord/REQUESTS.md 21:52)."""
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and "run" not in asked:
+            db = open_db(lab_home / "db" / "lab.db")
+            try:
+                for r in runs.list_runs(db, "ppo"):
+                    if r.config.get("total_updates") == 400 and r.status == "running" \
+                            and runs.last_metric_step(db, r.id) >= 2:
+                        request_cancel(db, r.id)
+                        asked["run"], asked["at"] = r.id, runs.last_metric_step(db, r.id)
+            finally:
+                db.conn.close()
+            time.sleep(0.5)
+
+    user = threading.Thread(target=lab_user, daemon=True)
+    user.start()
+    try:
+        # One CPU: the trials run one after the other (the short one first), the lab user watching.
+        code = main(["sweep", "ppo", "--cpus", "1", "--set", f"base_model={model_dir}", "--set", f"reward_run={rm_dir}",
+                     "--set", "batch_size=4", "--set", "minibatch_size=2", "--set", "max_new_tokens=6",
+                     "--set", "ppo_epochs=1", "--set", "checkpoint_every=0", "--grid", "total_updates=2,400"])
+    finally:
+        ray.shutdown()
+    user.join(5)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert "run" in asked, lines
+    assert code == 1  # not every trial completed
+    by_point = {x["point"]["total_updates"]: x for x in lines}
+    assert by_point["2"]["status"] == "completed"
+    assert by_point["400"]["status"] == "cancelled" and by_point["400"]["run_id"] == asked["run"]
+    db = open_db(lab_home / "db" / "lab.db")
+    run = runs.get_run(db, asked["run"])
+    assert run.status == "cancelled" and run.finished_at
+    steps = [s for s, _ in runs.read_metrics(db, run.id, ["objective/kl"])["objective/kl"]]
+    last = steps[-1]
+    assert steps == list(range(1, last + 1)) and asked["at"] <= last < 400  # stopped after its current update
+    assert [c[0] for c in runs.list_checkpoints(db, run.id)] == [last]  # the last finished update, to resume from
+    assert runs.get_run(db, by_point["2"]["run_id"]).status == "completed"
+    db.conn.close()

@@ -5,7 +5,10 @@ call, so a trial is a run like any other: its own row in the lab's database,
 its metrics and samples written as it trains (each trial opens the lab's
 SQLite itself; WAL and a busy timeout make concurrent writers on one machine
 safe), its folder under `models/runs/`. The lab's screens therefore show
-trials live, and Tune sees each flush of metrics through `tune.report`.
+trials live, and Tune sees each flush of metrics through `tune.report`. The
+runs screen's cancel (`x`) reaches a trial through the database: the runner
+reads the request between updates, and the trial ends "cancelled" (reported
+to Tune as such) while the others go on.
 
 Ray schedules; tuilab does not. Locally `ray.init(num_cpus=…)` starts a
 private Ray; with `address` the trials go to a running cluster, pinned to the
