@@ -182,3 +182,11 @@ def test_a_near_constant_critic_is_named_as_such():
         raised += [m for code, m in rep.warnings if code == "critic_not_fitting"]
     assert raised and "explained variance -0.03" in raised[0]
     assert "3% of the returns' variance" in raised[0] and "mostly noise" not in raised[0]
+
+
+def test_a_critic_at_zero_to_two_decimals_is_not_called_worse():
+    mon = HackingMonitor()
+    for step in range(1, 9):
+        rep = mon.observe(step, scores=[0.0] * 4, lengths=[10] * 4, eos=[True] * 4, tokens=[[1, 2, 3]] * 4,
+                          health={"explained_variance": -0.001, "approx_kl": 3e-3, "clipfrac": 0.04})
+        assert "critic_not_fitting" not in [code for code, _ in rep.warnings]

@@ -49,8 +49,9 @@ MIN_FIT_STEPS = 5
 # PPO health (optimiser and critic), read from the update's own statistics (`health=`):
 # updates before the critic is judged (it starts untrained).
 HEALTH_WARMUP = 3
-# critic_not_fitting: mean explained variance over the window below this (0 = no better than a constant).
-EV_WARN = 0.0
+# critic_not_fitting: mean explained variance over the window below this (0 = no better than a constant;
+# −0.005 is 0 at the two decimals the warning prints, so a critic at −0.001 is not called worse).
+EV_WARN = -0.005
 # Below this the critic's noise is a large share of the advantages' (the length scenario's critic at the
 # policy's learning rate read −0.2 to −0.3); between it and EV_WARN it is a near-constant (0 ± 0.1 there).
 EV_NOISE = -0.1
@@ -308,8 +309,8 @@ class HackingMonitor:
                         "predict (whether an answer will stop) leave a critic near 0.")
             out["critic_not_fitting"] = (
                 f"The critic is worse than a constant: explained variance {ev:.2f} over {steps_txt} "
-                f"(warns below {EV_WARN:g} after {HEALTH_WARMUP} updates; a critic that has learnt something reads "
-                f"above 0). {harm}"
+                f"(warns below 0 after {HEALTH_WARMUP} updates; a critic that has learnt something reads above 0). "
+                f"{harm}"
             )
         akl = _mean([s["health"].get("approx_kl") for s in win])
         clip = _mean([s["health"].get("clipfrac") for s in win])
