@@ -126,34 +126,35 @@ def cmd_mark_hacked(args: argparse.Namespace) -> int:
 
 
 def sample_references(db, run, missing: list, args: argparse.Namespace) -> int:
-    """The reference policy's answers for `missing` (sampled as the run samples them), stored on each sample."""
+    """The reference policy's answers for `missing` (`labeling.references`: as the run samples them), stored on each.
+
+    An empty answer (the reference ended its turn at once) is not stored: that sample is counted as skipped.
+    """
     from tuilab.cli import paths_from
-    from tuilab.config import SamplingConfig
-    from tuilab.modeling.generation import generate
-    from tuilab.modeling.host import ModelHost
+    from tuilab.labeling.references import base_model, host_for
+    from tuilab.labeling.references import sample_references as sample
     from tuilab.store.prompts import get_prompt
     from tuilab.store.samples import set_reference
 
     cfg = run.config or {}
-    base = str(cfg.get("base_model") or "")
+    base = base_model(cfg)
     if not base:
         raise CLIError(f"run {run.id} does not name its base model; give --references skip to mark only the "
                        "samples that have a reference answer")
-    sampling = SamplingConfig(max_new_tokens=int(cfg.get("max_new_tokens", 48)),
-                              temperature=float(cfg.get("temperature", 0.9)), top_p=1.0, top_k=0, seed=args.seed,
-                              batch_size=8)
-    host = ModelHost(paths_from(args).models, base, four_bit=bool(cfg.get("four_bit", False)))
+    host = host_for(cfg, paths_from(args).models)
     print(f"sampling {len(missing)} reference answers from {base} (adapters off)", file=sys.stderr)
     prompts = [get_prompt(db, s.prompt_id).messages for s in missing]
     try:
-        with host.adapter("") as lm, host.cpu_threads():
-            answers = generate(lm.model, lm.tokenizer, prompts, sampling)
-    except (FileNotFoundError, ValueError) as exc:
+        answers = sample(host, prompts, cfg, seed=args.seed)
+    except (FileNotFoundError, LookupError, ValueError) as exc:  # ModelNotFound is a LookupError
         raise CLIError(f"cannot sample reference answers: {exc}; give --references skip to mark only the samples "
                        "that have one") from None
     finally:
         host.close()
-    for s, answer in zip(missing, answers, strict=True):
-        set_reference(db, s.id, answer.text)
-        s.ref_response = answer.text
-    return len(missing)
+    stored = 0
+    for s, text in zip(missing, answers, strict=True):
+        if text:
+            set_reference(db, s.id, text)
+            s.ref_response = text
+            stored += 1
+    return stored

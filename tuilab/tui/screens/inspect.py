@@ -4,10 +4,15 @@ Live samples come from the job's forwarded `Samples` events; a past run's come
 from `store.samples.list_samples`. Marking a sample hacked calls
 `store.samples.mark_hacked`, which commits a comparison (origin "hacked",
 reference preferred) before the screen shows the mark, so the next reward
-model learns from what was seen here.
+model learns from what was seen here. A run keeps the reference answer only
+every `sample_every`-th step; for the other samples `h` first samples it in a
+worker (`labeling.references`: the run's base model, adapters off, at the run's
+temperature and token cap), stores it on the sample, then marks.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -40,7 +45,8 @@ class InspectScreen(Screen):
         ]),
         ("Samples", [
             ("↑ ↓", "read another sample: prompt, answer, reference answer, numbers, flags"),
-            ("h", "mark it hacked: stores “reference ≻ this answer” as a preference (origin hacked)"),
+            ("h", "mark it hacked: stores “reference ≻ this answer” as a preference (origin hacked); on a "
+                  "step the run kept no reference answer for, one is sampled first (base model, adapters off)"),
             ("n", "mark it hacked with a note"),
             ("r", "re-read the samples from the database"),
         ]),
@@ -73,6 +79,9 @@ class InspectScreen(Screen):
         self._message: Text = Text()
         self._resort = False
         self._chosen = False
+        self._status_fits = True
+        self._sampling: set[int] = set()  # sample ids whose reference answer a worker is sampling
+        self._hosts: dict[tuple[str, bool], Any] = {}  # this screen's own ModelHosts, by (base model, 4-bit)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -178,10 +187,17 @@ class InspectScreen(Screen):
         out.append(f" · sorted by {SORT_KEYS[self.sort_key]} {arrow}", style="dim")
         out.append(" · ", style="dim")
         out.append(f"hacked marks {self.hacked}", style="bold red" if self.hacked else "dim")
+        widget = self.query_one("#insp-status", Static)
+        fits = True
         if self._message:
-            out.append("  │  ", style="dim")
+            # A long message (a failure says what to do) goes on lines of its own rather than off the edge.
+            fits = len(out.plain) + 5 + len(self._message.plain) <= max(20, self.size.width - 2)
+            out.append("  │  " if fits else "\n", style="dim")
             out.append_text(self._message)
-        self.query_one("#insp-status", Static).update(out)
+        if fits != self._status_fits:  # a layout change only when it flips
+            self._status_fits = fits
+            widget.styles.height = 1 if fits else "auto"
+        widget.update(out)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "insp-table" and composed(self, "#sd-flags"):
@@ -214,6 +230,9 @@ class InspectScreen(Screen):
         sample = self.query_one("#insp-table", SamplesTable).current()
         if sample is None:
             return
+        if sample.id is not None and sample.id in self._sampling:
+            self._mark(note="", sample=sample)  # says it is still sampling; asks for no note
+            return
 
         def done(note: str | None) -> None:
             if note is not None:
@@ -225,8 +244,12 @@ class InspectScreen(Screen):
                                         placeholder="why? e.g. 'long and wrong: Sydney is not the capital'"), done)
 
     def _mark(self, *, note: str, sample: Sample | None = None) -> None:
-        """Record the comparison (committed on return), then show the mark."""
-        from tuilab.store.samples import mark_hacked
+        """Record the comparison (committed on return), then show the mark.
+
+        A sample from a step the run kept no reference answer for gets one sampled first,
+        in a worker (`_sample_reference`); the mark follows when it arrives.
+        """
+        from tuilab.store.samples import get_sample
 
         table = self.query_one("#insp-table", SamplesTable)
         sample = sample or table.current()
@@ -235,20 +258,164 @@ class InspectScreen(Screen):
         if sample.hacked:
             self._say(Text("already marked hacked", style="yellow"))
             return
-        db = self.app.db
         if sample.id is None:  # only a sample the store has written carries its id
             self._say(Text("this sample is not in the database yet; try again in a moment", style="yellow"))
             return
+        if sample.id in self._sampling:
+            self._say(Text(f"still sampling the reference answer for sample {sample.id}; it is marked when the "
+                           "answer arrives", style="yellow"))
+            return
+        if not sample.ref_response:
+            try:  # `data mark-hacked` may have stored one (or marked it) since this screen read the row
+                stored = get_sample(self.app.db, sample.id)
+            except (ValueError, LookupError) as exc:
+                self._say(Text(str(exc), style="red"))
+                return
+            if stored.hacked:
+                sample.hacked = True
+                self._show_sample(sample)
+                self._count_hacked()
+                self._say(Text("already marked hacked", style="yellow"))
+                return
+            if not stored.ref_response:
+                self._sample_reference(sample, note)
+                return
+            sample.ref_response = stored.ref_response
+        self._write_mark(sample, note)
+
+    def _write_mark(self, sample: Sample, note: str) -> None:
+        from tuilab.store.samples import mark_hacked
+
+        assert sample.id is not None
         try:
-            cid = mark_hacked(db, sample.id, note=note)
+            cid = mark_hacked(self.app.db, sample.id, note=note)
         except (ValueError, LookupError) as exc:
             self._say(Text(str(exc), style="red"))
             return
         sample.hacked = True
-        table.refresh_sample(sample)
-        self.query_one("#insp-detail", SampleDetail).show(sample)
+        self._show_sample(sample)
         self._count_hacked()
         self._say(Text(f"marked hacked → comparison #{cid}, reference preferred", style="green"))
+
+    def _show_sample(self, sample: Sample) -> None:
+        """Redraw `sample`'s row, and the detail pane when it is the one shown there.
+
+        Matched by id: a reload (`r`) while a reference was being sampled put fresh objects in the table.
+        """
+        table = self.query_one("#insp-table", SamplesTable)
+        for row in table.samples:
+            if row is sample or (sample.id is not None and row.id == sample.id):
+                row.hacked, row.ref_response = sample.hacked, sample.ref_response
+                table.refresh_sample(row)
+                if table.current() is row:
+                    self.query_one("#insp-detail", SampleDetail).show(row)
+
+    # ------------------------------------------------------------ a missing reference answer
+
+    def _sample_reference(self, sample: Sample, note: str) -> None:
+        """Sample the reference policy's answer in a worker; `_reference_ready` stores it and marks."""
+        from tuilab.labeling.references import base_model, host_for
+        from tuilab.store.prompts import get_prompt
+        from tuilab.store.runs import RunNotFound, get_run
+
+        assert sample.id is not None
+        run_id = sample.run_id or self.run_id
+        try:
+            run = get_run(self.app.db, run_id)
+            if sample.prompt_id is None:
+                raise ValueError(f"sample {sample.id}: its prompt was deleted, so no comparison can be recorded")
+            messages = get_prompt(self.app.db, sample.prompt_id).messages
+        except (RunNotFound, ValueError, LookupError) as exc:
+            self._say(Text(str(exc), style="red"))
+            return
+        config = dict(run.config or {})
+        base = base_model(config)
+        if not base:
+            self._say(Text(f"sample {sample.id} has no reference answer and run {run.id} does not name its base "
+                           "model, so none can be sampled; nothing was marked", style="red"))
+            return
+        shared = self._app_host(base, bool(config.get("four_bit", False)))
+        host = self._hosts.get((base, bool(config.get("four_bit", False))))
+        if host is None:
+            host = host_for(config, self.app.paths.models, shared)
+            if host is not shared:  # kept for the next h; dropped when the screen goes
+                self._hosts[(base, host.four_bit)] = host
+        self._sampling.add(sample.id)
+        self._say(Text(f"sampling the reference answer for sample {sample.id} from {base} (adapters off), "
+                       "then marking it …", style="yellow"))
+        self.run_worker(lambda: self._reference_work(sample, note, host, messages, config),
+                        name="reference answer", group="references", thread=True, exit_on_error=False)
+
+    def _app_host(self, base: str, four_bit: bool) -> Any:
+        """The App's shared ModelHost; built here as the App builds it when it would host `base` and none exists yet."""
+        from tuilab.labeling.references import hosts
+        from tuilab.modeling.host import ModelHost
+
+        app: Any = self.app
+        shared = getattr(app, "model_host", None)
+        if shared is None and hasattr(app, "model_host") and getattr(app, "model_name", None):
+            candidate = ModelHost(app.paths.models, app.model_name, four_bit=bool(getattr(app, "four_bit", False)))
+            if hosts(candidate, base, four_bit=four_bit):
+                app.model_host = shared = candidate  # one copy in memory: the labeling queue reuses it
+        return shared
+
+    def _reference_work(self, sample: Sample, note: str, host, messages, config: dict) -> None:
+        """Worker thread: the model's only use from this screen. Every outcome goes back to the UI thread."""
+        from textual.worker import get_current_worker
+
+        from tuilab.labeling.references import sample_references
+
+        worker = get_current_worker()
+
+        def progress(text: str, *_counts) -> None:
+            if not worker.is_cancelled and _counts == ():
+                self.app.call_from_thread(self._say, Text(f"sample {sample.id}: {text} …", style="yellow"))
+
+        try:
+            text = sample_references(host, [messages], config, progress=progress,
+                                     stop=lambda: worker.is_cancelled)[0]
+        except Exception as exc:  # noqa: BLE001 - shown in the status line; nothing was written
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._reference_failed, sample, exc)
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._reference_ready, sample, note, text)
+
+    def _reference_ready(self, sample: Sample, note: str, text: str) -> None:
+        """UI thread: store the reference answer on the sample, then the same write as any `h`."""
+        from tuilab.store.samples import set_reference
+
+        assert sample.id is not None
+        self._sampling.discard(sample.id)
+        if not text:
+            self._say(Text(f"the reference policy answered nothing for sample {sample.id}; press h to sample "
+                           "again", style="yellow"))
+            return
+        try:
+            set_reference(self.app.db, sample.id, text)
+        except (ValueError, LookupError) as exc:
+            self._say(Text(str(exc), style="red"))
+            return
+        sample.ref_response = text
+        self._write_mark(sample, note)
+
+    def _reference_failed(self, sample: Sample, exc: BaseException) -> None:
+        self._sampling.discard(sample.id)
+        why = str(exc).strip() or type(exc).__name__
+        if not isinstance(exc, (FileNotFoundError, LookupError, ValueError, OSError, InterruptedError)):
+            why = f"{type(exc).__name__}: {why}"
+            report = getattr(self.app, "report_error", None)
+            if report is not None:
+                import traceback
+
+                report("Inspector", why, "".join(traceback.format_exception(exc)), notify=False)
+        self._say(Text(f"could not sample a reference answer for sample {sample.id}, so it is not marked: {why}",
+                       style="red"))
+
+    def on_unmount(self) -> None:
+        for host in self._hosts.values():  # waits for a decode in flight (its lock), then frees the model
+            host.close()
+        self._hosts.clear()
 
     def _say(self, message: Text) -> None:
         self._message = message
