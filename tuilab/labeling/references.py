@@ -36,17 +36,26 @@ def reference_sampling(config: Mapping[str, Any], *, seed: int | None = None, ba
 
 
 def hosts(host: ModelHost | None, name: str, *, four_bit: bool = False) -> bool:
-    """Whether `host` holds model `name` (same folder once resolved under its models/), loaded the same way."""
+    """Whether `host` holds model `name` (the same folder on disk, by name or path), loaded the same way.
+
+    Called on the UI thread, so it looks only on disk: a hub id matches only itself.
+    """
     if host is None or bool(host.four_bit) != bool(four_bit):
         return False
-    if host.model_name == name:
-        return True
-    from tuilab.modeling.registry import ModelNotFound, resolve_model
+    return host.model_name == name or _local_folder(host.model_name, host.models_dir) == _local_folder(
+        name, host.models_dir)
 
+
+def _local_folder(name: str, models_dir: Path) -> str:
+    """The model folder `name` loads from when it is on disk (a few stat calls: never the hub), else `name`."""
+    text = str(name).strip()
     try:
-        return resolve_model(host.model_name, host.models_dir) == resolve_model(name, host.models_dir)
-    except (ModelNotFound, OSError):
-        return False
+        for candidate in (Path(models_dir) / text, Path(text).expanduser()):
+            if text and (candidate / "config.json").is_file():
+                return str(candidate.resolve())
+    except OSError:
+        pass
+    return text
 
 
 def host_for(config: Mapping[str, Any], models_dir: Path, shared: ModelHost | None = None) -> ModelHost:
