@@ -12,6 +12,7 @@ temperature and token cap), stores it on the sample, then marks.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from rich.text import Text
@@ -367,19 +368,23 @@ class InspectScreen(Screen):
 
         worker = get_current_worker()
 
-        def progress(text: str, *_counts) -> None:
-            if not worker.is_cancelled and _counts == ():
-                self.app.call_from_thread(self._say, Text(f"sample {sample.id}: {text} …", style="yellow"))
+        def tell(fn, *args) -> None:
+            if worker.is_cancelled:
+                return
+            with contextlib.suppress(RuntimeError):  # the app closed meanwhile: nothing written, nothing to show
+                self.app.call_from_thread(fn, *args)
+
+        def progress(text: str, *counts) -> None:
+            if not counts:  # phases (loading, sampling), not each decoded token
+                tell(self._say, Text(f"sample {sample.id}: {text} …", style="yellow"))
 
         try:
             text = sample_references(host, [messages], config, progress=progress,
                                      stop=lambda: worker.is_cancelled)[0]
         except Exception as exc:  # noqa: BLE001 - shown in the status line; nothing was written
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._reference_failed, sample, exc)
+            tell(self._reference_failed, sample, exc)
             return
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._reference_ready, sample, note, text)
+        tell(self._reference_ready, sample, note, text)
 
     def _reference_ready(self, sample: Sample, note: str, text: str) -> None:
         """UI thread: store the reference answer on the sample, then the same write as any `h`."""
