@@ -94,12 +94,13 @@ def inspect_db(path: str | os.PathLike, *, quick_check: bool = False, allow_fore
         return DBState(path, exists=False)
     if not check_path(path):
         return DBState(path, exists=False)
-    header = _header(path)
-    if not header:
+    if path.stat().st_size == 0:
         return DBState(path, exists=True)  # an empty file: a new lab
-    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        raise LabDBError(f"{path} is not a SQLite database (it starts with {header[:16]!r}); "
-                         "point --db at a tuilab lab database or a new file")
+    # SQLite reads the header itself: no plain open()/close() of a file that this process may
+    # hold open through SQLite (the UI opens the lab once per worker). Closing any descriptor of
+    # a file drops every POSIX lock the process holds on it, its SQLite connections' included;
+    # another process closing its last connection then believes it is alone and deletes the
+    # WAL index under them, and they stop seeing what others write.
     # A plain connection that only reads: it writes nothing, and closing it removes the
     # -wal/-shm files it may have created (a read-only one would leave them behind).
     try:
@@ -111,6 +112,10 @@ def inspect_db(path: str | os.PathLike, *, quick_check: bool = False, allow_fore
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = _tables(conn)
         except sqlite3.DatabaseError as exc:
+            header = _header(path)  # safe now: a file SQLite cannot read is open as a database nowhere
+            if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+                raise LabDBError(f"{path} is not a SQLite database (it starts with {header[:16]!r}); "
+                                 "point --db at a tuilab lab database or a new file") from None
             raise LabDBError(f"{path} is damaged ({exc}); restore a backup") from None
         newest = schema_version()
         if tables and not (version > 0 and set(LAB_MARKERS) <= set(tables)):
