@@ -135,10 +135,8 @@ def test_a_cancel_requested_from_the_lab_stops_one_trial(lab_home, assets, capsy
     asked: dict[str, object] = {}
 
     def lab_user() -> None:
-        """What the runs screen does when x is pressed on the long trial, once it has run two updates.
-
-        A fresh connection per look: a connection held across the sweep driver's own `open_db` would
-        lose its locks (store/integrity.py's header read; see /work/coord/REQUESTS.md 21:52)."""
+        """What the runs screen does when x is pressed on the long trial, once it has run two updates
+        (a fresh connection per look)."""
         deadline = time.monotonic() + 400
         while time.monotonic() < deadline and "run" not in asked:
             db = open_db(lab_home / "db" / "lab.db")

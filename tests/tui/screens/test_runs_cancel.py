@@ -54,9 +54,7 @@ async def test_x_cancels_a_run_another_process_trains(tmp_path, tiny_model_dir):
     try:
         app = LabApp(home, mode="runs")
         async with app.run_test(size=(120, 40)) as pilot:
-            # Read through the App's own connection: a second connection opened in this process
-            # would hit the POSIX lock problem of store/integrity.py's header read (see REQUESTS.md).
-            db = app.db
+            db = app.db  # read what the runs screen reads, through the App's own connection
 
             def training() -> str | None:
                 found = runs.list_runs(db, "rm")
