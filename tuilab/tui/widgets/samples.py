@@ -165,6 +165,6 @@ class SampleDetail(VerticalScroll):
         policy.update(Text(s.response))
         policy.border_subtitle = "no end-of-turn: cut off" if s.eos is False else ""
         ref.update(Text(s.ref_response) if s.ref_response else
-                   Text("(no reference answer was sampled at this step)", style="dim"))
+                   Text("(no reference answer was sampled at this step; h samples one, then marks)", style="dim"))
         self.query_one("#sd-flags", Static).update(flags_text(s.flags))
         self.scroll_home(animate=False)
