@@ -166,3 +166,14 @@ def test_cli_errors_are_one_line(lab, capsys):
     assert "at least 1" in capsys.readouterr().err
     assert main(["label", "winrate", RUN, "--export", "x"]) == 1
     assert "label them first" in capsys.readouterr().err
+
+
+def test_label_audit_takes_a_self_auditing_runs_own_pairs_per_checkpoint(lab, capsys):
+    """Without --pairs, `label audit` fills the steps a run with audit_pairs = K missed with K pairs (the same
+    held-out prompts its own audits used), not the default 4."""
+    db = open_db(lab.db)
+    db.execute("UPDATE runs SET config = json_set(config, '$.audit_pairs', 1) WHERE id = ?", [RUN])
+    db.conn.commit()
+    db.conn.close()
+    assert main(["label", "audit", RUN]) == 0
+    assert "Queued 2 audit pairs" in capsys.readouterr().out  # 1 pair at each of the 2 checkpoints

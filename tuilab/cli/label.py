@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "pair. They wait in the database; the label screen serves them first, sides at random."),
     )
     audit.add_argument("run_id", metavar="RUN")
-    audit.add_argument("--pairs", type=int, default=4, help="audit pairs per checkpoint (default 4)")
+    audit.add_argument("--pairs", type=int, default=None,
+                       help="audit pairs per checkpoint (default: the run's own audit_pairs, else 4)")
     audit.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's")
     audit.add_argument("--split", choices=("train", "test"), default="test", help="prompts to audit on")
     audit.add_argument("--seed", type=int, default=0)
@@ -148,14 +149,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from tuilab.labeling.audits import AuditSettings, queue_audits
     from tuilab.modeling.host import ModelHost
 
-    settings = AuditSettings(pairs=args.pairs, max_new_tokens=args.max_new_tokens, split=args.split, seed=args.seed)
-    try:
-        settings.check()
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
     paths = paths_from(args)
     with _lab(args, run_id=args.run_id) as db:
         run = _run(db, args.run_id)
+        # A self-auditing run's own K: the same held-out prompts for the steps it missed.
+        pairs = args.pairs if args.pairs is not None else int(run.config.get("audit_pairs") or 4)
+        settings = AuditSettings(pairs=pairs, max_new_tokens=args.max_new_tokens, split=args.split, seed=args.seed)
+        try:
+            settings.check()
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
         host = ModelHost(paths.models, str(run.config.get("base_model") or args.model), four_bit=args.four_bit)
         try:
             n = queue_audits(db, host, args.run_id, settings, progress=lambda text: print(text, file=sys.stderr))

@@ -50,7 +50,8 @@ async def test_runs_lists_every_run_and_redraws_a_finished_one_from_the_database
         assert table_ids(screen) == [ppo, RM_FAILED, RM_B, RM_A]
         assert screen.query_one("#chart-score", MetricChart).point_count > 0
         await go_to(pilot, screen, RM_B)
-        assert screen.query_one("#chart-loss", MetricChart).point_count > 0
+        # The run line changes first; the reward run's charts are built by the refresh that follows.
+        await wait_for(pilot, lambda: screen.query_one("#chart-loss", MetricChart).point_count > 0)
         assert "eval acc 0.82" in str(screen.query_one("#runs-metrics").render())
         assert "length bias" in str(screen.query_one("#runs-warnings").render())
 
