@@ -198,14 +198,20 @@ class TuilabApp(App[int]):
 
     # ------------------------------------------------------------ candidates
 
+    def shared_host(self) -> ModelHost:
+        """The one host of the App's model (built on first use; it loads nothing until asked): the label queue
+        and the inspector's reference answers share it, so the model is in memory once."""
+        if self.model_host is None:
+            self.model_host = ModelHost(self.paths.models, self.model_name, four_bit=self.four_bit)
+        return self.model_host
+
     def build_source(self, spec: SourceSpec) -> CandidateSource:
         """The candidate source for `spec`: injected, from the factory, or the real model."""
         if self._source_factory is not None:
             return self._source_factory(spec)
         if self._fixed_source is not None:
             return self._fixed_source
-        if self.model_host is None:
-            self.model_host = ModelHost(self.paths.models, self.model_name, four_bit=self.four_bit)
+        self.shared_host()
         if spec.mode == "disagreement":
             from tuilab.labeling.disagreement import DisagreementSource
 

@@ -335,7 +335,7 @@ class InspectScreen(Screen):
             self._say(Text(f"sample {sample.id} has no reference answer and run {run.id} does not name its base "
                            "model, so none can be sampled; nothing was marked", style="red"))
             return
-        shared = self._app_host(base, bool(config.get("four_bit", False)))
+        shared = self._app_host()
         host = self._hosts.get((base, bool(config.get("four_bit", False))))
         if host is None:
             host = host_for(config, self.app.paths.models, shared)
@@ -347,18 +347,10 @@ class InspectScreen(Screen):
         self.run_worker(lambda: self._reference_work(sample, note, host, messages, config),
                         name="reference answer", group="references", thread=True, exit_on_error=False)
 
-    def _app_host(self, base: str, four_bit: bool) -> Any:
-        """The App's shared ModelHost; built here as the App builds it when it would host `base` and none exists yet."""
-        from tuilab.labeling.references import hosts
-        from tuilab.modeling.host import ModelHost
-
-        app: Any = self.app
-        shared = getattr(app, "model_host", None)
-        if shared is None and hasattr(app, "model_host") and getattr(app, "model_name", None):
-            candidate = ModelHost(app.paths.models, app.model_name, four_bit=bool(getattr(app, "four_bit", False)))
-            if hosts(candidate, base, four_bit=four_bit):
-                app.model_host = shared = candidate  # one copy in memory: the labeling queue reuses it
-        return shared
+    def _app_host(self) -> Any:
+        """The App's shared ModelHost (`TuilabApp.shared_host`); None in an App without one."""
+        shared_host = getattr(self.app, "shared_host", None)
+        return shared_host() if shared_host is not None else None
 
     def _reference_work(self, sample: Sample, note: str, host, messages, config: dict) -> None:
         """Worker thread: the model's only use from this screen. Every outcome goes back to the UI thread."""
