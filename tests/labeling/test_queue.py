@@ -129,3 +129,75 @@ def test_fewer_prompts_than_the_queue_repeats_rather_than_starves(tmp_path):
 def test_capacity_must_be_positive(lab):
     with pytest.raises(ValueError, match="at least 1"):
         PairFeeder(lab.db, FakeCandidateSource(), capacity=0)
+
+
+def _write_audits(lab, step: int, n: int = 2) -> list:
+    """What a PPO run does at an audited checkpoint: `n` audit pairs written through its own connection."""
+    from tuilab.store import runs
+    from tuilab.store.audits import queue_audit_pair
+    from tuilab.store.db import open_db
+    from tuilab.store.prompts import add_prompts
+
+    db = open_db(lab.db)
+    try:
+        if not db.execute("SELECT 1 FROM runs WHERE id = 'ppo-live'").fetchone():
+            runs.create_run(db, "ppo", {}, run_id="ppo-live")
+            add_prompts(db, [f"Held-out {i}?" for i in range(n)], source="test", split="test")
+        pids = [r[0] for r in db.execute("SELECT id FROM prompts WHERE split = 'test' ORDER BY id")][:n]
+        return [queue_audit_pair(db, "ppo-live", step, pid, {"text": f"policy {step} {pid}"},
+                                 {"text": f"reference {step} {pid}"}) for pid in pids]
+    finally:
+        db.conn.close()
+
+
+def test_audit_pairs_written_after_the_queue_filled_are_served_next(lab):
+    from tuilab.labeling.repeats import RepeatPolicy
+    from tuilab.store.db import open_db
+
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=3, seed=2, repeats=RepeatPolicy(0.0))
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.ready == 3)
+    generated = list(feeder._ready)
+    audits = _write_audits(lab, step=4)
+    ui_db = open_db(lab.db)  # the label screen's own connection
+    try:
+        first, second = feeder.take(db=ui_db), feeder.take(db=ui_db)
+        # Served straight from the database, oldest first, without touching the pairs generated before.
+        assert [(p.is_audit, {p.left_id, p.right_id}) for p in (first, second)] == [
+            (True, {a.policy_id, a.reference_id}) for a in audits]
+        assert first.source == "audit pair · ppo-live step 4" and feeder.ready == 3
+        # Handed out but not decided yet (still pending in the database): never served twice.
+        assert feeder.take(db=ui_db) is generated[0]
+        wait_for_thread(lambda: feeder.ready == 3)  # the worker refilled the slot with a generated pair
+        assert not any(p.is_audit for p in feeder._ready)
+        # Audits of a later step come first again, then the generated pairs in their order.
+        later = _write_audits(lab, step=8, n=1)
+        assert {feeder.take(db=ui_db).left_id} <= {later[0].policy_id, later[0].reference_id}
+        assert feeder.take(db=ui_db) is generated[1] and feeder.take(db=ui_db) is generated[2]
+    finally:
+        feeder.stop()
+        thread.join(5)
+        ui_db.conn.close()
+
+
+def test_audit_pairs_the_worker_queued_come_before_older_generated_pairs(lab):
+    from tuilab.labeling.repeats import RepeatPolicy
+
+    feeder = PairFeeder(lab.db, FakeCandidateSource(), capacity=3, seed=5, repeats=RepeatPolicy(0.0))
+    thread = start(feeder)
+    wait_for_thread(lambda: feeder.ready == 3)
+    audits = _write_audits(lab, step=2, n=1)
+    first = feeder.take()  # without a connection: the worker's own check fills the free slot
+    assert not first.is_audit
+    wait_for_thread(lambda: any(p.is_audit for p in list(feeder._ready)))
+    queued = list(feeder._ready)
+    assert queued[-1].is_audit  # it joined the back …
+    served = feeder.take()
+    assert served.is_audit and {served.left_id, served.right_id} == {audits[0].policy_id, audits[0].reference_id}
+    assert feeder.take() is queued[0]  # … and was served before the pairs ahead of it
+    # A pair given back by undo (put_front) still comes back first.
+    feeder.put_front(first)
+    _write_audits(lab, step=3, n=1)
+    assert feeder.take() is first
+    feeder.stop()
+    thread.join(5)

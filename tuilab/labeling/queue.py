@@ -5,6 +5,10 @@ stored and randomised earlier. The feeder's thread samples prompts, asks the
 candidate source for both responses (batched), writes the two generations with its
 own database connection, flips a coin for the sides and queues the pair. The UI
 thread only takes pairs, puts an undone pair back, and asks for regenerations.
+
+Gold-audit pairs jump the queue: a PPO run writes them into the database at its
+checkpoints while it trains, and `take(db=...)` looks there each time it serves
+the next pair, before the pairs generated earlier (those stay queued for later).
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class FeedState:
     preview_right: str = ""
 
 
+AUDIT_SOURCE = "audit pair"  # how an audit pair's `source` begins (the label screen marks it so)
+
+
 @dataclass
 class ReadyPair:
     """A pair as it will be shown: both generations are already stored.
@@ -74,6 +81,10 @@ class ReadyPair:
     swapped: bool
     source: str = ""
     repeat_of: int | None = None  # a self-consistency repeat: the comparison it asks again (never shown)
+
+    @property
+    def is_audit(self) -> bool:
+        return self.source.startswith(AUDIT_SOURCE)
 
     @property
     def a(self) -> Candidate:
@@ -126,7 +137,8 @@ class PairFeeder:
         self.labeler = labeler
         self._repeat_rng = random.Random(None if seed is None else seed + 7919)
         self._audit_rng = random.Random(None if seed is None else seed + 104729)
-        self._served_audits: set[tuple[int, int]] = set()
+        self._served_audits: set[tuple[int, int]] = set()  # audit pairs queued or handed out (never twice)
+        self._returned: set[int] = set()  # id() of pairs given back by put_front: served before anything else
         self._seeded = seed is not None
         self._cond = threading.Condition()
         self._ready: deque[ReadyPair] = deque()
@@ -147,28 +159,58 @@ class PairFeeder:
 
     # ------------------------------------------------------------ UI-thread API
 
-    def take(self, prompt_id: int | None = None) -> ReadyPair | None:
-        """The next ready pair (or the ready pair for `prompt_id`), without waiting."""
+    def take(self, prompt_id: int | None = None, db: Any = None) -> ReadyPair | None:
+        """The next pair to show (or the ready pair for `prompt_id`), without waiting.
+
+        Order: a pair given back by `put_front`; a gold-audit pair already in the ready
+        queue; with `db` (the caller's own connection), a pending audit pair in the
+        database not handed out yet — a PPO run writes them while it trains, so they are
+        shown as soon as they exist; then the pairs generated earlier, oldest first.
+        Serving an audit from the database leaves the ready queue as it was.
+        """
         with self._cond:
-            pair = None
-            if prompt_id is None:
-                if self._ready:
-                    pair = self._ready.popleft()
-            else:
-                for candidate in self._ready:
-                    if candidate.prompt.id == prompt_id:
-                        pair = candidate
-                        self._ready.remove(candidate)
-                        break
-            if pair is not None:
-                self.state = replace(self.state, ready=len(self._ready))
-                self._cond.notify_all()
-            return pair
+            if prompt_id is not None:
+                return self._pop(next((p for p in self._ready if p.prompt.id == prompt_id), None))
+            if self._ready and id(self._ready[0]) in self._returned:
+                return self._pop(self._ready[0])
+            queued_audit = next((p for p in self._ready if p.is_audit), None)
+            if queued_audit is not None:
+                return self._pop(queued_audit)
+        if db is not None:
+            try:
+                fresh = self._audit_from_db(db)
+            except Exception:  # noqa: BLE001 - the UI thread shows a ready pair; the worker reports a broken db
+                fresh = None
+            if fresh is not None:
+                return fresh
+        with self._cond:
+            return self._pop(self._ready[0] if self._ready else None)
+
+    def _pop(self, pair: ReadyPair | None) -> ReadyPair | None:
+        """Remove `pair` from the ready queue (the caller holds the lock)."""
+        if pair is not None:
+            self._ready.remove(pair)
+            self._returned.discard(id(pair))
+            self.state = replace(self.state, ready=len(self._ready))
+            self._cond.notify_all()
+        return pair
+
+    def _audit_from_db(self, db: Any) -> ReadyPair | None:
+        """The oldest pending audit pair this queue has not handed out, claimed (so never served twice)."""
+        from tuilab.store.audits import pending_audit_pairs
+
+        with self._cond:
+            skip = len(self._served_audits)
+        for audit in pending_audit_pairs(db, limit=skip + 1):
+            if self._claim_audit(audit):
+                return self._audit_pair(db, audit)
+        return None
 
     def put_front(self, pair: ReadyPair) -> None:
-        """Give back a pair that was on screen (undo brings an older one back)."""
+        """Give back a pair that was on screen (undo brings an older one back): it is served next."""
         with self._cond:
             self._ready.appendleft(pair)
+            self._returned.add(id(pair))
             self.state = replace(self.state, ready=len(self._ready))
 
     def regenerate(self, prompt: Prompt) -> None:
@@ -270,27 +312,41 @@ class PairFeeder:
             self._produce(db, prompts, priority, is_cancelled)
 
     def _add_audits(self, db: Any, slots: int) -> int:
-        """Pending gold-audit pairs (policy at a checkpoint vs the reference) go first, sides at random."""
-        from tuilab.labeling.repeats import candidate_of
+        """Pending gold-audit pairs (policy at a checkpoint vs the reference) fill free slots, sides at random."""
         from tuilab.store.audits import pending_audit_pairs
+
+        added = 0
+        with self._cond:
+            skip = len(self._served_audits)
+        for audit in pending_audit_pairs(db, limit=slots + skip):
+            if added >= slots:
+                break
+            if self._claim_audit(audit):
+                self._enqueue(self._audit_pair(db, audit))
+                added += 1
+        return added
+
+    def _claim_audit(self, audit: Any) -> bool:
+        """True once per audit pair: the UI thread (`take`) and the worker both serve them."""
+        key = (min(audit.policy_id, audit.reference_id), max(audit.policy_id, audit.reference_id))
+        with self._cond:
+            if key in self._served_audits:
+                return False
+            self._served_audits.add(key)
+            return True
+
+    def _audit_pair(self, db: Any, audit: Any) -> ReadyPair:
+        """An audit pair as shown: candidate A is the policy, on the right when the coin says swapped."""
+        from tuilab.labeling.repeats import candidate_of
         from tuilab.store.generations import get_generation
         from tuilab.store.prompts import get_prompt
 
-        added = 0
-        for audit in pending_audit_pairs(db, limit=slots + len(self._served_audits)):
-            if added >= slots:
-                break
-            key = (min(audit.policy_id, audit.reference_id), max(audit.policy_id, audit.reference_id))
-            if key in self._served_audits:
-                continue
-            self._served_audits.add(key)
-            policy, reference = get_generation(db, audit.policy_id), get_generation(db, audit.reference_id)
-            swapped = self._audit_rng.random() < 0.5  # candidate A = the policy, shown on the right when swapped
-            left, right = (reference, policy) if swapped else (policy, reference)
-            self._enqueue(ReadyPair(get_prompt(db, audit.prompt_id), candidate_of(left), candidate_of(right), left.id,
-                                    right.id, swapped, source=f"audit pair · {audit.run_id} step {audit.step}"))
-            added += 1
-        return added
+        policy, reference = get_generation(db, audit.policy_id), get_generation(db, audit.reference_id)
+        with self._cond:
+            swapped = self._audit_rng.random() < 0.5
+        left, right = (reference, policy) if swapped else (policy, reference)
+        return ReadyPair(get_prompt(db, audit.prompt_id), candidate_of(left), candidate_of(right), left.id,
+                         right.id, swapped, source=f"{AUDIT_SOURCE} · {audit.run_id} step {audit.step}")
 
     def _add_repeats(self, db: Any, slots: int) -> int:
         """Fill some of `slots` with repeats of older decisions (each slot with probability `repeats.share`)."""

@@ -197,7 +197,8 @@ class LabelScreen(Screen):
         if self.current is not None:
             return
         feeder = self.lab.feeder
-        pair = feeder.take(self.awaiting_prompt) if feeder is not None else None
+        # Audit pairs a PPO run has just written to the database come before the pairs generated earlier.
+        pair = feeder.take(self.awaiting_prompt, db=self.lab.db) if feeder is not None else None
         if pair is not None:
             self.awaiting_prompt = None
             self._display(pair)
