@@ -48,3 +48,21 @@ def test_source_offers_one_pair_per_prompt_and_says_why(tiny_model_dir, reward_d
         DisagreementSource(host, reward_dir, samples=1)
     with pytest.raises(FileNotFoundError, match="not a reward model folder"):
         DisagreementSource(host, tmp_path)
+
+
+def test_most_disputed_takes_the_top_and_breaks_exact_ties_at_random():
+    import random
+
+    from tuilab.diagnostics.uncertainty import PairUncertainty
+    from tuilab.labeling.disagreement import most_disputed
+
+    def u(score):
+        return PairUncertainty(score=score, mean_p=0.5, spread=score, members=3)
+
+    ranks = [u(0.0)] * 20 + [u(0.3), u(0.1)]
+    assert most_disputed(ranks, 2, random.Random(0)) == [20, 21]  # highest spread first
+    assert most_disputed(ranks, 0) == [] and most_disputed([], 3) == []
+    # Twenty pairs all at spread 0 (members that agree): which of them come next is a draw, not the first ones.
+    thirds = {tuple(most_disputed(ranks, 5, random.Random(seed))[2:]) for seed in range(20)}
+    assert len(thirds) > 10 and all(set(t) <= set(range(20)) for t in thirds)
+    assert most_disputed(ranks, 5, random.Random(3)) == most_disputed(ranks, 5, random.Random(3))  # seeded

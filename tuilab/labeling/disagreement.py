@@ -8,12 +8,15 @@ The reason travels in both candidates' `params["why"]`, stored with the
 generations, so the screen can say it after the decision (never before: it
 would hint at an answer).
 
-`rank_by_disagreement` is the same ranking over ready-made pairs; the bench
-(`bench/active_labels.py`) uses it to pick which pool pairs to label next.
+`rank_by_disagreement` is the same ranking over ready-made pairs, and
+`most_disputed` picks the top of it (exact ties at random, not by position);
+the bench (`bench/active_labels.py`) uses both to pick which pool pairs to
+label next.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import replace
 from itertools import combinations
@@ -42,6 +45,14 @@ def rank_by_disagreement(rm: Any, pairs: Sequence[tuple[Any, str, str]]) -> list
     return [pair_uncertainty([r[i] for r in members], [r[n + i] for r in members]) for i in range(n)]
 
 
+def most_disputed(ranks: Sequence[PairUncertainty], k: int, rng: random.Random | None = None) -> list[int]:
+    """Indices of the `k` most disputed pairs, most first; exact ties (e.g. members that all saturate at
+    P = 1, or identical answers at spread 0) in random order rather than by position in the pool."""
+    rng = rng or random.Random(0)
+    keys = [rng.random() for _ in ranks]
+    return sorted(range(len(ranks)), key=lambda i: (-ranks[i].score, keys[i]))[: max(k, 0)]
+
+
 class DisagreementSource:
     """Candidates from the base model, the pair per prompt that the reward model is least sure about."""
 
@@ -60,6 +71,7 @@ class DisagreementSource:
         self.progress = None
         self.stop_requested = None
         self._rm: Any = None
+        self._ties = random.Random(self.inner.spec.seed)  # equally disputed pairs of a prompt: drawn, seeded
 
     def _reward_model(self) -> Any:
         if self._rm is None:
@@ -93,7 +105,7 @@ class DisagreementSource:
         out = []
         for pi in range(len(prompts)):
             mine = [k for k, (q, _, _) in enumerate(options) if q == pi]
-            best = max(mine, key=lambda k: (ranks[k].score, -k))
+            best = mine[most_disputed([ranks[k] for k in mine], 1, self._ties)[0]]
             _, i, j = options[best]
             why = ranks[best].why()
             a = replace(cands[i], params={**cands[i].params, "side": "A", "why": why})
