@@ -305,3 +305,18 @@ def test_generate_on_step_uses_prompt_indices_and_skips_later_batches(sharp):
     first_batch_only = generate(sharp.model, sharp.tokenizer, prompts, cfg,
                                 on_step=lambda rows, tokens: max(rows) >= 1)
     assert len(first_batch_only) == 2
+
+
+def test_per_row_streams_draw_as_separate_calls_would(sharp):
+    """`generators`: each stream draws for its own rows only, so interleaved rows of two streams
+    get exactly the tokens two separate calls give; a list of the wrong length is refused."""
+    model, tok = sharp.model, sharp.tokenizer
+    ids = _ids(tok)
+    a = sample(model, tok, ids[:2], max_new_tokens=12, temperature=1.0, generator=torch.Generator().manual_seed(3))
+    b = sample(model, tok, ids[2:], max_new_tokens=12, temperature=1.0, generator=torch.Generator().manual_seed(4))
+    ga, gb = torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)
+    both = sample(model, tok, ids, max_new_tokens=12, temperature=1.0, generators=[ga, ga, gb, gb])
+    assert _rows(both) == _rows(a) + _rows(b)
+    assert both.finished == a.finished + b.finished
+    with pytest.raises(ValueError, match="3 generators for 4 prompts"):
+        sample(model, tok, ids, max_new_tokens=4, generators=[ga, ga, gb])

@@ -327,19 +327,52 @@ def test_sampled_hidden_states_match_a_fresh_forward(model_dir):
                 p.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(1))
     body, lm_head = ppo._body_and_head(model)
     ids = [prompt_ids(base.tokenizer, p.messages) for p in prompts(6)]
-    capture = ppo._SampledHidden(body)
-    ro = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
-    capture.close()
-    lengths = [int(n) for n in ro.mask.sum(1).tolist()]
-    assert len(set(lengths)) > 1 or max(lengths) == 12  # rows of different lengths exercise the row drop
-    h = capture.assemble(lengths, ro.mask.shape[1])
-    with torch.no_grad():
-        _, h_fwd, width = ppo._forward(body, lm_head, ro, torch.arange(len(ids)), 1.0)
-    m = ro.mask[:, :, None]
-    assert width == ro.mask.shape[1]
-    assert torch.allclose(h * m, h_fwd * m, atol=1e-4)
+    for with_reference in (False, True):  # alone, and with the reference's rows decoded in the same batch
+        capture = ppo._SampledHidden(body)
+        ref_gen = torch.Generator().manual_seed(1) if with_reference else None
+        ro, _ = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0), reference=ref_gen)
+        capture.close()
+        lengths = [int(n) for n in ro.mask.sum(1).tolist()]
+        assert len(set(lengths)) > 1 or max(lengths) == 12  # rows of different lengths exercise the row drop
+        assert ro.decoded_lengths[: len(ids)] == lengths and len(ro.decoded_lengths) == len(ids) * (1 + with_reference)
+        h = capture.assemble(ro.decoded_lengths, max(ro.decoded_lengths))[: len(ids), : ro.mask.shape[1]]
+        with torch.no_grad():
+            _, h_fwd, width = ppo._forward(body, lm_head, ro, torch.arange(len(ids)), 1.0)
+        m = ro.mask[:, :, None]
+        assert width == ro.mask.shape[1]
+        assert torch.allclose(h * m, h_fwd * m, atol=1e-4)
     # a capture that does not line up is refused (the loop then runs the forward pass)
-    assert capture.assemble([n + 1 for n in lengths], ro.mask.shape[1] + 1) is None
+    assert capture.assemble([n + 1 for n in ro.decoded_lengths], max(ro.decoded_lengths) + 1) is None
+
+
+def test_reference_answers_decoded_beside_the_policy_are_the_reference_policys(model_dir):
+    """The reference rows of a mixed batch (adapters off for them, their own stream) are what a separate
+    adapters-off call draws, and the policy's rows are what it draws without them."""
+    from tuilab.modeling.chat import prompt_ids
+    from tuilab.modeling.generation import sample
+    from tuilab.modeling.lora import adapters_disabled
+    from tuilab.training import ppo
+
+    base = load_model(model_dir)
+    c = cfg(max_new_tokens=10, temperature=0.8)
+    model = ppo.prepare_policy(base, c)
+    with torch.no_grad():  # a policy far from the reference, so that a wrong adapter shows in the tokens
+        for name, p in model.named_parameters():
+            if "lora_B.policy" in name:
+                p.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(2))
+    ids = [prompt_ids(base.tokenizer, p.messages) for p in prompts(5)]
+    ro, refs = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0),
+                             reference=torch.Generator().manual_seed(1))
+    alone, none = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
+    assert none is None and ro.tokens == alone.tokens and torch.equal(ro.input_ids, alone.input_ids)
+    with adapters_disabled(model):
+        sb = sample(model, base.tokenizer, ids, max_new_tokens=10, temperature=0.8,
+                    generator=torch.Generator().manual_seed(1))
+    expected = base.tokenizer.batch_decode(
+        [r[: n - 1] if f else r[:n] for r, n, f in zip(sb.response_ids.tolist(), sb.lengths, sb.finished, strict=True)],
+        skip_special_tokens=True)
+    assert refs == expected
+    assert refs != ro.texts  # the two policies differ here: the test can tell them apart
 
 
 def test_the_critic_learns_at_its_own_rate(model_dir, tmp_path):

@@ -151,6 +151,8 @@ def sample(
     generator: Any = None,
     eos_token_ids: Sequence[int] | None = None,
     on_step: StepCallback | None = None,
+    adapter_names: Sequence[str] | None = None,
+    generators: Sequence[Any] | None = None,
 ) -> SampleBatch:
     """Sample continuations for token-id prompts in one batch; see `SampleBatch`.
 
@@ -159,6 +161,13 @@ def sample(
     sampling reproducible. `eos_token_ids` overrides the stop tokens
     (default: `stop_token_ids(tokenizer, model)`). `on_step`: see the module
     docstring; rows it stops stay `finished=False`, as if cut at the limit.
+
+    Mixed batches (a PeftModel only): `adapter_names` gives each row its adapter
+    ("__base__": adapters off), and `generators` each row its random stream. A
+    decode step reads the base weights once for every row, and on a CPU that
+    read is most of a step, so rows of two policies decode together for little
+    more than one policy's rows. Each stream draws for its own rows only, in row
+    order, exactly as a call with only those rows would.
     """
     import torch
 
@@ -177,6 +186,10 @@ def sample(
     prefill_extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     batch = len(prompt_id_lists)
+    for name, given in (("adapter_names", adapter_names), ("generators", generators)):
+        if given is not None and len(given) != batch:
+            raise ValueError(f"sample(): {len(given)} {name} for {batch} prompts")
+    streams = _Streams(generator, generators, device)
     lq = max(len(p) for p in prompt_id_lists)
     query_ids = torch.full((batch, lq), pad, dtype=torch.long)
     query_mask = torch.zeros((batch, lq), dtype=torch.long)
@@ -191,7 +204,8 @@ def sample(
         model.eval()  # no dropout in rollouts (N+ implementation details); restored below
     try:
         _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extra, max_new_tokens,
-                temperature, top_p, top_k, generator, outputs, finished, on_step)
+                temperature, top_p, top_k, streams, outputs, finished, on_step,
+                list(adapter_names) if adapter_names is not None else None)
     finally:
         if was_training:
             model.train()
@@ -214,8 +228,40 @@ def sample(
     )
 
 
+class _Streams:
+    """The random stream(s) of a batch: one generator for every row, or one per row (grouped by identity)."""
+
+    def __init__(self, generator: Any, per_row: Sequence[Any] | None, device: Any) -> None:
+        import torch
+
+        self.single = per_row is None
+        self.generator = generator
+        if not self.single:
+            self.gens: list[Any] = []
+            index = []
+            for g in per_row:
+                known = next((k for k, h in enumerate(self.gens) if h is g), None)
+                if known is None:
+                    self.gens.append(g)
+                    known = len(self.gens) - 1
+                index.append(known)
+            self.row_stream = torch.tensor(index, dtype=torch.long, device=device)
+
+    def pick(self, logits, rows, temperature: float, top_p: float, top_k: int):
+        """Next token for the live `rows` (original indices), each row's stream drawing for its own rows."""
+        if self.single:
+            return _pick_next(logits, temperature, top_p, top_k, self.generator)
+        streams = self.row_stream[rows]
+        out = streams.new_empty(streams.shape)
+        for k, gen in enumerate(self.gens):
+            sel = (streams == k).nonzero().squeeze(-1)
+            if sel.numel():
+                out[sel] = _pick_next(logits[sel], temperature, top_p, top_k, gen)
+        return out
+
+
 def _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extra, max_new_tokens,
-            temperature, top_p, top_k, generator, outputs, finished, on_step=None) -> None:
+            temperature, top_p, top_k, streams, outputs, finished, on_step=None, adapter_names=None) -> None:
     """The decode loop: fills `outputs` (tokens per row) and `finished` in place."""
     import torch
 
@@ -225,11 +271,13 @@ def _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extr
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         stop_tensor = torch.tensor(stops, dtype=torch.long, device=device)
         rows = torch.arange(ids.shape[0], device=device)  # original index of each live row
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **prefill_extra)
+        mixed = {"adapter_names": adapter_names} if adapter_names is not None else {}
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **prefill_extra,
+                    **mixed)
         cache = _cache_of(out)
         last_pos = positions[:, -1:]
         for step in range(max_new_tokens):
-            nxt = _pick_next(out.logits[:, -1, :].float(), temperature, top_p, top_k, generator)
+            nxt = streams.pick(out.logits[:, -1, :].float(), rows, temperature, top_p, top_k)
             done = torch.isin(nxt, stop_tensor)
             # One host sync per step: the tokens and which rows ended.
             synced = torch.stack([rows, nxt, done.long()], dim=1).tolist()
@@ -247,6 +295,8 @@ def _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extr
                 # Finished rows leave the batch, cache rows included: they cost nothing from here on.
                 rows, nxt, mask, last_pos = rows[keep], nxt[keep], mask[keep], last_pos[keep]
                 cache.batch_select_indices(keep)
+                if adapter_names is not None:
+                    mixed = {"adapter_names": [adapter_names[r] for r in rows.tolist()]}
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
             last_pos = last_pos + 1
             out = model(
@@ -255,6 +305,7 @@ def _decode(model, query_ids, query_mask, device, stops, cache_arg, prefill_extr
                 position_ids=last_pos,
                 use_cache=True,
                 **{cache_arg: cache},
+                **mixed,
             )
             cache = _cache_of(out)
 

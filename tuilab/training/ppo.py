@@ -54,7 +54,8 @@ policy every `sample_every` steps at the *same temperature* as the policy, from
 their own RNG stream: the inspector then compares two draws from the same kind
 of distribution (greedy decoding from a small model is shorter and loopier
 than its samples, which would make the reference look worse than it is), and
-the policy's own rollouts do not depend on `sample_every`.
+the policy's own rollouts do not depend on `sample_every`. They decode in the
+policy's sampling batch, adapters off for their rows (`_generate`).
 
 Several processes (`training.distributed`, under torchrun or accelerate
 launch): each rank samples its contiguous share of every step's prompts from
@@ -225,6 +226,7 @@ class Rollout:
     finished: torch.Tensor  # [B] bool
     tokens: list[list[int]]  # response tokens without EOS
     texts: list[str]
+    decoded_lengths: list[int]  # every row of the sampling batch (reference rows too): what the capture saw
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -249,9 +251,11 @@ def _forward(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows:
 
 
 # Tokens per forward/backward pass in the update. On a CPU, activations of a minibatch of 4 × ~90
-# tokens of SmolLM2-135M take ~700 MB and fragment the heap; passes of ≤ 256 tokens halve that
-# at no measurable cost in speed. GPUs take the whole minibatch.
-MICROBATCH_TOKENS = {"cpu": 256}
+# tokens of SmolLM2-135M take ~700 MB, so a long-context minibatch is split; but small passes
+# are slow there: 8 rows of 45 + 48 tokens, forward + backward at 2 threads, took 5.5 s in
+# passes of 2 rows, 4.4 s in passes of 4 and 4.2 s in one pass (medians of 5, idle machine).
+# GPUs take the whole minibatch.
+MICROBATCH_TOKENS = {"cpu": 512}
 DEFAULT_MICROBATCH_TOKENS = 1 << 20
 
 
@@ -312,19 +316,35 @@ class _PolicyValue(torch.nn.Module):
         return logits, self.value_head(h.detach()), width
 
 
-def _generate(model, tokenizer, id_lists, cfg: PPOConfig, generator) -> Rollout:
+def _generate(model, tokenizer, id_lists, cfg: PPOConfig, generator,
+              reference: torch.Generator | None = None) -> tuple[Rollout, list[str] | None]:
+    """The policy's rollouts; with `reference` (its random stream), also the reference policy's answers.
+
+    The reference rows decode in the same batch as the policy's, adapters off for them
+    (`sample(adapter_names=…)`): a CPU decode step costs mostly the read of the weights, so
+    they add a fraction of a second pass. Each stream draws for its own rows, so the
+    policy's rollouts are the same draws with or without them.
+    """
     # N+: fixed response length (max_new_tokens), rows stop at their first EOS; left-padded queries.
+    n = len(id_lists)
+    mixed: dict[str, Any] = {}
+    if reference is not None:
+        id_lists = list(id_lists) * 2
+        mixed = {"adapter_names": [POLICY] * n + ["__base__"] * n, "generators": [generator] * n + [reference] * n}
     sb = sample(model, tokenizer, id_lists, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                top_p=1.0, top_k=0, generator=generator)
-    mask = sb.response_mask.float()
-    input_ids = torch.cat([sb.query_ids, sb.response_ids], 1)
-    am = torch.cat([sb.query_mask, sb.response_mask], 1)
+                top_p=1.0, top_k=0, generator=generator, **mixed)
     tokens = []
-    for row, n, fin in zip(sb.response_ids.tolist(), sb.lengths, sb.finished, strict=True):
-        tokens.append(row[: n - 1] if fin else row[:n])
+    for row, length, fin in zip(sb.response_ids.tolist(), sb.lengths, sb.finished, strict=True):
+        tokens.append(row[: length - 1] if fin else row[:length])
     texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
-    return Rollout(input_ids, am, _positions(am), sb.query_ids.shape[1], sb.response_ids, mask,
-                   torch.tensor(sb.finished, device=mask.device), tokens, texts)
+    width = max(sb.lengths[:n])  # the policy rows' columns
+    response_ids, response_mask = sb.response_ids[:n, :width], sb.response_mask[:n, :width]
+    mask = response_mask.float()
+    input_ids = torch.cat([sb.query_ids[:n], response_ids], 1)
+    am = torch.cat([sb.query_mask[:n], response_mask], 1)
+    ro = Rollout(input_ids, am, _positions(am), sb.query_ids.shape[1], response_ids, mask,
+                 torch.tensor(sb.finished[:n], device=mask.device), tokens[:n], texts[:n], list(sb.lengths))
+    return ro, (texts[n:] if reference is not None else None)
 
 
 # ======================================================================== checkpoints
@@ -623,31 +643,28 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
 
     # ---------------------------------------------------------------- rollout
     t0 = time.perf_counter()
+    # Reference answers (Sample.ref_response, for the inspector) every `sample_every` steps, from their own stream.
+    refs_due = cfg.sample_every > 0 and (step - 1) % cfg.sample_every == 0
     capture = _SampledHidden(body)
     try:
-        ro = _generate(model, tokenizer, ids, cfg, gens["sample"])
+        ro, sampled_refs = _generate(model, tokenizer, ids, cfg, gens["sample"],
+                                     reference=gens["reference"] if refs_due else None)
     finally:
         capture.close()
     gen_s = time.perf_counter() - t0
     n_gen = int(ro.mask.sum())
-    ref_texts: list[str | None] = [None] * B
-    ref_s = 0.0
-    if cfg.sample_every > 0 and (step - 1) % cfg.sample_every == 0:
-        t1 = time.perf_counter()
-        with adapters_disabled(model):
-            ref_texts = list(_generate(model, tokenizer, ids, cfg, gens["reference"]).texts)
-        ref_s = time.perf_counter() - t1
+    ref_texts: list[str | None] = list(sampled_refs) if sampled_refs is not None else [None] * B
 
     all_rows = torch.arange(B, device=ro.mask.device)
     mask = ro.mask
     with torch.no_grad():
         # Old log-probs and values from the sampler's own hidden states (equal to a fresh forward up to
         # KV-cache rounding; tested); a forward pass only if the capture does not line up.
-        lengths_now = [int(n) for n in mask.sum(1).tolist()]
-        h = capture.assemble(lengths_now, mask.shape[1])
+        h = capture.assemble(ro.decoded_lengths, max(ro.decoded_lengths))
         capture.calls.clear()
         if h is not None:
             width = mask.shape[1]
+            h = h[:B, :width]  # the policy's rows (reference rows, when any, follow them)
             logits = lm_head(h)
         else:
             logits, h, width = _forward(body, lm_head, ro, all_rows, T)
@@ -656,18 +673,22 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         old_values = _pad_cols(value_head(h), mask.shape[1]) * mask
         token_entropy = pm.masked_mean(_pad_cols(ent, mask.shape[1]), mask, reduce=red)
         del logits, h, lp, ent
+        t_ref = time.perf_counter()
         with adapters_disabled(model):  # the reference policy: same weights, adapters off
             ref_logits, _, _ = _forward(body, lm_head, ro, all_rows, T)
             ref_logp = _pad_cols(pm.logprobs_from_logits(ref_logits, ro.response_ids[:, :width], T), mask.shape[1])
             del ref_logits
         old_logp, ref_logp = old_logp * mask, ref_logp * mask
+        ref_fwd_s = time.perf_counter() - t_ref
 
         # N+: the reward is read at the last real token of prompt + response + EOS (chat.scored_ids).
+        t_rm = time.perf_counter()
         scored = [scored_ids(tokenizer, as_messages(p.messages), t) for p, t in zip(batch, ro.tokens, strict=True)]
         members = torch.as_tensor(score_fn(scored, ro.tokens, ro.texts), dtype=torch.float32, device=mask.device)
         if members.dim() == 1:
             members = members.unsqueeze(0)
         rm_mean = members.mean(0)
+        reward_s = time.perf_counter() - t_rm
         score, spread = pm.combine_ensemble(members, cfg.ensemble_mode, cfg.ensemble_lambda)
         # N+: responses that never reach EOS lose score (ppo_math.score_truncated: subtract or replace).
         score = pm.score_truncated(score, ro.finished, cfg.truncated, penalty=cfg.missing_eos_penalty,
@@ -804,8 +825,9 @@ def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head,
         "response/eos_rate": float(np.mean(eos)),
         "lr": float(lr),
         "time/rollout_s": rollout_s,
-        "time/generate_s": gen_s,
-        "time/reference_sample_s": ref_s,
+        "time/generate_s": gen_s,  # the policy's rollouts, with the reference answers on the steps that have them
+        "time/reference_forward_s": ref_fwd_s,
+        "time/reward_s": reward_s,
         "time/update_s": update_s,
         "time/step_s": time.perf_counter() - t_step,
         "time/tokens_per_s": (n_gen / gen_s if gen_s > 0 else 0.0) * dist.size,
