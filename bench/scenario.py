@@ -246,6 +246,28 @@ def compare_at_kl(rounds: dict[str, list[dict]]) -> None:
         lo_b, hi_b = hi * b / 4, hi * (b + 1) / 4
         g1, l1, g2, l2 = (c[b][1] for c in cols)
         print(f"  {lo_b:5.2f}–{hi_b:5.2f} {counts[0][b]:4d} {counts[1][b]:4d} {g1:8.3f} {g2:8.3f} {l1:8.1f} {l2:8.1f}")
+    # A bin holds 0–4 updates of 8 answers each, and one update's gold moves by about ±0.3 with the batch's
+    # prompts: a straight line through all of a round's updates uses every one of them.
+    grid = [hi * f / 4 for f in range(5)]
+    print(f"\n  least-squares line through each round's updates, at sqrt(KL) = {', '.join(f'{x:.2f}' for x in grid)}:")
+    for key, label in (("objective/gold", "gold"), ("response/length_mean", "length")):
+        for name, rs in (("r1", r1), ("r2", r2)):
+            line = fit_line(pts(rs, key))
+            vals = [line[0] + line[1] * x for x in grid] if line else [float("nan")] * len(grid)
+            print(f"  {label:>6} {name} " + " ".join(f"{v:8.3f}" for v in vals))
+
+
+def fit_line(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(intercept, slope) of the least-squares line through (x, y) points; None with < 2 distinct x."""
+    n = len(points)
+    if n < 2:
+        return None
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return my - slope * mx, slope
 
 
 def main() -> None:
