@@ -488,6 +488,9 @@ def train_ppo(
     # The trainable forward of the update: DDP-wrapped across processes, the plain modules in one.
     policy = d.prepare(_PolicyValue(body, lm_head, value_head)) if d.enabled else None
 
+    parts = _Parts(model=model, body=body, lm_head=lm_head, tokenizer=tokenizer, value_head=value_head,
+                   optimizer=optimizer, scheduler=scheduler, kl_ctl=kl_ctl, gens=gens, monitor=monitor,
+                   score_fn=score_fn, gold=gold, sink=sink, dist=d, policy=policy)
     last: dict[str, float] = {}
     step = start - 1
 
@@ -504,10 +507,7 @@ def train_ppo(
     try:
         for step in range(start, total + 1):
             d.check(control)
-            last = _ppo_step(step, cfg, prompts, query_ids, model=model, body=body, lm_head=lm_head,
-                             tokenizer=tokenizer, value_head=value_head, optimizer=optimizer,
-                             scheduler=scheduler, kl_ctl=kl_ctl, gens=gens, monitor=monitor, score_fn=score_fn,
-                             gold=gold, sink=sink, dist=d, policy=policy)
+            last = _ppo_step(step, cfg, prompts, query_ids, parts)
             saver.after(step)
     except CancelledRun:
         saver.cancelled(step)
@@ -628,10 +628,36 @@ def _headline(m: dict[str, float]) -> dict[str, float]:
 
 
 # ======================================================================== one step
-def _ppo_step(step, cfg: PPOConfig, prompts, query_ids, *, model, body, lm_head, tokenizer, value_head, optimizer,
-              scheduler, kl_ctl, gens, monitor, score_fn, gold, sink, dist: Dist = SINGLE,
-              policy=None) -> dict[str, float]:
+@dataclass
+class _Parts:
+    """What every update uses, built once by `train_ppo`."""
+
+    model: Any  # the PeftModel: policy adapter, reward adapters, reference = adapters off
+    body: torch.nn.Module  # its trunk
+    lm_head: torch.nn.Module
+    tokenizer: Any
+    value_head: Any
+    optimizer: torch.optim.Optimizer  # two groups: policy adapter, value head
+    scheduler: pm.LinearDecay
+    kl_ctl: pm.KLController
+    gens: dict[str, torch.Generator]  # "sample", "reference", "shuffle"
+    monitor: HackingMonitor
+    score_fn: RewardFn
+    gold: GoldFn | None
+    sink: Sink
+    dist: Dist = SINGLE
+    policy: Any = None  # the DDP-wrapped _PolicyValue across processes; None in one
+
+
+def _ppo_step(step: int, cfg: PPOConfig, prompts: list[Prompt], query_ids: list[list[int]],
+              parts: _Parts) -> dict[str, float]:
     from tuilab.modeling.lora import adapters_disabled
+
+    model, body, lm_head, tokenizer, value_head = (parts.model, parts.body, parts.lm_head, parts.tokenizer,
+                                                   parts.value_head)
+    optimizer, scheduler, kl_ctl, gens, monitor = (parts.optimizer, parts.scheduler, parts.kl_ctl, parts.gens,
+                                                   parts.monitor)
+    score_fn, gold, sink, dist, policy = parts.score_fn, parts.gold, parts.sink, parts.dist, parts.policy
 
     t_step = time.perf_counter()
     idx = dist.shard(batch_indices(len(prompts), cfg.batch_size, step, cfg.seed))  # this rank's prompts
