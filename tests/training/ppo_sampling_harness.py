@@ -39,12 +39,17 @@ def _row_seed(ids) -> int:
     return int(digest[:12], 16)
 
 
-def _generate(model, tokenizer, id_lists, cfg, generator):
-    """One row at a time from its own stream, then padded into one batch as the real sampler pads."""
-    rows = []
+def _generate(model, tokenizer, id_lists, cfg, generator, reference=None):
+    """One row at a time from its own stream (its reference answer from another), then padded into one
+    batch as the real sampler pads."""
+    rows, refs = [], []
     for ids in id_lists:
-        g = torch.Generator(device=generator.device).manual_seed(_row_seed(ids))
-        rows.append(_original_generate(model, tokenizer, [ids], cfg, g))
+        seed = _row_seed(ids)
+        g = torch.Generator(device=generator.device).manual_seed(seed)
+        r = torch.Generator(device=generator.device).manual_seed(seed + 1) if reference is not None else None
+        ro, ref = _original_generate(model, tokenizer, [ids], cfg, g, reference=r)
+        rows.append(ro)
+        refs.extend(ref or [])
     q = max(r.q_len for r in rows)
     width = max(r.response_ids.shape[1] for r in rows)
     pad = tokenizer.pad_token_id
@@ -62,10 +67,14 @@ def _generate(model, tokenizer, id_lists, cfg, generator):
         am.append(torch.cat([query_mask, response_mask], 1))
         resp.append(response)
         mask.append(torch.nn.functional.pad(r.mask, (0, lr), value=0.0))
-    am_t = torch.cat(am)
-    return ppo.Rollout(torch.cat(ids), am_t, ppo._positions(am_t), q, torch.cat(resp), torch.cat(mask),
-                       torch.cat([r.finished for r in rows]), [t for r in rows for t in r.tokens],
-                       [t for r in rows for t in r.texts])
+    am_t, mask_t = torch.cat(am), torch.cat(mask)
+    # The sampler's hidden-state capture saw one call per row: it cannot line up with these lengths, so
+    # the loop recomputes the old log-probs with a forward pass.
+    lengths = [int(n) for n in mask_t.sum(1).tolist()]
+    ro = ppo.Rollout(torch.cat(ids), am_t, ppo._positions(am_t), q, torch.cat(resp), mask_t,
+                     torch.cat([r.finished for r in rows]), [t for r in rows for t in r.tokens],
+                     [t for r in rows for t in r.texts], lengths)
+    return ro, (refs if reference is not None else None)
 
 
 ppo._generate = _generate
