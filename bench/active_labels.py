@@ -166,6 +166,9 @@ def run(strategy: str, model_dir: Path, pool: list[Item], test: list[Item], shar
         if len(labeled) >= args.labels or not unlabeled:
             print(f"  {strategy:<12} labels {point.labels:>4}  held-out {point.accuracy:.3f}  "
                   f"pool-like {point.pool_accuracy:.3f}", flush=True)
+            counts = [sum(pool[i].kind == k for i in labeled) for k in range(len(shares))]
+            print(f"  {strategy:<12} per kind: accuracy {' '.join(f'{a:.2f}' for a in kinds)}; labels {counts}",
+                  flush=True)
             break
         if strategy == "random":
             picked = unlabeled[: args.step]
@@ -218,7 +221,8 @@ def summary(results: dict[int, dict[str, Curve]], target: float, budget: int, st
     counts), and labels to `pool_target` on the pool-like accuracy (where the common kind weighs its share).
     """
     lines = []
-    ratios: dict[str, list[float]] = {"stays": [], "first": [], "pool": []}
+    ratios: dict[str, list[tuple[float, str]]] = {"stays": [], "first": [], "pool": []}
+    neither: dict[str, list[int]] = {"stays": [], "first": [], "pool": []}
     for seed, curves in results.items():
         checks = [("stays", target, {"stay": True}), ("first", target, {"stay": False})]
         if pool_target is not None:
@@ -232,8 +236,10 @@ def summary(results: dict[int, dict[str, Curve]], target: float, budget: int, st
             label = {"stays": f"labels to {goal:.2f}", "first": "first reached",
                      "pool": f"pool-like to {goal:.2f}"}[name]
             parts.append(f"{label} — random {shown['random']}, disagreement {shown['disagreement']} ({text})")
-            if mark != "neither":
-                ratios[name].append(value)
+            if mark == "neither":
+                neither[name].append(seed)
+            else:
+                ratios[name].append((value, mark))
         finals = ", ".join(f"{s} {c.rounds[-1].accuracy:.3f}" for s, c in curves.items())
         lines.append(f"seed {seed}: {parts[0]}; final accuracy {finals}")
         lines.append(f"        {'; '.join(parts[1:])}")
@@ -241,9 +247,16 @@ def summary(results: dict[int, dict[str, Curve]], target: float, budget: int, st
             "first": f"labels to first reach {target:.2f}",
             "pool": f"labels to {pool_target} pool-like accuracy"}
     for name, values in ratios.items():
-        if values:
-            lines.append(f"median ratio over {len(values)} seeds: {statistics.median(values):.2f}x "
-                         f"(random / disagreement, {what[name]}; per seed {', '.join(f'{x:.2f}' for x in values)})")
+        if not values:
+            continue
+        marks = {m for _, m in values}
+        # A median of bounds that all point one way is a bound the same way; bounds both ways say nothing.
+        bound = "" if marks <= {""} else ("≥" if "≤" not in marks else ("≤" if "≥" not in marks else "~"))
+        line = (f"median ratio over {len(values)} seeds: {bound}{statistics.median(v for v, _ in values):.2f}x "
+                f"(random / disagreement, {what[name]}; per seed {', '.join(f'{m}{v:.2f}' for v, m in values)})")
+        if neither[name]:
+            line += f"; neither queue reached it with seed {', '.join(map(str, neither[name]))}"
+        lines.append(line)
     return lines
 
 
