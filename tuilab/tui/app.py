@@ -211,12 +211,12 @@ class TuilabApp(App[int]):
             return self._source_factory(spec)
         if self._fixed_source is not None:
             return self._fixed_source
-        self.shared_host()
+        host = self.shared_host()
         if spec.mode == "disagreement":
             from tuilab.labeling.disagreement import DisagreementSource
 
-            return DisagreementSource(self.model_host, spec.reward_run, spec, samples=spec.samples)
-        return ModelCandidateSource(self.model_host, spec)
+            return DisagreementSource(host, spec.reward_run, spec, samples=spec.samples)
+        return ModelCandidateSource(host, spec)
 
     def start_feeder(self) -> None:
         """(Re)start the generation worker with the current settings; ready pairs are dropped."""
