@@ -43,21 +43,8 @@ from tuilab.config import LabPaths, to_dict
 from tuilab.store import runs as runs_store
 from tuilab.store.db import open_db, transaction
 from tuilab.store.run_requests import cancel_requested, clear_cancel
+from tuilab.training import events
 from tuilab.training.distributed import collective_failure, launched_processes
-from tuilab.training.events import (
-    FLUSH_SECONDS,
-    Cancelled,
-    CancelledRun,
-    Checkpoint,
-    Event,
-    Failed,
-    Finished,
-    Metrics,
-    RunControl,
-    RunWarning,
-    Samples,
-    Sink,
-)
 
 CANCEL_POLL_SECONDS = 0.5  # how often a loop looks for a cancel asked by another process (one keyed read)
 ACTIVE = ("pending", "running", "paused")
@@ -75,8 +62,8 @@ class JobContext:
     output_dir: Path
     paths: LabPaths
     db: sqlite_utils.Database  # the runner's connection: use it from this thread only
-    sink: Sink
-    control: RunControl
+    sink: events.Sink
+    control: events.RunControl
 
 
 @dataclass
@@ -108,41 +95,25 @@ class RunOutcome:
     error_summary: str = ""
     error: str = ""
     step: int | None = None
-    warnings: list[RunWarning] = field(default_factory=list)
+    warnings: list[events.RunWarning] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status == "completed"
 
 
-class _WatchedControl(RunControl):
+class _WatchedControl(events.RunControl):
     """The caller's RunControl, plus two hooks: a loop that blocks on pause gets its run marked paused,
     and a cancel requested in the database (by the UI of another process) cancels it like its own."""
 
-    def __init__(self, inner: RunControl, on_pause: Callable[[], None], on_resume: Callable[[], None],
+    def __init__(self, inner: events.RunControl, on_pause: Callable[[], None], on_resume: Callable[[], None],
                  requested: Callable[[], bool] | None = None) -> None:
+        super().__init__(shares=inner)  # pause, resume, cancel and their state are the caller's
         self._inner = inner
         self._on_pause = on_pause
         self._on_resume = on_resume
         self._requested = requested
         self._polled = float("-inf")
-
-    def cancel(self) -> None:
-        self._inner.cancel()
-
-    def pause(self) -> None:
-        self._inner.pause()
-
-    def resume(self) -> None:
-        self._inner.resume()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._inner.cancelled
-
-    @property
-    def paused(self) -> bool:
-        return self._inner.paused
 
     def _poll(self) -> None:
         if self._requested is None or self._inner.cancelled:
@@ -168,44 +139,44 @@ class _WatchedControl(RunControl):
 class _Recorder:
     """Collects events on the job's thread and flushes them in batches."""
 
-    def __init__(self, db: sqlite_utils.Database, run_id: str, forward: Callable[[list[Event]], None] | None):
+    def __init__(self, db: sqlite_utils.Database, run_id: str, forward: Callable[[list[events.Event]], None] | None):
         self.db = db
         self.run_id = run_id
         self.forward = forward
-        self.buffer: list[Event] = []
+        self.buffer: list[events.Event] = []
         self.total_steps: int | None = None
         self.last_step: int | None = None
-        self.finished: Finished | None = None
-        self.warnings: list[RunWarning] = []
+        self.finished: events.Finished | None = None
+        self.warnings: list[events.RunWarning] = []
         self.last_flush = time.monotonic()
         self.forward_failed = False
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: events.Event) -> None:
         self.buffer.append(event)
-        if isinstance(event, Metrics):
+        if isinstance(event, events.Metrics):
             self.last_step = event.step
             if event.total_steps is not None and event.total_steps != self.total_steps:
                 self.total_steps = event.total_steps
-        elif isinstance(event, (Checkpoint, Samples)):
+        elif isinstance(event, (events.Checkpoint, events.Samples)):
             self.last_step = event.step
-        elif isinstance(event, RunWarning):
+        elif isinstance(event, events.RunWarning):
             self.warnings.append(event)
-        elif isinstance(event, Finished):
+        elif isinstance(event, events.Finished):
             self.finished = event
-        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+        if time.monotonic() - self.last_flush >= events.FLUSH_SECONDS:
             self.flush()
 
     def flush(self, *, status: str | None = None, **status_fields: Any) -> None:
         """One transaction for everything buffered (and a status change), then one forward call."""
-        events, self.buffer = self.buffer, []
+        batch, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
-        metrics = [(e.step, name, value) for e in events if isinstance(e, Metrics) for name, value in e.values.items()]
+        metrics = [(e.step, name, value) for e in batch if isinstance(e, events.Metrics) for name, value in e.values.items()]
         with transaction(self.db):
             runs_store.write_metrics(self.db, self.run_id, metrics)
-            for e in events:
-                if isinstance(e, Checkpoint):
+            for e in batch:
+                if isinstance(e, events.Checkpoint):
                     runs_store.add_checkpoint(self.db, self.run_id, e.step, e.path, e.metrics)
-                elif isinstance(e, Samples) and e.rows:
+                elif isinstance(e, events.Samples) and e.rows:
                     from tuilab.store.samples import write_samples
 
                     write_samples(self.db, self.run_id, e.step, e.rows)
@@ -213,9 +184,9 @@ class _Recorder:
                 runs_store.update_run(self.db, self.run_id, total_steps=self.total_steps)
             if status:
                 runs_store.set_run_status(self.db, self.run_id, status, **status_fields)
-        if events and self.forward is not None and not self.forward_failed:
+        if batch and self.forward is not None and not self.forward_failed:
             try:
-                self.forward(events)
+                self.forward(batch)
             except Exception:  # a closed UI must not kill the training
                 self.forward_failed = True
                 print("tuilab: forwarding run events failed; persisting only:", file=sys.stderr)
@@ -232,8 +203,8 @@ def run_job(
     job: Job,
     *,
     paths: LabPaths,
-    control: RunControl | None = None,
-    forward: Callable[[list[Event]], None] | None = None,
+    control: events.RunControl | None = None,
+    forward: Callable[[list[events.Event]], None] | None = None,
 ) -> RunOutcome:
     """Run `job` to the end in this thread; never raises for what happens inside the loop.
 
@@ -241,7 +212,7 @@ def run_job(
     cancelled. The last forwarded batch ends with `Finished`, `Failed` or
     `Cancelled`.
     """
-    control = control or RunControl()
+    control = control or events.RunControl()
     dist = None
     if launched_processes() > 1:
         from tuilab.training.distributed import current
@@ -293,11 +264,11 @@ def _follow(job: Job, paths: LabPaths, dist: Any) -> RunOutcome:
     db = open_db(paths.db)
     output_dir = paths.runs / job.run_id
     ctx = JobContext(run_id=job.run_id, output_dir=output_dir, paths=paths, db=db,
-                     sink=lambda event: None, control=RunControl())
+                     sink=lambda event: None, control=events.RunControl())
     try:
         result = job.fn(ctx)
         dist.barrier()  # the main process records "completed" only after every rank got here
-    except (CancelledRun, KeyboardInterrupt):
+    except (events.CancelledRun, KeyboardInterrupt):
         return RunOutcome(job.run_id, "cancelled", output_dir)
     except Exception as exc:
         error = "".join(traceback.format_exception(exc))
@@ -365,9 +336,9 @@ def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path, dis
         result = job.fn(ctx)
         if dist is not None:
             dist.barrier()  # a rank that failed after the last collective never gets here: no "completed"
-    except (CancelledRun, KeyboardInterrupt):
+    except (events.CancelledRun, KeyboardInterrupt):
         step = recorder.last_step
-        recorder.buffer.append(Cancelled(step=step or 0))
+        recorder.buffer.append(events.Cancelled(step=step or 0))
         recorder.flush(status="cancelled", final_metrics=_with_warnings({}, recorder))
         clear_cancel(ctx.db, run_id)
         return RunOutcome(run_id, "cancelled", output_dir, step=step, warnings=recorder.warnings)
@@ -380,7 +351,7 @@ def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path, dis
         step = getattr(exc, "step", None)
         if step is None:
             step = recorder.last_step
-        recorder.buffer.append(Failed(summary=summary, error=error, step=step))
+        recorder.buffer.append(events.Failed(summary=summary, error=error, step=step))
         try:
             recorder.flush(status="failed", error=error, error_summary=summary,
                            final_metrics=_with_warnings({}, recorder))
@@ -393,7 +364,7 @@ def _drive(job: Job, ctx: JobContext, recorder: _Recorder, output_dir: Path, dis
     metrics = dict(result or (recorder.finished.metrics if recorder.finished else {}))
     metrics = _with_warnings(metrics, recorder)
     if recorder.finished is None:
-        recorder.buffer.append(Finished(metrics=metrics, output_dir=str(output_dir)))
+        recorder.buffer.append(events.Finished(metrics=metrics, output_dir=str(output_dir)))
     recorder.flush(status="completed", final_metrics=metrics)
     _write_card(ctx.db, run_id, output_dir, job.config)
     return RunOutcome(run_id, "completed", output_dir, metrics=metrics, step=recorder.last_step,

@@ -75,18 +75,8 @@ from tuilab.modeling.loading import LoadedModel
 from tuilab.records import PreferencePair, Prompt
 from tuilab.records import Sample as SampleRow
 from tuilab.training import checkpoints as ck
+from tuilab.training import events
 from tuilab.training.distributed import SINGLE, Dist, current
-from tuilab.training.events import (
-    CancelledRun,
-    Checkpoint,
-    Finished,
-    Metrics,
-    RunControl,
-    RunWarning,
-    Samples,
-    Sink,
-    TrainingDiverged,
-)
 from tuilab.training.metrics import EncodedPair, eval_from_rewards
 from tuilab.training.optim import adamw, linear_schedule
 from tuilab.training.packing import (
@@ -295,7 +285,7 @@ def _engine(model: Any, tokenizer: Any, cfg: DPOConfig) -> _Engine:
     return _Engine(body, inner.get_output_embeddings(), tokenizer.pad_token_id, share, share, additive)
 
 
-def check_sharing(engine: _Engine, batch: Sequence[EncodedPair], exact: bool, sink: Sink) -> None:
+def check_sharing(engine: _Engine, batch: Sequence[EncodedPair], exact: bool, sink: events.Sink) -> None:
     """Packed log-probs must equal plain ones on this model; where not, run plain and say so.
 
     Two rows of different lengths exercise every mask rule; when they also start
@@ -335,11 +325,11 @@ def check_sharing(engine: _Engine, batch: Sequence[EncodedPair], exact: bool, si
             _warn_sharing(sink, prefixed, limit, "the prompt prefix common to a batch is run per row")
 
 
-def _warn_sharing(sink: Sink, diff: float, tol: float, fallback: str) -> None:
+def _warn_sharing(sink: events.Sink, diff: float, tol: float, fallback: str) -> None:
     how = (f"differs from the plain one by {diff:.3g} (> {tol:.3g})" if math.isfinite(diff)
            else "fails (the model's attention or cache cannot take packed rows)")
-    sink(RunWarning(step=0, code="share_prefix_off",
-                    message=f"On this model the packed forward {how}, so {fallback} (slower, same result)."))
+    sink(events.RunWarning(step=0, code="share_prefix_off",
+                           message=f"On this model the packed forward {how}, so {fallback} (slower, same result)."))
 
 
 def reference_logps(model: Any, engine: _Engine, pairs: Sequence[EncodedPair], batch_size: int,
@@ -367,25 +357,16 @@ def reference_logps(model: Any, engine: _Engine, pairs: Sequence[EncodedPair], b
 
 # ======================================================================== setup
 def prepare_policy(base: LoadedModel, cfg: DPOConfig) -> tuple[Any, list[torch.nn.Parameter]]:
-    """The PeftModel carrying the trainable `policy` adapter, and its parameters."""
+    """The PeftModel carrying the trainable `policy` adapter, set up as PPO's (added once, the only
+    part that trains, dropout off as TRL's DPOTrainer does by default), and its parameters."""
     from peft import PeftModel
 
-    from tuilab.modeling.lora import add_adapter
+    from tuilab.training import ppo
 
-    model = base.model
-    if not (isinstance(model, PeftModel) and POLICY in model.peft_config):
-        torch.manual_seed(cfg.seed)
-        model = add_adapter(model, POLICY, cfg.lora)
-    model.set_adapter(POLICY)
-    params = []
-    for name, p in model.named_parameters():
-        trainable = "lora_" in name and f".{POLICY}." in name
-        p.requires_grad_(trainable)
-        if trainable:
-            params.append(p)
-    model.eval()  # dropout off (LoRA's too), as TRL's DPOTrainer does by default: log-probs are deterministic
-    base.model = model
-    return model, params
+    if not (isinstance(base.model, PeftModel) and POLICY in base.model.peft_config):
+        torch.manual_seed(cfg.seed)  # the new adapter's initial weights
+    model = ppo.prepare_policy(base, cfg)
+    return model, [p for p in model.parameters() if p.requires_grad]
 
 
 def resolve_gold(spec: str, model: Any, tokenizer: Any) -> GoldFn:
@@ -484,8 +465,8 @@ def train_dpo(
     *,
     base: LoadedModel,
     output_dir: str | os.PathLike,
-    sink: Sink,
-    control: RunControl | None = None,
+    sink: events.Sink,
+    control: events.RunControl | None = None,
     resume_from: str | os.PathLike | None = None,
     gold: GoldFn | None = None,
     left_out: dict[str, int] | None = None,
@@ -501,7 +482,7 @@ def train_dpo(
 
     validate_config(cfg)
     d = current()
-    control = control or RunControl()
+    control = control or events.RunControl()
     kept, dropped = usable_pairs(cfg, pairs)
     reasons: Counter = Counter(left_out or {})
     reasons.update(dropped)
@@ -516,8 +497,8 @@ def train_dpo(
     encoded, too_long = encode_pairs(tokenizer, kept, cfg.max_length)
     if too_long:
         reasons["too_long"] += too_long
-        sink(RunWarning(step=0, code="too_long", message=f"{too_long} pairs were longer than max_length = "
-                        f"{cfg.max_length} tokens and were left out."))
+        sink(events.RunWarning(step=0, code="too_long", message=f"{too_long} pairs were longer than max_length = "
+                               f"{cfg.max_length} tokens and were left out."))
     if not cfg.use_margins:
         for p in encoded:
             p.margin = 0.0
@@ -538,9 +519,9 @@ def train_dpo(
     if engine.share and window is not None and window < longest:
         # A packed row is longer than either sequence, and its mask bypasses the model's window.
         engine.share = engine.batch_prefix = False
-        sink(RunWarning(step=0, code="share_prefix_off", message=f"This model attends within a sliding window of "
-                        f"{window} tokens, shorter than the longest packed pair ({longest}), so chosen and rejected "
-                        "are run as separate rows (slower, same result)."))
+        sink(events.RunWarning(step=0, code="share_prefix_off", message=f"This model attends within a sliding window of "
+                               f"{window} tokens, shorter than the longest packed pair ({longest}), so chosen and rejected "
+                               "are run as separate rows (slower, same result)."))
     check_sharing(engine, train[:2], exact, sink)
     if gold is None and cfg.gold_scorer:
         gold = resolve_gold(cfg.gold_scorer, model, tokenizer)
@@ -596,7 +577,7 @@ def train_dpo(
         path = save_checkpoint(output_dir / "checkpoints" / f"step-{at:06d}", model=model, optimizer=optimizer,
                                scheduler=scheduler, gens=gens, step=at, monitor=monitor, cfg=cfg,
                                extra=extra)
-        sink(Checkpoint(step=at, path=str(path), metrics={**_headline(last), **last_eval}))
+        sink(events.Checkpoint(step=at, path=str(path), metrics={**_headline(last), **last_eval}))
 
     saver = ck.Schedule(cfg.checkpoint_every, total, checkpoint, last=start - 1)
     try:
@@ -608,7 +589,7 @@ def train_dpo(
                 last_eval = _evaluate(engine, eval_set, ref_eval, cfg, d)
                 last_eval.update(_answer_held_out(step, cfg, model, tokenizer, engine, held_out, held_ids, gens,
                                                   monitor, gold, sink, d))
-                sink(Metrics(step=step, values=last_eval, total_steps=total))
+                sink(events.Metrics(step=step, values=last_eval, total_steps=total))
             t0 = time.perf_counter()
             idx = epoch_batches(len(train), lengths, cfg.batch_size, cfg.seed, epoch)[b]
             last = _dpo_step(step, [train[i] for i in idx], ref_train[idx], cfg, forward, params, optimizer,
@@ -618,15 +599,15 @@ def train_dpo(
             train_seconds += dt
             pairs_seen += len(idx)
             last["time/step_s"] = dt
-            sink(Metrics(step=step, values=last, total_steps=total))
+            sink(events.Metrics(step=step, values=last, total_steps=total))
             saver.after(step)
-    except CancelledRun:
+    except events.CancelledRun:
         saver.cancelled(step)
         raise
 
     final_eval = _evaluate(engine, eval_set, ref_eval, cfg, d)
     if final_eval:
-        sink(Metrics(step=step, values=final_eval, total_steps=total))
+        sink(events.Metrics(step=step, values=final_eval, total_steps=total))
     # The trained policy in the standard PEFT layout (output_dir/policy), loadable by other tools.
     if d.is_main:
         model.save_pretrained(str(output_dir), selected_adapters=[POLICY])
@@ -640,7 +621,7 @@ def train_dpo(
         "left_out": {k: v for k, v in reasons.items() if v},
         "output_dir": str(output_dir),
     }
-    sink(Finished(metrics=final, output_dir=str(output_dir)))
+    sink(events.Finished(metrics=final, output_dir=str(output_dir)))
     return final
 
 
@@ -692,7 +673,7 @@ def _dpo_step(step: int, batch: list[EncodedPair], ref: torch.Tensor, cfg: DPOCo
         return _global_step_metrics(d, step, out.loss, rc, rr, strict, policy_c, policy_r, weight, n, gnorm, lr)
     loss = float(out.loss.detach())
     if not math.isfinite(loss):
-        raise TrainingDiverged(step, f"loss became {loss} (learning rate {lr:.3g}); lower learning_rate or beta")
+        raise events.TrainingDiverged(step, f"loss became {loss} (learning rate {lr:.3g}); lower learning_rate or beta")
     # Metric names as TRL's DPOTrainer logs them.
     return {
         "loss": loss,
@@ -717,7 +698,7 @@ def _global_step_metrics(d: Dist, step: int, loss: torch.Tensor, rc: torch.Tenso
     ]).float() * weight).tolist()
     total_loss = sums[0] / n
     if not math.isfinite(total_loss):
-        raise TrainingDiverged(step, f"loss became {total_loss} (learning rate {lr:.3g}); lower learning_rate or beta")
+        raise events.TrainingDiverged(step, f"loss became {total_loss} (learning rate {lr:.3g}); lower learning_rate or beta")
     return {
         "loss": total_loss,
         "rewards/chosen": sums[1] / n,
@@ -806,7 +787,7 @@ def _sequence_logps(engine: _Engine, sb) -> torch.Tensor:
 
 
 def _answer_held_out(step, cfg: DPOConfig, model, tokenizer, engine: _Engine, prompts: list[Prompt], ids,
-                     gens, monitor: HackingMonitor, gold: GoldFn | None, sink: Sink,
+                     gens, monitor: HackingMonitor, gold: GoldFn | None, sink: events.Sink,
                      d: Dist = SINGLE) -> dict[str, float]:
     """The policy (and the reference) answer the held-out prompts; samples + flags + sample metrics.
 
@@ -847,9 +828,9 @@ def _answer_held_out(step, cfg: DPOConfig, model, tokenizer, engine: _Engine, pr
                       kl=float(kl[i]), length=lengths[i], eos=eos[i], flags=report.flags[i])
             for i, p in enumerate(prompts)]
     if d.is_main:
-        sink(Samples(step=step, rows=rows))
+        sink(events.Samples(step=step, rows=rows))
     for code, message in report.warnings:
-        sink(RunWarning(step=step, code=code, message=message))
+        sink(events.RunWarning(step=step, code=code, message=message))
     values = {
         "objective/scores": float(np.mean(implicit)),
         "objective/kl": float(kl.mean()),

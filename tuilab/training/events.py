@@ -93,7 +93,12 @@ class TrainingDiverged(RuntimeError):
 class RunControl:
     """Pause / resume / cancel, checked by the loop once per step (threading only, no UI)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shares: RunControl | None = None) -> None:
+        """`shares`: another control whose switches this one uses (a wrapper that adds hooks):
+        pausing, resuming or cancelling through either is the same act."""
+        if shares is not None:
+            self._cancel, self._running = shares._cancel, shares._running
+            return
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
