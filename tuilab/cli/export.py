@@ -1,4 +1,9 @@
-"""`tuilab export RUN OUT` and `tuilab export preferences OUT`: leave the lab for a bigger engine."""
+"""`tuilab export RUN OUT` and `tuilab export preferences OUT`: leave the lab for a bigger engine.
+
+A reward run becomes a merged AutoModelForSequenceClassification folder (one per ensemble member),
+a PPO or DPO run a merged causal-LM folder; `preferences` writes the lab's pairs as a folder
+`datasets.load_dataset` reads. Each folder carries a model card.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,7 @@ from tuilab.cli import CLIError, open_lab, paths_from
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "export", help="a run as a merged Hugging Face model folder, or the preferences as a dataset folder",
-        description="A reward run becomes a merged AutoModelForSequenceClassification folder (one per "
-        "ensemble member), a PPO or DPO run a merged causal-LM folder; `preferences` writes the lab's "
-        "pairs as a folder `datasets.load_dataset` reads. Each folder carries a model card.",
+        description=__doc__.partition("\n\n")[2],  # the module's docstring after its first line
     )
     parser.add_argument("what", metavar="RUN", help="a run id (`tuilab runs list`), or `preferences`")
     parser.add_argument("out", metavar="OUT", help="folder to write (replaced if it exists)")

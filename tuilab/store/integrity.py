@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from tuilab.store.db import LabDBError, SchemaTooNew, migrations, schema_version
-from tuilab.store.output import file_in_the_way
+from tuilab.store.output import refuse_file_in_the_way
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 LAB_MARKERS = ("prompts", "runs")  # every tuilab schema has these two tables
@@ -64,8 +64,7 @@ def _tables(conn: sqlite3.Connection) -> list[str]:
 
 def check_path(path: Path) -> bool:
     """Whether a file is there; raises when the path cannot hold a database at all."""
-    if blocker := file_in_the_way(path):
-        raise LabDBError(f"{path}: {blocker} is a file, not a folder")
+    refuse_file_in_the_way(path, LabDBError)
     try:
         st = path.stat()
     except FileNotFoundError:

@@ -29,12 +29,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def file_in_the_way(path: Path) -> Path | None:
-    """The nearest existing folder above `path` when it is a file instead: `path` cannot be created."""
+def refuse_file_in_the_way(path: Path, error: type[Exception]) -> None:
+    """Raise `error` when the nearest existing folder above `path` is a file instead: `path` cannot be created."""
     for parent in path.parents:
         if parent.exists():
-            return None if parent.is_dir() else parent
-    return None
+            if not parent.is_dir():
+                raise error(f"{path}: {parent} is a file, not a folder")
+            return
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -52,8 +53,7 @@ def check_target(path: str | os.PathLike, *, force: bool = False, protect: tuple
             other = guarded.with_name(guarded.name + suffix)
             if _same_file(path, other) or path.resolve() == other.resolve():
                 raise UnsafeTarget(f"{path} is the lab's database; refusing to overwrite it")
-    if blocker := file_in_the_way(path):
-        raise UnsafeTarget(f"{path}: {blocker} is a file, not a folder")
+    refuse_file_in_the_way(path, UnsafeTarget)
     try:
         st = path.lstat()
     except FileNotFoundError:

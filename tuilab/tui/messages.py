@@ -1,4 +1,4 @@
-"""Every way state reaches the UI: typed messages.
+"""Every way state reaches the UI: typed messages (dataclasses, as Textual's own).
 
 Worker threads post to the App (non-blocking `post_message`) and never touch
 widgets; the App updates its state in one handler and posts a screen message
@@ -9,6 +9,7 @@ state in `on_screen_resume`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
@@ -17,68 +18,61 @@ from tuilab.labeling.queue import FeedState
 from tuilab.training.events import Event
 
 
+@dataclass
 class FeederUpdate(Message):
     """The feeder's state changed (phase, progress, queue fill)."""
 
-    def __init__(self, state: FeedState) -> None:
-        super().__init__()
-        self.state = state
+    state: FeedState
 
 
+@dataclass
 class PairReady(Message):
     """A pair was stored and queued; `ready` pairs are waiting."""
 
-    def __init__(self, state: FeedState, prompt_id: int) -> None:
-        super().__init__()
-        self.state = state
-        self.prompt_id = prompt_id
+    state: FeedState
+    prompt_id: int
 
 
 # ---------------------------------------------------------------- App → screens
 
 
+@dataclass
 class FeedChanged(Message, bubble=False):
     """The pair queue's state, as the App now holds it."""
 
-    def __init__(self, state: FeedState) -> None:
-        super().__init__()
-        self.state = state
+    state: FeedState
 
 
+@dataclass
 class StatsChanged(Message, bubble=False):
     """Fresh label statistics for the stats strip (and the labeler's consistency figures, when computed)."""
 
-    def __init__(self, stats: Any, report: Any = None) -> None:
-        super().__init__()
-        self.stats = stats
-        self.report = report
+    stats: Any
+    report: Any = None
 
 
+@dataclass
 class MarkdownToggled(Message, bubble=False):
     """Responses are now shown as rendered Markdown (or as plain text)."""
 
-    def __init__(self, markdown: bool) -> None:
-        super().__init__()
-        self.markdown = markdown
+    markdown: bool
 
 
+@dataclass
 class WorkerFailed(Message):
     """A background worker hit an error it could not recover from by itself."""
 
-    def __init__(self, where: str, summary: str, detail: str = "") -> None:
-        super().__init__()
-        self.where = where
-        self.summary = summary
-        self.detail = detail
+    where: str
+    summary: str
+    detail: str = ""
 
 
+@dataclass
 class LabelStatsReady(Message):
     """Fresh labeling stats, computed off the UI thread (they scan every comparison)."""
 
-    def __init__(self, stats, report=None) -> None:
-        super().__init__()
-        self.stats = stats
-        self.report = report  # labeling.consistency.LabelerReport of this session's labeler, or None
+    stats: Any
+    report: Any = None  # labeling.consistency.LabelerReport of this session's labeler, or None
 
 
 # ---------------------------------------------------------------- the training thread
@@ -87,20 +81,22 @@ class LabelStatsReady(Message):
 # handful of messages per second however fast the loop steps.
 
 
+@dataclass
 class JobEvents(Message):
     """A batch of loop events for one run, already persisted by the runner."""
 
-    def __init__(self, run_id: str, events: list[Event]) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.events = list(events)
+    run_id: str
+    events: list[Event]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.events = list(self.events)  # the message's own list, whatever the sender does with its batch
 
 
+@dataclass
 class JobEnded(Message):
     """The training thread returned: the run's final status as the runner left it."""
 
-    def __init__(self, run_id: str, status: str, summary: str = "") -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.status = status
-        self.summary = summary
+    run_id: str
+    status: str
+    summary: str = ""

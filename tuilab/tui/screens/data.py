@@ -25,9 +25,13 @@ def one_line(text: str, width: int = 90) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-class DataScreen(Screen):
-    HELP_TITLE = "Data"
+# The tables' columns: (label, key).
+COMPARISON_COLUMNS = (("#", "id"), ("decision", "decision"), ("sec", "sec"), ("when", "when"),
+                      ("prompt", "prompt"))
+PROMPT_COLUMNS = (("#", "id"), ("split", "split"), ("source", "source"), ("prompt", "prompt"))
 
+
+class DataScreen(Screen):
     KEYS_HELP = [
         ("Browse", [
             ("enter", "open the selected comparison or prompt"),
@@ -82,16 +86,11 @@ class DataScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "Data"
         cmp = self.query_one("#cmp-table", DataTable)
-        cmp.add_column("#", key="id")
-        cmp.add_column("decision", key="decision")
-        cmp.add_column("sec", key="sec")
-        cmp.add_column("when", key="when")
-        cmp.add_column("prompt", key="prompt")
+        for label, key in COMPARISON_COLUMNS:
+            cmp.add_column(label, key=key)
         prompts = self.query_one("#prompt-table", DataTable)
-        prompts.add_column("#", key="id")
-        prompts.add_column("split", key="split")
-        prompts.add_column("source", key="source")
-        prompts.add_column("prompt", key="prompt")
+        for label, key in PROMPT_COLUMNS:
+            prompts.add_column(label, key=key)
         self.reload()
         cmp.focus()
 

@@ -18,6 +18,7 @@ from textual.widgets import Static
 from tuilab.labeling.candidates import Candidate
 from tuilab.records import Generation
 from tuilab.tui.format import candidate_origin, decision_label
+from tuilab.tui.screens.keys import decision_bindings
 from tuilab.tui.widgets import PromptView, ResponsePane
 
 if TYPE_CHECKING:
@@ -40,13 +41,7 @@ class ComparisonScreen(ModalScreen[bool]):
 
     BINDINGS = [
         Binding("escape,q", "close", "Close", priority=True),
-        Binding("1", "relabel('left')", "Left"),
-        Binding("2", "relabel('right')", "Right"),
-        Binding("exclamation_mark", "relabel('left', 2)", "Left ≫", show=False),
-        Binding("at,quotation_mark", "relabel('right', 2)", "Right ≫", show=False),
-        Binding("t", "relabel('tie')", "Tie"),
-        Binding("b", "relabel('both_bad')", "Both bad"),
-        Binding("s", "relabel('skip')", "Skip"),
+        *decision_bindings("relabel"),
         Binding("n", "note", "Note"),
         Binding("d,delete", "delete", "Delete"),
         Binding("m", "toggle_markdown", "Markdown"),

@@ -1,8 +1,9 @@
 """The `?` screen: the keys of the screen it was opened from, then the lab-wide keys.
 
 A screen describes its keys with a `KEYS_HELP` list of sections, each `(title, [(keys,
-what), ...])`, and optionally `HELP_NOTES` (a paragraph) and `HELP_TITLE`. A screen that
-only has Textual's `HELP` (a Markdown string) gets that rendered instead.
+what), ...])`, and optionally `HELP_NOTES` (a paragraph) and `HELP_TITLE` (a lab mode's screen
+is titled as its mode). A screen that only has Textual's `HELP` (a Markdown string) gets that
+rendered instead.
 """
 
 from __future__ import annotations
@@ -31,9 +32,18 @@ def global_help() -> HelpSection:
     return ("Everywhere", keys)
 
 
+def screen_title(screen: Screen | None) -> str:
+    """Its `HELP_TITLE`, else the title of the lab mode it is (`modes.LAB_MODES`), else its class name."""
+    if screen is None:
+        return ""
+    cls = type(screen)
+    mode = next((m for m in LAB_MODES if m.screen == f"{cls.__module__}:{cls.__name__}"), None)
+    return getattr(screen, "HELP_TITLE", None) or (mode.title if mode else cls.__name__)
+
+
 def help_sections(screen: Screen | None) -> tuple[str, list[HelpSection], str]:
     """(title, sections, notes) for `screen`, the lab-wide keys last."""
-    title = getattr(screen, "HELP_TITLE", None) or (type(screen).__name__ if screen is not None else "")
+    title = screen_title(screen)
     own = list(getattr(screen, "KEYS_HELP", []) or [])
     return title, [*own, global_help()], getattr(screen, "HELP_NOTES", "")
 

@@ -34,16 +34,24 @@ from tuilab.tui.widgets.samples import (
 
 TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
 
+# The sort keys: (key, what it sorts by, what the ? screen says of it).
+SORTS = (
+    ("s", "score", "score"),
+    ("k", "kl", "KL to the reference"),
+    ("l", "length", "length"),
+    ("d", "spread", "ensemble spread"),
+    ("f", "flags", "number of flags"),
+    ("g", "gold", "gold score"),
+    ("t", "step", "step (newest first)"),
+)
+
 
 class InspectScreen(Screen):
     """Read what the policy writes while it learns; mark what games the reward model."""
 
     HELP_TITLE = "Inspector"
     KEYS_HELP = [
-        ("Sort (again: reverse)", [
-            ("s", "score"), ("k", "KL to the reference"), ("l", "length"), ("d", "ensemble spread"),
-            ("f", "number of flags"), ("g", "gold score"), ("t", "step (newest first)"),
-        ]),
+        ("Sort (again: reverse)", [(key, said) for key, _, said in SORTS]),
         ("Samples", [
             ("↑ ↓", "read another sample: prompt, answer, reference answer, numbers, flags"),
             ("h", "mark it hacked: stores “reference ≻ this answer” as a preference (origin hacked); on a "
@@ -61,12 +69,7 @@ class InspectScreen(Screen):
         Binding("r", "reload", "Reload"),
         # One footer entry for the five sort keys (the ? screen lists each).
         Binding("s", "sort('score')", "sort", key_display="s k l d f"),
-        Binding("k", "sort('kl')", "KL", show=False),
-        Binding("l", "sort('length')", "length", show=False),
-        Binding("d", "sort('spread')", "spread", show=False),
-        Binding("f", "sort('flags')", "flags", show=False),
-        Binding("g", "sort('gold')", "gold", show=False),
-        Binding("t", "sort('step')", "step", show=False),
+        *(Binding(key, f"sort('{by}')", SORT_KEYS[by], show=False) for key, by, _ in SORTS[1:]),
     ]
 
     def __init__(self, **kwargs) -> None:

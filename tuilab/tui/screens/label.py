@@ -28,6 +28,7 @@ from tuilab.labeling.decisions import add_note, record_decision, record_edit, un
 from tuilab.labeling.queue import FeedState, ReadyPair
 from tuilab.tui.format import candidate_origin, decision_label
 from tuilab.tui.messages import FeedChanged, MarkdownToggled, StatsChanged
+from tuilab.tui.screens.keys import decision_bindings
 from tuilab.tui.widgets import (
     ErrorPanel,
     PromptView,
@@ -57,8 +58,6 @@ class Done:
 
 class LabelScreen(Screen):
     """Compare two responses; every key is one decision or one edit of the last one."""
-
-    HELP_TITLE = "Label"
 
     KEYS_HELP = [
         ("Decide (saved before the next pair appears)", [
@@ -91,17 +90,12 @@ class LabelScreen(Screen):
     )
 
     BINDINGS = [
-        Binding("1", "decide('left')", "Left", key_display="1/←"),
+        *decision_bindings("decide", shown=("1/←", "2/→")),
+        # The arrows decide too (shift: much better).
         Binding("left", "decide('left')", "Left", show=False, priority=True),
-        Binding("2", "decide('right')", "Right", key_display="2/→"),
         Binding("right", "decide('right')", "Right", show=False, priority=True),
-        Binding("exclamation_mark", "decide('left', 2)", "Left ≫", show=False, key_display="!"),
         Binding("shift+left", "decide('left', 2)", "Left ≫", show=False, priority=True),
-        Binding("at,quotation_mark", "decide('right', 2)", "Right ≫", show=False, key_display="@"),
         Binding("shift+right", "decide('right', 2)", "Right ≫", show=False, priority=True),
-        Binding("t", "decide('tie')", "Tie"),
-        Binding("b", "decide('both_bad')", "Both bad"),
-        Binding("s", "decide('skip')", "Skip"),
         Binding("u", "undo", "Undo"),
         Binding("e", "edit", "Edit"),
         Binding("n", "note", "Note", show=False),

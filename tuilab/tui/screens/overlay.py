@@ -27,7 +27,14 @@ from tuilab.tui.widgets.charts import _Plot, nice_ticks
 
 # One colour per run, distinct on dark and light themes; the ninth run reuses the first.
 PALETTE = ("dodger_blue1", "orange1", "green3", "magenta", "cyan", "yellow", "red1", "medium_purple1")
-TITLES = {"score": "RM score", "gold": "Gold score", "kl": "KL to reference", "length": "Response length (tokens)"}
+# The quantities to plot: (key, quantity, footer label, chart title).
+QUANTITY_KEYS = (
+    ("s", "score", "Score", "RM score"),
+    ("g", "gold", "Gold", "Gold score"),
+    ("k", "kl", "KL", "KL to reference"),
+    ("l", "length", "Length", "Response length (tokens)"),
+)
+TITLES = {quantity: title for _, quantity, _, title in QUANTITY_KEYS}
 REFRESH_SECONDS = 2.0
 SMOOTH_WINDOW = 5
 
@@ -119,16 +126,13 @@ class OverlayScreen(Screen):
 
     HELP_TITLE = "Runs on one plot"
     KEYS_HELP = [("Runs on one plot", [
-        ("s g k l", "score, gold, KL, response length"),
+        (" ".join(key for key, *_ in QUANTITY_KEYS), "score, gold, KL, response length"),
         ("x", "x axis: update step ↔ √KL (Gao et al.: gold against √KL, fit and peak per run)"),
         ("a", f"lines: raw ↔ {SMOOTH_WINDOW}-update trailing mean"),
         ("esc", "back to the runs list"),
     ])]
     BINDINGS = [
-        Binding("s", "quantity('score')", "Score"),
-        Binding("g", "quantity('gold')", "Gold"),
-        Binding("k", "quantity('kl')", "KL"),
-        Binding("l", "quantity('length')", "Length"),
+        *(Binding(key, f"quantity('{quantity}')", label) for key, quantity, label, _ in QUANTITY_KEYS),
         Binding("x", "axis", "Step/√KL"),
         Binding("a", "smooth", "Average"),
         Binding("escape,q", "dismiss", "Back"),

@@ -32,6 +32,7 @@ from tuilab.tui.widgets.run_panels import (
     metrics_line,
     parse_ts,
     run_line,
+    show_failure,
 )
 
 TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
@@ -131,7 +132,6 @@ class CompareScreen(Screen):
 class RunsScreen(Screen):
     """Every run, newest first; the highlighted one's curves, metrics and error below."""
 
-    HELP_TITLE = "Runs"
     KEYS_HELP = [
         ("Runs", [
             ("↑ ↓", "highlight a run: its curves are redrawn from the database"),
@@ -307,11 +307,8 @@ class RunsScreen(Screen):
         if key != self._drawn:
             self._drawn = key
             self.query_one("#runs-metrics", Static).update(metrics_line(live.kind, live.final_metrics, limit=6))
-            err = self.query_one("#runs-error", Static)
-            if live.status == "failed":
-                err.update(Text.assemble(("error: ", "bold"), live.error_summary or "unknown",
-                                         ("   e: the whole traceback", "dim")))
-            err.set_class(live.status == "failed", "-shown")
+            show_failure(self.query_one("#runs-error", Static), live, "error: ", "unknown",
+                         "   e: the whole traceback")
             self.query_one("#runs-hint", Static).update(self._hint(live))
             self.query_one("#runs-warnings", WarningsView).set_warnings(live.warnings)
         charts.show([("", live)])

@@ -8,6 +8,7 @@ costs nothing while nothing changes and input is never queued behind drawing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -30,7 +31,14 @@ from tuilab.tui.controller import JobBusy
 from tuilab.tui.live import POLICY_KINDS, LiveRun
 from tuilab.tui.widgets.charts import SQRT_KL, STEP
 from tuilab.tui.widgets.forms import ConfigForm, FormErrors, dpo_form, ppo_form, rm_form
-from tuilab.tui.widgets.run_panels import ChartPanel, WarningsView, composed, metrics_line, run_line
+from tuilab.tui.widgets.run_panels import (
+    ChartPanel,
+    WarningsView,
+    composed,
+    metrics_line,
+    run_line,
+    show_failure,
+)
 
 TICK_SECONDS = 0.5  # 2 redraws a second at most, and only of what changed
 
@@ -60,7 +68,6 @@ def usable_pair_count(db: Any, ties: str) -> int:
 class TrainScreen(Screen):
     """Configure and start a job; watch it learn."""
 
-    HELP_TITLE = "Train"
     KEYS_HELP = [
         ("Jobs", [
             ("s", "start the job of the open tab (reward model, PPO or DPO)"),
@@ -208,11 +215,8 @@ class TrainScreen(Screen):
             if (bar.total, bar.progress) != (total, progress):
                 bar.update(total=total, progress=progress)
             self.query_one("#run-metrics", Static).update(metrics_line(live.kind, live.final_metrics, limit=5))
-            err = self.query_one("#run-error", Static)
-            if live.status == "failed":
-                err.update(Text.assemble(("failed: ", "bold"), live.error_summary or "unknown error",
-                                         ("   (runs screen: e shows the traceback)", "dim")))
-            err.set_class(live.status == "failed", "-shown")
+            show_failure(self.query_one("#run-error", Static), live, "failed: ", "unknown error",
+                         "   (runs screen: e shows the traceback)")
             self.query_one("#train-warnings", WarningsView).set_warnings(live.warnings)
         charts.show([("", live)], self.x_mode if live.kind in POLICY_KINDS else STEP)
 
@@ -266,21 +270,21 @@ class TrainScreen(Screen):
         return ""
 
     def action_pause(self) -> None:
-        try:
-            paused = self.app.training.pause()
-        except JobBusy as exc:
-            self._say(str(exc))
-            return
-        self._say("paused: the loop stops at its next step" if paused else "resumed")
-        self.call_after_refresh(self.tick)
+        self._steer(self.app.training.pause,
+                    lambda paused: "paused: the loop stops at its next step" if paused else "resumed")
 
     def action_cancel(self) -> None:
+        self._steer(self.app.training.cancel,
+                    lambda run_id: f"cancelling {run_id}: it stops at its next step and keeps a checkpoint")
+
+    def _steer(self, act: Callable[[], Any], said: Callable[[Any], str]) -> None:
+        """Pause or cancel the running job: what happened (or why not) on the status line, then redraw."""
         try:
-            run_id = self.app.training.cancel()
+            result = act()
         except JobBusy as exc:
             self._say(str(exc))
             return
-        self._say(f"cancelling {run_id}: it stops at its next step and keeps a checkpoint")
+        self._say(said(result))
         self.call_after_refresh(self.tick)
 
     def action_toggle_axis(self) -> None:

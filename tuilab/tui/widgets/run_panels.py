@@ -135,6 +135,15 @@ def run_line(live: LiveRun | None, *, now: float | None = None, clock: bool = Tr
     return out
 
 
+def show_failure(line: Static, live: LiveRun, lead: str, unknown: str, hint: str) -> None:
+    """A failed run's error summary (`unknown` when it has none) between a bold `lead` and a dim
+    `hint` on `line`, which is shown (class `-shown`) only while the run has failed."""
+    failed = live.status == "failed"
+    if failed:
+        line.update(Text.assemble((lead, "bold"), live.error_summary or unknown, (hint, "dim")))
+    line.set_class(failed, "-shown")
+
+
 def warnings_text(warnings: Sequence[WarningView], *, limit: int = 4) -> Text:
     """Run-level warnings in words, newest first (so a short screen still shows the latest)."""
     out = Text()
