@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -405,3 +406,76 @@ def test_resume_from_a_checkpoint_with_one_optimiser_group(model_dir, tmp_path):
     assert sorted(resumed) == [2]
     for name in ("objective/scores", "loss/value_avg", "val/value_mean", "policy/approxkl_avg"):
         assert resumed[2][name] == pytest.approx(full[2][name], rel=1e-4, abs=1e-6), name
+
+
+def test_packed_forward_equals_the_plain_one(model_dir):
+    """Packing a batch's rows into one (their common prefix once, no padding) gives each row's own
+    forward: hidden states, logits and LoRA gradients, for prompts and answers of different lengths,
+    with the adapter on and off."""
+    from tuilab.modeling.chat import prompt_ids
+    from tuilab.modeling.lora import adapters_disabled
+    from tuilab.modeling.trunk import shared_start
+    from tuilab.training import ppo
+
+    base = load_model(model_dir)
+    c = cfg(max_new_tokens=10)
+    model = ppo.prepare_policy(base, c)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B.policy" in name:
+                p.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(3))
+    body, lm_head = ppo._body_and_head(model)
+    texts = ["q 1", "a much longer question with many more words 2", "q 33 yes", "yes no yes no 4"]
+    ids = [prompt_ids(base.tokenizer, [{"role": "user", "content": t}]) for t in texts]
+    assert len({len(i) for i in ids}) > 1
+    ro, _ = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
+    # Answers of different lengths, as rows that ended early (EOS) leave them: padding to skip.
+    ro = ppo.replace(ro, mask=ro.mask.clone(), attention_mask=ro.attention_mask.clone())
+    for row, keep in ((0, 3), (2, 6)):
+        ro.mask[row, keep:] = 0
+        ro.attention_mask[row, ro.q_len + keep :] = 0
+    assert len({int(n) for n in ro.mask.sum(1)}) == 3
+    shared = ppo.replace(ro, packed=True, prefix=shared_start(ids))
+    assert shared.prefix >= 8
+    m = ro.mask[:, :, None]
+    for rows in (torch.arange(4), torch.tensor([3, 1])):
+        for ctx in (contextlib.nullcontext, lambda: adapters_disabled(model)):
+            with torch.no_grad(), ctx():
+                lp_a, h_a, w_a = ppo._forward(body, lm_head, ro, rows, 0.7)
+                lp_b, h_b, w_b = ppo._forward(body, lm_head, shared, rows, 0.7)
+            assert w_a == w_b
+            mr = m[rows, :w_a]
+            assert torch.allclose(h_a * mr, h_b * mr, atol=1e-5)
+            assert torch.allclose(lp_a * mr, lp_b * mr, atol=1e-4)
+    lora = [p for n, p in model.named_parameters() if "lora_" in n and ".policy." in n]
+    grads = []
+    for r in (ro, shared):
+        model.zero_grad(set_to_none=True)
+        logits, h, w = ppo._forward(body, lm_head, r, torch.arange(4), 1.0)
+        lp = torch.log_softmax(logits, -1).gather(-1, r.response_ids[:, :w, None]).squeeze(-1)
+        (lp * r.mask[:, :w]).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in lora]))
+    assert grads[0].abs().max() > 0
+    assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def test_packing_that_disagrees_is_turned_off_and_said(model_dir):
+    from tuilab.modeling.chat import prompt_ids
+    from tuilab.modeling.trunk import shared_start
+    from tuilab.training import ppo
+
+    base = load_model(model_dir)
+    c = cfg(max_new_tokens=6)
+    model = ppo.prepare_policy(base, c)
+    body, lm_head = ppo._body_and_head(model)
+    ids = [prompt_ids(base.tokenizer, p.messages) for p in prompts(3)]
+    ro, _ = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
+    ro.packed, ro.prefix = True, shared_start(ids)
+    said = []
+    parts = ppo._Parts(model=model, body=body, lm_head=lm_head, tokenizer=base.tokenizer, value_head=None,
+                       optimizer=None, scheduler=None, kl_ctl=None, gens={}, monitor=None, score_fn=rule,
+                       gold=None, sink=said.append, pack_rows=True, pack_tol=1e-3)
+    assert ppo._packing_agrees(parts, ro, 1) and not said
+    parts.pack_tol = -1.0  # nothing agrees with a negative tolerance
+    assert not ppo._packing_agrees(parts, ro, 1)
+    assert [w.code for w in said] == ["share_prefix_off"] and "every row runs on its own" in said[0].message

@@ -36,6 +36,7 @@ from tuilab.modeling.trunk import (
     last_token_hidden,
     length_batches,
     pad_right,
+    shared_start,
 )
 
 MANIFEST = "reward.json"
@@ -193,9 +194,11 @@ class RewardModel:
     def _device(self) -> torch.device:
         return next(self.body.parameters()).device
 
-    def member_rewards(self, member: str, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Rewards [B] of one member for a right-padded batch (active adapter must be set by the caller)."""
-        hidden = last_token_hidden(self.body, input_ids, lengths)
+    def member_rewards(self, member: str, input_ids: torch.Tensor, lengths: torch.Tensor,
+                       prefix: int = 0) -> torch.Tensor:
+        """Rewards [B] of one member for a right-padded batch (active adapter must be set by the caller);
+        the first `prefix` tokens, common to every row, run once (`trunk.last_token_hidden`)."""
+        hidden = last_token_hidden(self.body, input_ids, lengths, prefix)
         return self.heads[member](hidden)
 
     def score_ids(
@@ -217,13 +220,14 @@ class RewardModel:
         pad_id = self.tokenizer.pad_token_id
         padded = []
         for idx in batches:
-            ids, lengths = pad_right([id_lists[i] for i in idx], pad_id, device)
-            padded.append((torch.as_tensor(idx, device=device), ids, lengths))
+            rows = [id_lists[i] for i in idx]
+            ids, lengths = pad_right(rows, pad_id, device)
+            padded.append((torch.as_tensor(idx, device=device), ids, lengths, shared_start(rows)))
         with torch.inference_mode():
             for k, member in enumerate(self.members):
                 with adapter_active(self.model, self.adapters[member]):
-                    for idx, ids, lengths in padded:
-                        out[k, idx] = self.member_rewards(member, ids, lengths)
+                    for idx, ids, lengths, prefix in padded:
+                        out[k, idx] = self.member_rewards(member, ids, lengths, prefix)
                 if normalize and member in self.norm:
                     stats = self.norm[member]
                     out[k] = (out[k] - stats.get("mean", 0.0)) / max(stats.get("std", 1.0), 1e-6)

@@ -48,12 +48,63 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device) 
     return ids.to(device), lengths.to(device)
 
 
-def last_token_hidden(body: torch.nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Hidden state [B, d] at each row's last real token (right-padded batch, no mask)."""
-    out = body(input_ids=input_ids, use_cache=False)
+def last_token_hidden(body: torch.nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor,
+                      prefix: int = 0) -> torch.Tensor:
+    """Hidden state [B, d] at each row's last real token (right-padded batch, no mask).
+
+    With `prefix` (tokens every row starts with, see `shared_start`) those run
+    once, as one row, and every row continues from their keys and values: on
+    the chat template's system prompt that is a third of a short exchange.
+    """
+    if prefix:
+        pos = torch.arange(prefix, input_ids.shape[1], device=input_ids.device)[None].expand(len(input_ids), -1)
+        out = prefix_forward(body, input_ids[:, prefix:], None, pos, input_ids[:1, :prefix])
+    else:
+        out = body(input_ids=input_ids, use_cache=False)
     hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
-    return hidden[rows, lengths.to(hidden.device) - 1]
+    return hidden[rows, lengths.to(hidden.device) - 1 - prefix]
+
+
+MIN_SHARED_START = 8  # tokens every row must share before running them once for the batch pays off
+
+
+def shared_start(seqs: Sequence[Sequence[int]], minimum: int = MIN_SHARED_START) -> int:
+    """Tokens every sequence starts with, each keeping its last token; 0 when fewer than `minimum`."""
+    if len(seqs) < 2:
+        return 0
+    first, limit = seqs[0], min(len(s) for s in seqs) - 1
+    n = 0
+    while n < limit and all(s[n] == first[n] for s in seqs):
+        n += 1
+    return n if n >= minimum else 0
+
+
+def cache_kwarg(model: torch.nn.Module) -> str:
+    """transformers renamed `past_key_values` to `cache` (5.2x); use whichever this model takes."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def prefix_forward(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor | None,
+                   position_ids: torch.Tensor, prefix_ids: torch.Tensor | None) -> Any:
+    """A forward over rows that all continue `prefix_ids` [1, P]: the prefix runs once, as one row.
+
+    `mask` is None (causal) or [B, 1, T, P + T] (the prefix's columns first);
+    the position ids continue from P. The prefix's keys/values, autograd
+    history included, serve every row, so gradients through it are exact.
+    """
+    extra: dict[str, Any] = {"use_cache": False}
+    if prefix_ids is not None:
+        pre = model(input_ids=prefix_ids, use_cache=True)
+        cache = getattr(pre, "cache", None) or getattr(pre, "past_key_values", None)
+        cache.batch_repeat_interleave(input_ids.shape[0])
+        extra = {"use_cache": True, cache_kwarg(model): cache}
+    if mask is not None:
+        extra["attention_mask"] = mask
+    return model(input_ids=input_ids, position_ids=position_ids, **extra)
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -21,6 +21,7 @@ import torch
 
 from tuilab.modeling.chat import as_messages, prompt_ids
 from tuilab.modeling.heads import ScalarHead
+from tuilab.modeling.trunk import prefix_forward
 from tuilab.records import PreferencePair
 from tuilab.training.metrics import EncodedPair
 
@@ -149,28 +150,9 @@ def pack_pairs(
     )
 
 
-def cache_kwarg(model: torch.nn.Module) -> str:
-    """transformers renamed `past_key_values` to `cache` (5.2x); use whichever this model takes."""
-    import inspect
-
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
 def packed_forward(model: torch.nn.Module, packed: PackedPairs) -> Any:
-    """One forward over packed pairs (a trunk or a causal LM); the batch prefix, if any, runs once.
-
-    The prefix's keys/values, autograd history included, serve every row, so
-    gradients through the shared prompt are exact.
-    """
-    extra: dict[str, Any] = {"use_cache": False}
-    if packed.prefix_ids is not None:
-        kw = cache_kwarg(model)
-        pre = model(input_ids=packed.prefix_ids, use_cache=True)
-        cache = getattr(pre, "cache", None) or getattr(pre, "past_key_values", None)
-        cache.batch_repeat_interleave(packed.input_ids.shape[0])
-        extra = {"use_cache": True, kw: cache}
-    return model(input_ids=packed.input_ids, attention_mask=packed.mask, position_ids=packed.position_ids, **extra)
+    """One forward over packed pairs (a trunk or a causal LM); the batch prefix, if any, runs once."""
+    return prefix_forward(model, packed.input_ids, packed.mask, packed.position_ids, packed.prefix_ids)
 
 
 def packed_rewards(body: torch.nn.Module, head: ScalarHead, packed: PackedPairs) -> tuple[torch.Tensor, torch.Tensor]:

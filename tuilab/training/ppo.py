@@ -47,7 +47,11 @@ Omitted, with the reason:
 Cost per step: the old log-probs and values are read from the hidden states
 the sampler computed anyway (`_SampledHidden`, a forward hook on the trunk),
 so a rollout costs the sampling, one reference forward and one reward forward;
-the update costs `ppo_epochs` forward + backward passes over the batch.
+the update costs `ppo_epochs` forward + backward passes over the batch. The
+policy and reference forwards pack their rows into one, without padding, the
+prompts' common prefix (the chat template's system prompt) once for all
+(`_forward_packed`, checked at first use against the plain forward on this
+model); the reward forward runs that prefix once too (`trunk.last_token_hidden`).
 
 Reference responses (Sample.ref_response) are sampled from the reference
 policy every `sample_every` steps at the *same temperature* as the policy, from
@@ -76,7 +80,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +92,7 @@ from tuilab.diagnostics.monitor import HackingMonitor
 from tuilab.modeling.chat import as_messages, prompt_ids, scored_ids
 from tuilab.modeling.generation import sample
 from tuilab.modeling.loading import LoadedModel
+from tuilab.modeling.trunk import shared_start
 from tuilab.records import Prompt, Sample
 from tuilab.training import checkpoints as ck
 from tuilab.training import ppo_math as pm
@@ -102,6 +107,7 @@ from tuilab.training.events import (
     Samples,
     Sink,
 )
+from tuilab.training.packing import sliding_window
 
 POLICY = "policy"
 STATE_FILE = ck.STATE_FILE
@@ -227,6 +233,8 @@ class Rollout:
     tokens: list[list[int]]  # response tokens without EOS
     texts: list[str]
     decoded_lengths: list[int]  # every row of the sampling batch (reference rows too): what the capture saw
+    packed: bool = False  # forwards pack the rows into one (`_forward_packed`)
+    prefix: int = 0  # prompt tokens every row starts with: a packed forward runs them once
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -236,6 +244,8 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 
 def _forward(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows: Any, temperature: float):
     """Hidden states for the response positions (trimmed to this minibatch) → (logits, hidden, columns)."""
+    if ro.packed and len(rows) > 1:
+        return _forward_packed(body, lm_head, ro, rows)
     ids, am, pos, mask = ro.input_ids[rows], ro.attention_mask[rows], ro.position_ids[rows], ro.mask[rows]
     q = ro.q_len
     # Trim columns that are padding in every row of this minibatch (left of the prompts, right of the responses).
@@ -248,6 +258,51 @@ def _forward(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows:
     h = hidden[:, q - first - 1 : q - first - 1 + last]
     logits = lm_head(h)
     return logits, h, last
+
+
+def _forward_packed(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows: Any):
+    """`_forward` with the rows packed into one: the prompts' common prefix once, then each row's own
+    tokens (the rest of its prompt, its response up to EOS), no padding. Same result (tested).
+
+    A segment attends to the prefix and to itself only, and keeps its own position ids, so every
+    token computes what it would in its own row. On the scenario's prompts the chat template's
+    27 tokens open every 40-token prompt; with answers of mixed length, padding to the longest was
+    as much again. Measured: `bench/ppo_step.py`.
+    """
+    q, P = ro.q_len, ro.prefix
+    ids_rows, pos_rows = ro.input_ids[rows], ro.position_ids[rows]
+    lens = ro.attention_mask[rows, :q].sum(1).tolist()
+    resp = ro.mask[rows].sum(1).long().tolist()  # real response tokens, EOS included
+    last = max(max(resp), 1)
+    first = q - lens[0]
+    ids, pos, seg = [ids_rows[0, first : first + P]], [pos_rows[0, first : first + P]], [0] * P
+    at_row, at_t, at_packed = [], [], []
+    cursor = P
+    for i, (n_q, n_r) in enumerate(zip(lens, resp, strict=True)):
+        a, b = q - n_q + P, q + n_r  # this row's tokens after the prefix
+        ids.append(ids_rows[i, a:b])
+        pos.append(pos_rows[i, a:b])
+        seg += [i + 1] * (b - a)
+        predicts = cursor + (n_q - P) - 1  # the last prompt token predicts response token 0
+        at_row += [i] * n_r
+        at_t += range(n_r)
+        at_packed += range(predicts, predicts + n_r)
+        cursor += b - a
+    dev = ids_rows.device
+    segment = torch.tensor(seg, device=dev)
+    attend = torch.ones(cursor, cursor, dtype=torch.bool, device=dev).tril()
+    attend &= (segment[None, :] == 0) | (segment[None, :] == segment[:, None])
+    attend = attend[None, None]
+    if getattr(getattr(body, "config", None), "_attn_implementation", "sdpa") == "eager":  # eager adds its mask
+        dtype = next(body.parameters()).dtype
+        dtype = dtype if dtype.is_floating_point else torch.float32
+        attend = torch.zeros(attend.shape, dtype=dtype, device=dev).masked_fill_(~attend, torch.finfo(dtype).min)
+    out = body(input_ids=torch.cat(ids)[None], attention_mask=attend, position_ids=torch.cat(pos)[None],
+               use_cache=False)
+    hidden = (out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])[0]
+    where = (torch.tensor(at_row, device=dev), torch.tensor(at_t, device=dev))
+    h = hidden.new_zeros(len(lens), last, hidden.shape[-1]).index_put(where, hidden[torch.tensor(at_packed, device=dev)])
+    return lm_head(h), h, last
 
 
 # Tokens per forward/backward pass in the update. On a CPU, activations of a minibatch of 4 × ~90
@@ -490,7 +545,9 @@ def train_ppo(
 
     parts = _Parts(model=model, body=body, lm_head=lm_head, tokenizer=tokenizer, value_head=value_head,
                    optimizer=optimizer, scheduler=scheduler, kl_ctl=kl_ctl, gens=gens, monitor=monitor,
-                   score_fn=score_fn, gold=gold, sink=sink, dist=d, policy=policy)
+                   score_fn=score_fn, gold=gold, sink=sink, dist=d, policy=policy,
+                   pack_rows=_can_pack(model, body, cfg.batch_size * (max(map(len, query_ids)) + cfg.max_new_tokens)),
+                   pack_tol=1e-3 if lm_head.weight.dtype == torch.float32 and not base.four_bit else 5e-2)
     last: dict[str, float] = {}
     step = start - 1
 
@@ -519,6 +576,14 @@ def train_ppo(
     final = {**last, "steps": float(step), "last_checkpoint": float(saver.last)}
     sink(Finished(metrics=final, output_dir=str(output_dir)))
     return final
+
+
+def _can_pack(model: Any, body: torch.nn.Module, longest: int) -> bool:
+    """The packed forward passes its own attention mask: fine for sdpa and eager attention, not for
+    kernels that take no 4-D mask, nor for a sliding window shorter than a packed row (the mask bypasses it)."""
+    impl = getattr(getattr(body, "config", None), "_attn_implementation", "sdpa")
+    window = sliding_window(model)
+    return impl in ("sdpa", "eager") and (window is None or window >= longest)
 
 
 def _validate_split(cfg: PPOConfig, d: Dist) -> None:
@@ -647,6 +712,28 @@ class _Parts:
     sink: Sink
     dist: Dist = SINGLE
     policy: Any = None  # the DDP-wrapped _PolicyValue across processes; None in one
+    pack_rows: bool = False  # forwards pack a batch's rows into one (`_forward_packed`; checked at first use)
+    pack_tol: float = 1e-3  # how far its log-probs may be from a plain forward's
+    pack_checked: bool = False
+
+
+def _packing_agrees(parts: _Parts, ro: Rollout, step: int) -> bool:
+    """The packed forward must give a plain forward's log-probs on this model; where not, say so."""
+    rows = torch.arange(min(len(ro.tokens), 4), device=ro.mask.device)
+    width = ro.mask.shape[1]
+    with torch.no_grad():
+        got = [pm.logprobs_from_logits(logits, ro.response_ids[rows, :w], 1.0)
+               for logits, _, w in (_forward(parts.body, parts.lm_head, ro, rows, 1.0),
+                                    _forward(parts.body, parts.lm_head, replace(ro, packed=False), rows, 1.0))]
+    m = ro.mask[rows, :width]
+    diff = float(((_pad_cols(got[0], width) - _pad_cols(got[1], width)).abs() * m).max())
+    if diff <= parts.pack_tol:
+        return True
+    parts.sink(RunWarning(step=step, code="share_prefix_off", message=(
+        f"On this model the forward that packs a batch's rows into one (their common prefix once) differs from "
+        f"the plain one by {diff:.3g} in log-probability (> {parts.pack_tol:.3g}), so every row runs on its own, "
+        "padded (slower, same result).")))
+    return False
 
 
 def _ppo_step(step: int, cfg: PPOConfig, prompts: list[Prompt], query_ids: list[list[int]],
@@ -679,6 +766,11 @@ def _ppo_step(step: int, cfg: PPOConfig, prompts: list[Prompt], query_ids: list[
         capture.close()
     gen_s = time.perf_counter() - t0
     n_gen = int(ro.mask.sum())
+    if parts.pack_rows:
+        ro.packed, ro.prefix = True, shared_start(ids, minimum=1)  # the chat template's system prompt, at least
+        if not parts.pack_checked:
+            parts.pack_checked = True
+            parts.pack_rows = ro.packed = _packing_agrees(parts, ro, step)
     ref_texts: list[str | None] = list(sampled_refs) if sampled_refs is not None else [None] * B
 
     all_rows = torch.arange(B, device=ro.mask.device)
