@@ -20,7 +20,7 @@ from textual.screen import Screen
 class ModeSpec:
     name: str  # mode name, e.g. "label"
     key: str  # key that switches to it, e.g. "f1"
-    title: str  # shown in the header and the command palette
+    title: str  # shown in the header, the command palette and the ? screen
     screen: str  # "package.module:ScreenClass", imported lazily
     description: str = ""
 
