@@ -267,7 +267,8 @@ def _forward_packed(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout
     A segment attends to the prefix and to itself only, and keeps its own position ids, so every
     token computes what it would in its own row. On the scenario's prompts the chat template's
     27 tokens open every 40-token prompt; with answers of mixed length, padding to the longest was
-    as much again. Measured: `bench/ppo_step.py`.
+    as much again. `bench/ppo_passes.py` (idle, 2 threads): a minibatch's forward + backward 1.59× as fast
+    with answers of 10–48 tokens, 1.17× with every answer at the 48-token cap.
     """
     q, P = ro.q_len, ro.prefix
     ids_rows, pos_rows = ro.input_ids[rows], ro.position_ids[rows]
