@@ -479,3 +479,28 @@ def test_packing_that_disagrees_is_turned_off_and_said(model_dir):
     parts.pack_tol = -1.0  # nothing agrees with a negative tolerance
     assert not ppo._packing_agrees(parts, ro, 1)
     assert [w.code for w in said] == ["share_prefix_off"] and "every row runs on its own" in said[0].message
+
+
+def test_a_batch_too_long_to_pack_runs_padded(model_dir, monkeypatch):
+    """A packed line's attention mask grows with its square: past PACK_TOKENS the rows run padded."""
+    from tuilab.modeling.chat import prompt_ids
+    from tuilab.modeling.trunk import shared_start
+    from tuilab.training import ppo
+
+    base = load_model(model_dir)
+    c = cfg(max_new_tokens=6)
+    model = ppo.prepare_policy(base, c)
+    body, lm_head = ppo._body_and_head(model)
+    ids = [prompt_ids(base.tokenizer, p.messages) for p in prompts(3)]
+    ro, _ = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
+    ro.packed, ro.prefix = True, shared_start(ids)
+    calls = []
+    packed = ppo._forward_packed
+    monkeypatch.setattr(ppo, "_forward_packed", lambda *a: calls.append(1) or packed(*a))
+    with torch.no_grad():
+        ppo._forward(body, lm_head, ro, torch.arange(3), 1.0)
+        assert calls == [1]
+        line = int(ro.attention_mask.sum()) - 2 * ro.prefix
+        monkeypatch.setattr(ppo, "PACK_TOKENS", line - 1)
+        ppo._forward(body, lm_head, ro, torch.arange(3), 1.0)
+    assert calls == [1]

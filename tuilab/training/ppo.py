@@ -244,7 +244,7 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 
 def _forward(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows: Any, temperature: float):
     """Hidden states for the response positions (trimmed to this minibatch) → (logits, hidden, columns)."""
-    if ro.packed and len(rows) > 1:
+    if ro.packed and len(rows) > 1 and int(ro.attention_mask[rows].sum()) - (len(rows) - 1) * ro.prefix <= PACK_TOKENS:
         return _forward_packed(body, lm_head, ro, rows)
     ids, am, pos, mask = ro.input_ids[rows], ro.attention_mask[rows], ro.position_ids[rows], ro.mask[rows]
     q = ro.q_len
@@ -258,6 +258,10 @@ def _forward(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows:
     h = hidden[:, q - first - 1 : q - first - 1 + last]
     logits = lm_head(h)
     return logits, h, last
+
+
+# The longest packed line: its attention mask is line × line, so longer batches (a GPU's) run padded.
+PACK_TOKENS = 1024
 
 
 def _forward_packed(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout, rows: Any):
