@@ -1,6 +1,8 @@
 """Configs as dataclasses: defaults here, overridden from TOML files and `--set key=value`.
 
-Stdlib only (no torch): the UI, the store and the CLI all read these.
+Stdlib only (no torch): the UI, the store and the CLI all read these. A config is always
+built by name (a TOML key, `--set key=value`, a saved run's dict), so the config dataclasses
+take keyword arguments only.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class LabPaths:
         return self.models / "runs"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SamplingConfig:
     """How candidates and rollouts are sampled."""
 
@@ -57,7 +59,7 @@ class SamplingConfig:
     batch_size: int = 8
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LoraSettings:
     r: int = 8
     alpha: int = 16
@@ -70,7 +72,7 @@ class LoraSettings:
     layers: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PairTraining:
     """What training on the preference pairs needs, whatever it trains: data, batches, optimiser."""
 
@@ -98,7 +100,7 @@ class PairTraining:
     name: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RewardConfig(PairTraining):
     """Bradley–Terry reward-model training on the preference database."""
 
@@ -112,7 +114,7 @@ class RewardConfig(PairTraining):
     gradient_checkpointing: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PPOConfig:
     """PPO with a LoRA policy on the shared base model; see training/ppo.py for each trick."""
 
@@ -185,10 +187,13 @@ class PPOConfig:
     name: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DPOConfig(PairTraining):
     """Direct preference optimisation of a LoRA policy on the preference database; see training/dpo.py."""
 
+    # PairTraining's settings, with DPO's defaults (a redeclared field keeps its place among them).
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.0
     # sigmoid (DPO) | ipo | hinge (SLiC) | rdpo (length-regularised DPO)
     loss: str = "sigmoid"
     beta: float = 0.1
@@ -198,8 +203,6 @@ class DPOConfig(PairTraining):
     rdpo_alpha: float = 0.02
     # Offset the logit by the pair's margin from the database ("much better" = 1.0).
     use_margins: bool = True
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.0
     # Every this many steps: held-out accuracy, and the policy answers held-out prompts (0 = never).
     sample_every: int = 10
     sample_prompts: int = 8
