@@ -138,8 +138,8 @@ class PPOConfig:
     # entries sum to ~650 in absolute value on SmolLM2-135M: one Adam step of 5e-4 moves a value by up
     # to ~0.3, more than a third of the returns' spread, so at the policy's rate the head fits each
     # batch's noise and predicts the next batch worse than a constant (explained variance −0.2 to
-    # −0.3 over the length scenario's last updates, 2026-12-01). At 2e-5 it stays within −0.05…+0.06
-    # of 0 over the scenario's 16 updates (2026-12-02).
+    # −0.3 over the length scenario's last updates, 2026-12-01). At 2e-5 it stays within ±0.06 of 0
+    # over the scenario's 16 updates (2026-12-02).
     value_learning_rate: float = 2e-5
     ppo_epochs: int = 2
     minibatch_size: int = 4
