@@ -103,3 +103,27 @@ def test_clear_errors(run_dir, tmp_path):
     with pytest.raises(ValueError, match="empty token list"):
         rm.score_ids([[]])
     assert rm.score_ids([]).shape == (2, 0)
+
+
+def test_a_model_that_cannot_share_the_prefix_is_scored_whole(run_dir, monkeypatch):
+    """The shared-prefix forward is checked once against the plain one; a model that fails it is
+    scored with each prompt whole, with a warning, and the scores are the plain ones."""
+    import tuilab.modeling.reward_model as rm_module
+
+    rm = RewardModel.load(run_dir)
+    want = torch.tensor(rm.score(PROMPTS, RESPONSES).members)
+    assert rm.share_prefix is True  # the tiny model's chat template gives every prompt the same start
+
+    plain = rm_module.last_token_hidden
+
+    def no_cache(body, ids, lengths, prefix=0):
+        if prefix:
+            raise TypeError("this model takes no cache")
+        return plain(body, ids, lengths)
+
+    monkeypatch.setattr(rm_module, "last_token_hidden", no_cache)
+    fresh = RewardModel.load(run_dir)
+    with pytest.warns(UserWarning, match="scored with its whole prompt"):
+        got = torch.tensor(fresh.score(PROMPTS, RESPONSES).members)
+    assert fresh.share_prefix is False
+    assert torch.allclose(got, want, atol=1e-5)

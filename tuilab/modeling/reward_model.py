@@ -79,6 +79,8 @@ class RewardModel:
         self.manifest = manifest or {}
         self.batch_size = batch_size
         self.body = backbone_of(peft_model)
+        # Run a batch's common prefix once (None: not yet checked against the plain forward on this model).
+        self.share_prefix: bool | None = None
 
     # -------------------------------------------------------------- loading
 
@@ -198,8 +200,28 @@ class RewardModel:
                        prefix: int = 0) -> torch.Tensor:
         """Rewards [B] of one member for a right-padded batch (active adapter must be set by the caller);
         the first `prefix` tokens, common to every row, run once (`trunk.last_token_hidden`)."""
-        hidden = last_token_hidden(self.body, input_ids, lengths, prefix)
+        if prefix and self.share_prefix is None:
+            self.share_prefix = self._prefix_agrees(member, input_ids, lengths, prefix)
+        hidden = last_token_hidden(self.body, input_ids, lengths, prefix if self.share_prefix else 0)
         return self.heads[member](hidden)
+
+    def _prefix_agrees(self, member: str, input_ids: torch.Tensor, lengths: torch.Tensor, prefix: int) -> bool:
+        """Running the prefix once must score as the plain forward does on this model; where not (or where
+        the model cannot continue a batch from a shared cache), every row runs whole, and a warning says so."""
+        plain = self.heads[member](last_token_hidden(self.body, input_ids, lengths))
+        try:
+            shared = self.heads[member](last_token_hidden(self.body, input_ids, lengths, prefix))
+            diff = float((shared - plain).abs().max())
+        except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+            diff, why = math.inf, f"{type(exc).__name__}: {exc}"
+        else:
+            why = f"differs by {diff:.3g}"
+        exact = next(self.body.parameters()).dtype == torch.float32
+        if diff <= (1e-3 if exact else 5e-2) * (1.0 + float(plain.abs().max())):
+            return True
+        warnings.warn(f"reward scoring: running the prompts' common prefix once {why} on this model, so every "
+                      "answer is scored with its whole prompt (slower, same result)", stacklevel=3)
+        return False
 
     def score_ids(
         self, id_lists: Sequence[Sequence[int]], *, normalize: bool = False, batch_size: int | None = None
