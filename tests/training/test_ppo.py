@@ -459,7 +459,8 @@ def test_packed_forward_equals_the_plain_one(model_dir):
     assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
 
 
-def test_packing_that_disagrees_is_turned_off_and_said(model_dir):
+def packed_rollout(model_dir):
+    """Three rollouts of a fresh policy on the tiny model, marked for packed forwards."""
     from tuilab.modeling.chat import prompt_ids
     from tuilab.modeling.trunk import shared_start
     from tuilab.training import ppo
@@ -471,6 +472,13 @@ def test_packing_that_disagrees_is_turned_off_and_said(model_dir):
     ids = [prompt_ids(base.tokenizer, p.messages) for p in prompts(3)]
     ro, _ = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
     ro.packed, ro.prefix = True, shared_start(ids)
+    return base, model, body, lm_head, ro
+
+
+def test_packing_that_disagrees_is_turned_off_and_said(model_dir):
+    from tuilab.training import ppo
+
+    base, model, body, lm_head, ro = packed_rollout(model_dir)
     said = []
     parts = ppo._Parts(model=model, body=body, lm_head=lm_head, tokenizer=base.tokenizer, value_head=None,
                        optimizer=None, scheduler=None, kl_ctl=None, gens={}, monitor=None, score_fn=rule,
@@ -483,17 +491,9 @@ def test_packing_that_disagrees_is_turned_off_and_said(model_dir):
 
 def test_a_batch_too_long_to_pack_runs_padded(model_dir, monkeypatch):
     """A packed line's attention mask grows with its square: past PACK_TOKENS the rows run padded."""
-    from tuilab.modeling.chat import prompt_ids
-    from tuilab.modeling.trunk import shared_start
     from tuilab.training import ppo
 
-    base = load_model(model_dir)
-    c = cfg(max_new_tokens=6)
-    model = ppo.prepare_policy(base, c)
-    body, lm_head = ppo._body_and_head(model)
-    ids = [prompt_ids(base.tokenizer, p.messages) for p in prompts(3)]
-    ro, _ = ppo._generate(model, base.tokenizer, ids, c, torch.Generator().manual_seed(0))
-    ro.packed, ro.prefix = True, shared_start(ids)
+    base, model, body, lm_head, ro = packed_rollout(model_dir)
     calls = []
     packed = ppo._forward_packed
     monkeypatch.setattr(ppo, "_forward_packed", lambda *a: calls.append(1) or packed(*a))
