@@ -80,6 +80,22 @@ def shared_start(seqs: Sequence[Sequence[int]], minimum: int = MIN_SHARED_START)
     return n if n >= minimum else 0
 
 
+def packed_mask_dtype(body: torch.nn.Module) -> torch.dtype | None:
+    """How this trunk takes a hand-built 4-D attention mask: None = as booleans (sdpa), else additive in
+    this float dtype (eager attention adds its mask to the scores)."""
+    if getattr(getattr(body, "config", None), "_attn_implementation", "sdpa") != "eager":
+        return None
+    dtype = next(body.parameters()).dtype
+    return dtype if dtype.is_floating_point else torch.float32
+
+
+def as_mask(allowed: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """A boolean "may attend" mask as `packed_mask_dtype` says the trunk wants it."""
+    if dtype is None:
+        return allowed
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
+
+
 def cache_kwarg(model: torch.nn.Module) -> str:
     """transformers renamed `past_key_values` to `cache` (5.2x); use whichever this model takes."""
     import inspect

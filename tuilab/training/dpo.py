@@ -273,16 +273,13 @@ class _PolicyLogps(torch.nn.Module):
 
 
 def _engine(model: Any, tokenizer: Any, cfg: DPOConfig) -> _Engine:
-    from tuilab.modeling.trunk import backbone_of
+    from tuilab.modeling.trunk import backbone_of, packed_mask_dtype
 
     body = backbone_of(model)
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     impl = getattr(getattr(body, "config", None), "_attn_implementation", "sdpa")
-    additive = next(body.parameters()).dtype if impl == "eager" else None
-    if additive is not None and not additive.is_floating_point:
-        additive = torch.float32
     share = bool(cfg.share_prefix) and impl in ("sdpa", "eager")
-    return _Engine(body, inner.get_output_embeddings(), tokenizer.pad_token_id, share, share, additive)
+    return _Engine(body, inner.get_output_embeddings(), tokenizer.pad_token_id, share, share, packed_mask_dtype(body))
 
 
 def check_sharing(engine: _Engine, batch: Sequence[EncodedPair], exact: bool, sink: events.Sink) -> None:

@@ -21,7 +21,7 @@ import torch
 
 from tuilab.modeling.chat import as_messages, prompt_ids
 from tuilab.modeling.heads import ScalarHead
-from tuilab.modeling.trunk import prefix_forward
+from tuilab.modeling.trunk import MIN_SHARED_START, as_mask, prefix_forward, shared_start
 from tuilab.records import PreferencePair
 from tuilab.training.metrics import EncodedPair
 
@@ -71,7 +71,7 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-MIN_BATCH_PREFIX = 8  # tokens every row must share before running them once for the batch pays off
+MIN_BATCH_PREFIX = MIN_SHARED_START  # tokens every row must share before running them once pays off
 
 
 def batch_prefix(rows: Sequence[EncodedPair]) -> int:
@@ -81,11 +81,7 @@ def batch_prefix(rows: Sequence[EncodedPair]) -> int:
     """
     if len(rows) < 2:
         return 0
-    first = rows[0].chosen
-    limit = min(r.shared for r in rows)
-    n = 0
-    while n < limit and all(r.chosen[n] == first[n] for r in rows):
-        n += 1
+    n = min(shared_start([r.chosen for r in rows], minimum=1), min(r.shared for r in rows))
     return n if n >= MIN_BATCH_PREFIX else 0
 
 
@@ -142,8 +138,7 @@ def pack_pairs(
     if prefix:
         mask = torch.cat([torch.ones(n, width, prefix, dtype=torch.bool), mask], dim=2)
     mask = mask[:, None]
-    if additive is not None:
-        mask = torch.zeros(mask.shape, dtype=additive).masked_fill_(~mask, torch.finfo(additive).min)
+    mask = as_mask(mask, additive)
     prefix_ids = torch.as_tensor(rows[0].chosen[:prefix], dtype=torch.long)[None].to(device) if prefix else None
     return PackedPairs(
         ids.to(device), pos.to(device), mask.to(device), chosen_at.to(device), rejected_at.to(device), prefix_ids

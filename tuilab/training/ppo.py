@@ -92,7 +92,7 @@ from tuilab.diagnostics.monitor import HackingMonitor
 from tuilab.modeling.chat import as_messages, prompt_ids, scored_ids
 from tuilab.modeling.generation import sample
 from tuilab.modeling.loading import LoadedModel
-from tuilab.modeling.trunk import shared_start
+from tuilab.modeling.trunk import as_mask, packed_mask_dtype, shared_start
 from tuilab.records import Prompt, Sample
 from tuilab.training import checkpoints as ck
 from tuilab.training import ppo_math as pm
@@ -297,13 +297,8 @@ def _forward_packed(body: torch.nn.Module, lm_head: torch.nn.Module, ro: Rollout
     segment = torch.tensor(seg, device=dev)
     attend = torch.ones(cursor, cursor, dtype=torch.bool, device=dev).tril()
     attend &= (segment[None, :] == 0) | (segment[None, :] == segment[:, None])
-    attend = attend[None, None]
-    if getattr(getattr(body, "config", None), "_attn_implementation", "sdpa") == "eager":  # eager adds its mask
-        dtype = next(body.parameters()).dtype
-        dtype = dtype if dtype.is_floating_point else torch.float32
-        attend = torch.zeros(attend.shape, dtype=dtype, device=dev).masked_fill_(~attend, torch.finfo(dtype).min)
-    out = body(input_ids=torch.cat(ids)[None], attention_mask=attend, position_ids=torch.cat(pos)[None],
-               use_cache=False)
+    out = body(input_ids=torch.cat(ids)[None], attention_mask=as_mask(attend[None, None], packed_mask_dtype(body)),
+               position_ids=torch.cat(pos)[None], use_cache=False)
     hidden = (out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])[0]
     where = (torch.tensor(at_row, device=dev), torch.tensor(at_t, device=dev))
     h = hidden.new_zeros(len(lens), last, hidden.shape[-1]).index_put(where, hidden[torch.tensor(at_packed, device=dev)])

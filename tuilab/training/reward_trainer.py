@@ -37,7 +37,13 @@ from tuilab.modeling.heads import ScalarHead
 from tuilab.modeling.loading import LoadedModel
 from tuilab.modeling.lora import add_adapter
 from tuilab.modeling.reward_model import RewardModel, base_fingerprint, save_member, write_manifest
-from tuilab.modeling.trunk import backbone_of, hidden_size_of, last_token_hidden, pad_right
+from tuilab.modeling.trunk import (
+    backbone_of,
+    hidden_size_of,
+    last_token_hidden,
+    packed_mask_dtype,
+    pad_right,
+)
 from tuilab.training.distributed import SINGLE, Dist
 from tuilab.training.events import (
     FLUSH_SECONDS,
@@ -161,9 +167,7 @@ class RewardTrainer:
         self.share = bool(self.cfg.share_prefix) and impl in ("sdpa", "eager")
         # Checkpointed layers drop the cache the batch prefix travels in.
         self.batch_prefix = self.share and not self.cfg.gradient_checkpointing
-        self.additive = next(self.body.parameters()).dtype if impl == "eager" else None
-        if self.share and self.additive is not None and not self.additive.is_floating_point:
-            self.additive = torch.float32
+        self.additive = packed_mask_dtype(self.body)
 
     def check_sharing(self, rows: Sequence[EncodedPair], longest: int = 0) -> None:
         """Packed forwards must agree with plain ones on this model; where not, train the plain way and say so.
