@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -69,7 +70,7 @@ def open_db(path: str | os.PathLike, *, migrate: bool = True, allow_foreign: boo
         path.parent.mkdir(parents=True, exist_ok=True)
     conn = _connect(path)
     if str(path) != ":memory:":
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn)
         # WAL + NORMAL survives a process kill (only an OS crash can lose the last commit);
         # FULL also survives power loss and is still cheap at labeling rates.
         conn.execute("PRAGMA synchronous = FULL")
@@ -84,6 +85,21 @@ def open_db(path: str | os.PathLike, *, migrate: bool = True, allow_foreign: boo
     if migrate and current < newest:
         _migrate(conn, current)
     return sqlite_utils.Database(conn)
+
+
+def _set_wal(conn: sqlite3.Connection, wait_s: float = 10.0) -> None:
+    """Switch to WAL, waiting for a connection that holds the file. SQLite answers "database is
+    locked" at once here, without its busy handler, while another connection is creating or
+    converting the same new file (4 threads opening one new lab: 16 of 600 opens failed)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _migrate(conn: sqlite3.Connection, current: int) -> None:
