@@ -58,21 +58,6 @@ def test_an_existing_empty_database_is_left_alone(tmp_path):
         db.conn.close()
 
 
-def test_ensure_demo_prompts_is_idempotent(db):
-    rows = shipped()
-    assert demo.ensure_demo_prompts(db) == len({r["prompt"] for r in rows})
-    assert demo.ensure_demo_prompts(db) == 0
-
-
-def test_missing_demo_file_loads_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "DEMO_FILE", "no_such_file.jsonl")
-    db = open_lab_db(LabPaths.resolve(tmp_path))
-    try:
-        assert count_prompts(db) == 0
-    finally:
-        db.conn.close()
-
-
 def test_data_stats(db, data_dir):
     import_file(db, data_dir / "comparisons.jsonl")
     add_prompts(db, ["why is the SKY   blue?"], split="test", source="typed")
@@ -86,30 +71,3 @@ def test_data_stats(db, data_dir):
     assert s.pairs_by_split == {"train": 5}
     assert len(s.near_duplicates) == 1 and len(s.near_duplicates[0]) == 2
     assert json.loads(json.dumps(s.to_dict()))["tables"]["comparisons"] == 6
-
-
-def test_two_threads_opening_a_brand_new_database_both_succeed(tmp_path):
-    """Both connections race to migrate; the loser sees the new version and skips."""
-    import threading
-
-    from tuilab.store.db import open_db, schema_version
-
-    path = tmp_path / "race.db"
-    errors, versions = [], []
-    barrier = threading.Barrier(4)
-
-    def opener():
-        barrier.wait()
-        try:
-            db = open_db(path)
-            versions.append(db.execute("PRAGMA user_version").fetchone()[0])
-            db.conn.close()
-        except Exception as exc:  # pragma: no cover - the failure being tested
-            errors.append(exc)
-
-    threads = [threading.Thread(target=opener) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and versions == [schema_version()] * 4
