@@ -1,4 +1,4 @@
-"""The reward trainer on a tiny real model: loss, schedule, divergence, checkpoints, the plain path."""
+"""The reward trainer on a tiny real model: loss, divergence, checkpoints, the plain path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import torch
 from tests.jobs.rm_data import make_pairs
 from tuilab.config import RewardConfig
 from tuilab.training.events import Checkpoint, Metrics, TrainingDiverged
-from tuilab.training.optim import linear_schedule
 from tuilab.training.reward import train_reward_model
 from tuilab.training.reward_trainer import bt_loss
 
@@ -40,11 +39,6 @@ def test_bt_loss_margins_and_ties():
     far = bt_loss(torch.tensor([11.0]), torch.tensor([10.0]), one, none, center_coef=0.01).item()
     near = bt_loss(torch.tensor([0.5]), torch.tensor([-0.5]), one, none, center_coef=0.01).item()
     assert far - near == pytest.approx(0.01 * 21**2, rel=1e-5)
-
-
-def test_linear_schedule_warms_up_then_decays():
-    f = linear_schedule(warmup=2, total=10)
-    assert [round(f(s), 3) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
 
 
 # ------------------------------------------------------------------ refusals and failures
