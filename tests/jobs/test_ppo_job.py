@@ -7,14 +7,12 @@ import torch
 
 from tuilab.config import LabPaths, PPOConfig
 from tuilab.jobs.ppo_job import PPOJobError, ppo_job, resume_ppo_job
-from tuilab.jobs.resume import newest_checkpoint
-from tuilab.jobs.runner import JobContext, run_job
+from tuilab.jobs.runner import run_job
 from tuilab.store import runs
 from tuilab.store.db import open_db
 from tuilab.store.prompts import add_prompts
 from tuilab.store.samples import count_samples, list_samples, mark_hacked
 from tuilab.training.events import Checkpoint, RunControl, Samples
-from tuilab.training.ppo import STATE_FILE
 
 
 @pytest.fixture(scope="module")
@@ -82,23 +80,6 @@ def test_job_resume_by_run_id_continues_the_same_row(lab, assets):
     more = run_job(resume_ppo_job(db, job.run_id, total_updates=7), paths=paths)
     assert more.status == "completed"
     assert runs.read_metrics(db, job.run_id, ["objective/kl"])["objective/kl"][-1][0] == 7
-
-
-def test_resume_skips_a_checkpoint_whose_metrics_were_lost(lab, tmp_path):
-    """Killed between writing checkpoint 6 and flushing step 6: resume from 3, never leave a gap."""
-    paths, db = lab
-    run_id = runs.create_run(db, "ppo", {})
-    out = tmp_path / "out"
-    for step in (3, 6):
-        folder = out / "checkpoints" / f"step-{step:06d}"
-        folder.mkdir(parents=True)
-        (folder / "trainer_state.pt").write_bytes(b"x")
-    runs.add_checkpoint(db, run_id, 3, str(out / "checkpoints" / "step-000003"))
-    runs.write_metrics(db, run_id, [(s, "objective/kl", 0.0) for s in range(1, 6)])
-    ctx = JobContext(run_id=run_id, output_dir=out, paths=paths, db=db, sink=lambda e: None, control=RunControl())
-    assert newest_checkpoint(ctx, STATE_FILE).name == "step-000003"
-    runs.write_metrics(db, run_id, [(6, "objective/kl", 0.0)])
-    assert newest_checkpoint(ctx, STATE_FILE).name == "step-000006"  # on disk only, but its step was recorded
 
 
 def test_job_errors_are_specific(lab, assets):
