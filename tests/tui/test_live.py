@@ -1,13 +1,11 @@
-"""The numbers behind the screens, without an app: live state, curves, ticks, forms, sorting, wording."""
+"""A run as the screens see it, without an app: live state from events and from the database, curves' raw
+material (moving average, downsampling, the √KL axis), durations."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 from runhelp import write_ppo_run, write_rm_run
 
-from tuilab.config import PPOConfig, RewardConfig
 from tuilab.records import Sample
 from tuilab.training.events import (
     Cancelled,
@@ -26,17 +24,7 @@ from tuilab.tui.live import (
     sqrt_kl_axis,
 )
 from tuilab.tui.screens.runs import compare_rows
-from tuilab.tui.widgets.charts import (
-    PPO_CHARTS,
-    RM_CHARTS,
-    SQRT_KL,
-    curves_for,
-    nice_ticks,
-    padded_limits,
-)
-from tuilab.tui.widgets.forms import PPO_FIELDS, RM_FIELDS, FormErrors, build_config
-from tuilab.tui.widgets.run_panels import metrics_line, run_line, warnings_text
-from tuilab.tui.widgets.samples import flags_text, sort_samples
+from tuilab.tui.widgets.run_panels import run_line
 
 
 def test_apply_builds_series_progress_and_status():
@@ -104,66 +92,11 @@ def test_sqrt_kl_axis_reindexes_by_distance():
     assert sqrt_kl_axis([(5, 1.0)], []) == ([], [])
 
 
-def test_nice_ticks_are_round_and_few():
-    assert nice_ticks(0.0, 7.0, 4) == [0.0, 2.0, 4.0, 6.0]
-    assert nice_ticks(-1.8, 0.8, 6) == [-1.5, -1.0, -0.5, 0.0, 0.5]
-    assert len(nice_ticks(0.1, 0.9, 2)) >= 2
-    assert padded_limits([]) is None
 
 
-def test_curves_smooth_noisy_series_and_follow_the_axis():
-    live = LiveRun("ppo-x", kind="ppo")
-    live.apply([Metrics(s, {"objective/scores": math.sin(s), "objective/kl": s / 10}) for s in range(1, 40)])
-    score = next(c for c in PPO_CHARTS if c.key == "score")
-    curves = curves_for(score, [("", live)])
-    assert [c.label for c in curves] == ["RM score raw", "RM score"]
-    by_kl = curves_for(score, [("", live)], SQRT_KL)
-    assert by_kl[1].xs[-1] == pytest.approx(math.sqrt(3.9), rel=0.05)
-    # Two runs compared: one colour per run, labels prefixed.
-    other = LiveRun("ppo-y", kind="ppo")
-    other.apply([Metrics(1, {"objective/scores": 0.0})])
-    both = curves_for(score, [("A", live), ("B", other)])
-    assert {c.label for c in both} >= {"A RM score", "B RM score"}
-    assert curves_for(RM_CHARTS[0], [("", live)]) == []  # nothing to draw is nothing, not an error
-
-
-def test_form_values_become_a_config_or_named_errors():
-    cfg = build_config(RewardConfig, None, {"lora.r": "16", "learning_rate": "3e-4", "four_bit": True,
-                                            "ties": "half", "name": ""}, RM_FIELDS)
-    assert cfg.lora.r == 16 and cfg.learning_rate == 3e-4 and cfg.four_bit and cfg.ties == "half"
-    with pytest.raises(FormErrors) as err:
-        build_config(RewardConfig, None, {"epochs": "two", "batch_size": "", "learning_rate": "1e-4"}, RM_FIELDS)
-    keys = [k for k, _ in err.value.errors]
-    assert keys == ["epochs", "batch_size"]
-    assert "epochs: expected a whole number, got 'two'" in str(err.value)
-    ppo = build_config(PPOConfig, None, {"reward_run": "rm-1", "kl_coef": "0.1", "adaptive_kl": True,
-                                         "ensemble_mode": "min", "gold_scorer": ""}, PPO_FIELDS)
-    assert ppo.reward_run == "rm-1" and ppo.kl_coef == 0.1 and ppo.adaptive_kl and ppo.ensemble_mode == "min"
-
-
-def test_sorting_puts_missing_values_last():
-    a = Sample("p", "a", score=0.5, kl=None, flags=["long"], step=1)
-    b = Sample("p", "b", score=1.5, kl=0.2, step=2)
-    c = Sample("p", "c", score=None, kl=0.1, flags=["long", "no_eos"], step=3)
-    assert [s.response for s in sort_samples([a, b, c], "score")] == ["b", "a", "c"]
-    assert [s.response for s in sort_samples([a, b, c], "score", descending=False)] == ["a", "b", "c"]
-    assert [s.response for s in sort_samples([a, b, c], "kl")] == ["b", "c", "a"]
-    assert [s.response for s in sort_samples([a, b, c], "flags")] == ["c", "a", "b"]
-    with pytest.raises(ValueError):
-        sort_samples([a], "colour")
 
 
 def test_wording():
-    assert "cut off at the length cap" in str(flags_text(["no_eos"]))
-    assert "No flags" in str(flags_text([]))
-    assert str(metrics_line("rm", {"eval/accuracy": 0.8123, "train/loss": 0.2})) == "eval acc 0.812 · train loss 0.2"
-    assert "No run yet" in str(run_line(None))
-    text = str(warnings_text([]))
-    assert text == ""
-    live = LiveRun("rm-x")
-    live.apply([RunWarning(s, "length_bias", f"w{s}") for s in range(6)])
-    text = str(warnings_text(live.warnings, limit=2))
-    assert text.index("w5") < text.index("w4") and "2 earlier" not in text and "4 earlier" in text
     assert fmt_duration(3725) == "1:02:05" and fmt_duration(None) == "–"
 
 
