@@ -73,17 +73,29 @@ class LoraSettings:
 
 
 @dataclass(kw_only=True)
-class PairTraining:
-    """What training on the preference pairs needs, whatever it trains: data, batches, optimiser."""
+class ModelTraining:
+    """What every training run sets, whatever it trains: the base model and its adapter, the step, the run.
+
+    jobs/validate.py checks these once for every kind of run.
+    """
 
     base_model: str = DEFAULT_MODEL
     four_bit: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
+    learning_rate: float = 1e-4
+    batch_size: int = 8
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    name: str = ""
+
+
+@dataclass(kw_only=True)
+class PairTraining(ModelTraining):
+    """What training on the preference pairs needs, whatever it trains: the pairs, epochs, schedule."""
+
     # "skip" leaves ties out; "half" trains them toward a tie (σ(Δ) = 0.5, equal implicit rewards).
     ties: str = "skip"
-    learning_rate: float = 1e-4
     epochs: int = 2
-    batch_size: int = 8
     max_length: int = 512
     # Pairs whose prompt is in the held-out split are the eval set; when the
     # database has none, this fraction of pairs is held out instead.
@@ -91,13 +103,10 @@ class PairTraining:
     min_pairs: int = 16
     weight_decay: float = 0.0
     warmup_ratio: float = 0.03
-    max_grad_norm: float = 1.0
     # Chosen and rejected share their prompt: run it once per pair (one packed
     # sequence, masked so neither answer sees the other). Checked against the
     # plain path on the first batch; falls back by itself if a model disagrees.
     share_prefix: bool = True
-    seed: int = 0
-    name: str = ""
 
 
 @dataclass(kw_only=True)
@@ -115,15 +124,16 @@ class RewardConfig(PairTraining):
 
 
 @dataclass(kw_only=True)
-class PPOConfig:
-    """PPO with a LoRA policy on the shared base model; see training/ppo.py for each trick."""
+class PPOConfig(ModelTraining):
+    """PPO with a LoRA policy on the shared base model; see training/ppo.py for each trick.
 
-    base_model: str = DEFAULT_MODEL
-    four_bit: bool = False
+    `batch_size` (from ModelTraining) is the rollout: prompts sampled per update.
+    """
+
+    # ModelTraining's settings, with PPO's defaults (a redeclared field keeps its place among them).
+    learning_rate: float = 2e-4
     reward_run: str = ""  # run id (or models/ path) of the reward model / ensemble
-    lora: LoraSettings = field(default_factory=LoraSettings)
     # Rollouts
-    batch_size: int = 8
     max_new_tokens: int = 48
     temperature: float = 0.9
     total_updates: int = 30
@@ -133,7 +143,6 @@ class PPOConfig:
     # "prompts.jsonl"); "" = every prompt in the split.
     prompt_source: str = ""
     # Optimisation
-    learning_rate: float = 2e-4
     # The critic's own learning rate. It is a fresh linear head on the trunk's hidden states, whose
     # entries sum to ~650 in absolute value on SmolLM2-135M: one Adam step of 5e-4 moves a value by up
     # to ~0.3, more than a third of the returns' spread, so at the policy's rate the head fits each
@@ -141,16 +150,15 @@ class PPOConfig:
     # −0.3 over the length scenario's last updates, 2026-12-01). At 2e-5 it stays within ±0.06 of 0
     # over the scenario's 16 updates (2026-12-02).
     value_learning_rate: float = 2e-5
-    ppo_epochs: int = 2
-    minibatch_size: int = 4
-    clip_range: float = 0.2
-    clip_range_value: float = 0.2
-    vf_coef: float = 0.1
-    max_grad_norm: float = 1.0
-    gamma: float = 1.0
-    lam: float = 0.95
-    adam_eps: float = 1e-5
-    lr_decay: bool = True
+    ppo_epochs: int = 2  # passes over each rollout (the papers use 4; each pass is a forward + backward)
+    minibatch_size: int = 4  # rollout rows per optimiser step; batch_size must be a multiple
+    clip_range: float = 0.2  # ε of the clipped ratio objective
+    clip_range_value: float = 0.2  # the value loss clips predictions to within this of the rollout's values
+    vf_coef: float = 0.1  # weight of the value loss beside the policy loss
+    gamma: float = 1.0  # discount per token (1: the end-of-answer score counts fully at every token)
+    lam: float = 0.95  # GAE's λ: bias (0) against variance (1) of the advantages
+    adam_eps: float = 1e-5  # AdamW's ε (PyTorch's default is 1e-8)
+    lr_decay: bool = True  # learning rate falls linearly to 0 at total_updates
     # Linear warm-up over the first N updates. Adam's first steps move every LoRA weight by
     # about the learning rate whatever the gradient says (its variance estimate has no history
     # yet; Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond"):
@@ -183,8 +191,6 @@ class PPOConfig:
     # checkpoint. The last update is audited too. The same pairs `tuilab label audit RUN` queues.
     audit_pairs: int = 0
     audit_every: int = 0
-    seed: int = 0
-    name: str = ""
 
 
 @dataclass(kw_only=True)
@@ -220,6 +226,10 @@ class ConfigError(ValueError):
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    if type(None) in typing.get_args(annotation):  # `int | None`: None, or "none" from --set / TOML text
+        if value is None or str(value).strip().lower() == "none":
+            return None
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     hint = annotation if isinstance(annotation, type) else None
     if hint is None:
         text = str(annotation)

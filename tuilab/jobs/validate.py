@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tuilab.config import LabPaths, PPOConfig, RewardConfig
+from tuilab.config import LabPaths, ModelTraining, PPOConfig, RewardConfig
 
 SPLITS = ("train", "test")
 ENSEMBLE_MODES = ("mean", "min", "mean_minus_std")
@@ -40,7 +40,7 @@ def _rules(cfg: Any, rules: list[tuple[str, Any, str]]) -> None:
             raise InvalidConfig(f"{key} must be {need}, got {value!r}")
 
 
-def _common(cfg: RewardConfig | PPOConfig) -> list[tuple[str, Any, str]]:
+def _common(cfg: ModelTraining) -> list[tuple[str, Any, str]]:
     return [
         ("lora.r", lambda v: v >= 1, "at least 1 (the LoRA rank)"),
         ("lora.alpha", lambda v: v > 0, "positive"),
