@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -46,27 +45,6 @@ def test_spec_check_names_the_field():
     with pytest.raises(ValueError, match="mode"):
         SourceSpec(mode="three").check()
     assert SourceSpec(mode="ab", adapter_b="runs/x/policy").describe("base") == "base vs x/policy"
-
-
-def test_find_adapters_keeps_causal_lm_only(tmp_path):
-    for rel, task in (("runs/ppo-1/policy", "CAUSAL_LM"), ("runs/rm-1/reward-0", "SEQ_CLS"), ("mine", None)):
-        folder = tmp_path / rel
-        folder.mkdir(parents=True)
-        (folder / "adapter_config.json").write_text(json.dumps({"task_type": task}))
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "adapter_config.json").write_text("{not json")
-    # The lab's reward layout: a CAUSAL_LM adapter with a scalar head beside it.
-    member = tmp_path / "runs" / "rm-2" / "reward-0"
-    member.mkdir(parents=True)
-    (member / "adapter_config.json").write_text(json.dumps({"task_type": "CAUSAL_LM"}))
-    (member / "head.safetensors").write_bytes(b"")
-    (tmp_path / "runs" / "rm-2" / "reward.json").write_text("{}")
-    half = tmp_path / "runs" / "ppo-1" / "checkpoints" / "step-5.tmp" / "policy"
-    half.mkdir(parents=True)
-    (half / "adapter_config.json").write_text(json.dumps({"task_type": "CAUSAL_LM"}))
-    assert [a.name for a in find_adapters(tmp_path)] == ["mine", "runs/ppo-1/policy"]
-    assert len(find_adapters(tmp_path, causal_only=False)) == 4
-    assert find_adapters(tmp_path / "missing") == []
 
 
 def test_ui_modules_do_not_import_torch():
