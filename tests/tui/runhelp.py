@@ -178,6 +178,20 @@ def write_ppo_run(db, run_id: str = "ppo-20261129-0712-9c1e", *, updates: int = 
     return run_id
 
 
+# The runs the runs-screen and inspector tests start from (test_runs.py, test_inspect.py).
+RM_A = "rm-20261129-0601-aaaa"
+RM_B = "rm-20261129-0627-3fa2"
+RM_FAILED = "rm-20261129-0650-bad0"
+
+
+def seed(db) -> str:
+    """Three reward runs (one failed) and a PPO run scored by the second; returns the PPO run's id."""
+    write_rm_run(db, RM_A, seed=1, created="2026-11-29T06:01:00.000Z", name="first")
+    write_rm_run(db, RM_B)
+    write_rm_run(db, RM_FAILED, status="failed", created="2026-11-29T06:50:00.000Z")
+    return write_ppo_run(db, reward_run=RM_B)
+
+
 def json_dumps(x) -> str:
     return json.dumps(x, sort_keys=True)
 

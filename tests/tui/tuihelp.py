@@ -122,3 +122,47 @@ def wait_for_thread(condition: Callable[[], bool], timeout: float = 10.0) -> Non
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+# ---------------------------------------------------------------- the data screen (test_data.py, test_detail.py)
+
+
+def data_app(lab, **kw):
+    return make_app(lab, start_feeder=False, mode="data", **kw)
+
+
+async def open_data(pilot):
+    """Wait for the data screen and return it."""
+    from tuilab.tui.screens.data import DataScreen
+
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DataScreen))
+    return pilot.app.screen
+
+
+def table_ids(screen, which="#cmp-table") -> list[int]:
+    from textual.widgets import DataTable
+
+    table = screen.query_one(which, DataTable)
+    return [int(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+# ---------------------------------------------------------------- a modal on its own (test_confirm/note/editor.py)
+
+
+def modal_host():
+    """A bare App with the lab's stylesheet; `app.ask(modal)` pushes it and `app.results` collects its answers."""
+    from textual.app import App
+
+    from tuilab import tui
+
+    class ModalHost(App):
+        CSS_PATH = Path(tui.__file__).with_name("app.tcss")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.results: list = []
+
+        def ask(self, modal) -> None:
+            self.push_screen(modal, self.results.append)
+
+    return ModalHost()

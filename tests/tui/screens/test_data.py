@@ -1,28 +1,12 @@
-"""The data screen: browse, filter, search, open, re-label, delete."""
+"""The data screen: browse, filter, search, open, delete (the opened comparison: test_detail.py)."""
 
 from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Select
-from tuihelp import add_comparisons, make_app, rows, wait_for
+from tuihelp import add_comparisons, data_app, make_app, open_data, rows, table_ids, wait_for
 
 from tuilab.tui.screens.confirm import ConfirmScreen
-from tuilab.tui.screens.data import DataScreen
-from tuilab.tui.screens.detail import ComparisonScreen, PromptScreen
-from tuilab.tui.screens.note import NoteScreen
-
-
-def data_app(lab, **kw):
-    return make_app(lab, start_feeder=False, mode="data", **kw)
-
-
-async def open_data(pilot) -> DataScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DataScreen))
-    return pilot.app.screen
-
-
-def table_ids(screen, which="#cmp-table") -> list[int]:
-    table = screen.query_one(which, DataTable)
-    return [int(table.get_row_at(i)[0]) for i in range(table.row_count)]
+from tuilab.tui.screens.detail import PromptScreen
 
 
 async def test_lists_comparisons_newest_first_and_filters_by_decision(lab):
@@ -57,32 +41,6 @@ async def test_search_matches_prompt_and_response_text(lab):
         assert "No comparisons match" in str(screen.query_one("#cmp-count").render())
 
 
-async def test_open_relabel_note_and_close(lab):
-    (cid,) = add_comparisons(lab, [(0, "left")])
-    app = data_app(lab)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_data(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen))
-        detail = app.screen
-        # Decided already: the models are shown here.
-        assert "runs/ppo-1/policy" in str(detail.query_one("#detail-right").border_title)
-        await pilot.press("at")
-        assert rows(lab, "SELECT decision, strength FROM comparisons") == [("right", 2)]
-        await pilot.press("t")
-        assert rows(lab, "SELECT decision, strength FROM comparisons") == [("tie", 1)]
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NoteScreen))
-        app.screen.query_one(Input).value = "on reflection, equal"
-        await pilot.press("enter")
-        assert rows(lab, "SELECT rationale FROM comparisons") == [("on reflection, equal",)]
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen is screen)
-        table = screen.query_one("#cmp-table", DataTable)
-        assert table.get_row_at(0)[1] == "tie"
-        assert cid == int(table.get_row_at(0)[0])
-
-
 async def test_delete_asks_first(lab):
     ids = add_comparisons(lab, [(0, "left"), (1, "right")])
     app = data_app(lab)
@@ -100,21 +58,6 @@ async def test_delete_asks_first(lab):
         assert table_ids(screen) == [ids[0]]
         # Its responses stay stored.
         assert rows(lab, "SELECT count(*) FROM generations") == [(4,)]
-
-
-async def test_delete_from_the_opened_comparison(lab):
-    add_comparisons(lab, [(0, "left")])
-    app = data_app(lab)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_data(pilot)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen))
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("y")
-        await wait_for(pilot, lambda: app.screen is screen)
-        assert rows(lab, "SELECT count(*) FROM comparisons") == [(0,)]
-        assert table_ids(screen) == []
 
 
 async def test_prompts_tab_search_and_open(lab):

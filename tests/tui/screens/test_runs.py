@@ -1,29 +1,12 @@
-"""The runs screen and the PPO inspector on rows written straight into the database (no torch)."""
+"""The runs screen on rows written straight into the database (no torch); the inspector is in test_inspect.py."""
 
 from __future__ import annotations
 
-from runhelp import LabApp, wait_for, write_ppo_run, write_rm_run
+from runhelp import RM_A, RM_B, RM_FAILED, LabApp, seed, wait_for
 
-from tuilab.records import Sample
-from tuilab.store.comparisons import get_comparison
-from tuilab.store.samples import hacked_count, list_samples
-from tuilab.training.events import Samples
-from tuilab.tui.messages import JobEvents
 from tuilab.tui.screens.inspect import InspectScreen
-from tuilab.tui.screens.note import NoteScreen
 from tuilab.tui.screens.runs import CompareScreen, RunsScreen, TracebackScreen
 from tuilab.tui.widgets.charts import MetricChart
-
-RM_A = "rm-20261129-0601-aaaa"
-RM_B = "rm-20261129-0627-3fa2"
-RM_FAILED = "rm-20261129-0650-bad0"
-
-
-def seed(db) -> str:
-    write_rm_run(db, RM_A, seed=1, created="2026-11-29T06:01:00.000Z", name="first")
-    write_rm_run(db, RM_B)
-    write_rm_run(db, RM_FAILED, status="failed", created="2026-11-29T06:50:00.000Z")
-    return write_ppo_run(db, reward_run=RM_B)
 
 
 def table_ids(screen: RunsScreen) -> list[str]:
@@ -107,115 +90,6 @@ async def test_enter_on_a_ppo_run_opens_the_inspector_on_it(run_lab):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InspectScreen))
         assert app.screen.run_id == ppo
-
-
-def column(screen: InspectScreen, key: str) -> list[str]:
-    table = screen.query_one("#insp-table")
-    return [str(table.get_row_at(i)[[c.value for c in table.columns].index(key)]) for i in range(table.row_count)]
-
-
-async def test_inspector_sorts_by_each_column(run_lab):
-    home, db = run_lab
-    ppo = seed(db)
-    app = LabApp(home, mode="inspect")
-    async with app.run_test(size=(140, 40)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count > 0)
-        assert screen.run_id == ppo and screen.query_one("#insp-table").row_count == 24
-        await pilot.press("s")
-        scores = [float(x) for x in column(screen, "score")]
-        assert scores == sorted(scores, reverse=True)
-        await pilot.press("s")
-        assert [float(x) for x in column(screen, "score")] == sorted(scores)
-        await pilot.press("k")
-        kls = [float(x) for x in column(screen, "kl")]
-        assert kls == sorted(kls, reverse=True)
-        await pilot.press("l")
-        lengths = [int(x.rstrip("✂")) for x in column(screen, "length")]
-        assert lengths == sorted(lengths, reverse=True)
-        await pilot.press("d")
-        spreads = [float(x) for x in column(screen, "spread")]
-        assert spreads == sorted(spreads, reverse=True)
-        await pilot.press("f")
-        flags = column(screen, "flags")
-        assert flags[0] == "long cut" and flags[-1] == ""
-        # The highlighted sample is shown in full beside the reference, its flags in words.
-        detail = str(screen.query_one("#sd-flags").render())
-        assert "cut (no eos):" in detail and "cut off at the length cap" in detail
-        assert str(screen.query_one("#sd-ref").render()).strip() != ""
-
-
-async def test_h_marks_a_sample_hacked_as_a_comparison(run_lab):
-    home, db = run_lab
-    ppo = seed(db)
-    app = LabApp(home, mode="inspect")
-    async with app.run_test(size=(140, 40)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count > 0)
-        await pilot.press("f")  # most-flagged first
-        sample = screen.query_one("#insp-table").current()
-        await pilot.press("h")
-        # Committed before the screen shows it: another connection sees it.
-        assert hacked_count(db, ppo) == 1
-        row = db.conn.execute("SELECT id, origin, decision FROM comparisons WHERE origin = 'hacked'").fetchone()
-        assert row[1] == "hacked" and row[2] == "left"
-        assert sample.hacked and "hacked marks 1" in str(screen.query_one("#insp-status").render())
-        assert column(screen, "hacked")[0] == "hacked"
-        await pilot.press("h")
-        assert "already marked" in str(screen.query_one("#insp-status").render())
-        assert hacked_count(db, ppo) == 1
-        # n: with a note
-        await pilot.press("down")
-        await pilot.press("n")
-        assert isinstance(app.screen, NoteScreen)
-        await pilot.press(*"wrong and long", "enter")
-        await wait_for(pilot, lambda: hacked_count(db, ppo) == 2)
-        cid = db.conn.execute("SELECT max(id) FROM comparisons WHERE origin = 'hacked'").fetchone()[0]
-        assert get_comparison(db, cid).rationale == "wrong and long"
-        # esc on the note prompt marks nothing
-        await pilot.press("down", "n", "escape")
-        assert hacked_count(db, ppo) == 2
-
-
-async def test_live_samples_arrive_and_can_be_marked(run_lab):
-    home, db = run_lab
-    ppo = seed(db)
-    app = LabApp(home, mode="inspect")
-    async with app.run_test(size=(140, 40)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 24)
-        prompt_id = list_samples(db, ppo, limit=1)[0].prompt_id
-        row = Sample(prompt="Answer briefly: what is 2 + 2?", response="Four, which is a number, " * 6,
-                     ref_response="4.", score=2.5, kl=3.0, length=60, eos=False, flags=["long", "no_eos"],
-                     prompt_id=prompt_id)
-        # What the runner does: write first, then forward.
-        from tuilab.store.samples import write_samples
-
-        write_samples(db, ppo, 31, [row])
-        app.post_message(JobEvents(ppo, [Samples(31, [row])]))
-        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 25)
-        await pilot.press("s")  # highest score first: the new one
-        current = screen.query_one("#insp-table").current()
-        # The store gave the sample its id when it wrote it: the inspector marks by id.
-        assert current.step == 31 and current.id == list_samples(db, ppo, step=31)[0].id
-        await pilot.press("h")
-        assert current.id is not None and current.hacked
-        assert hacked_count(db, ppo) == 1
-
-
-async def test_a_sample_without_a_reference_answer_is_refused_in_words(run_lab):
-    home, db = run_lab
-    ppo = seed(db)
-    db.conn.execute("UPDATE samples SET ref_response = NULL")
-    app = LabApp(home, mode="inspect")
-    async with app.run_test(size=(140, 40)) as pilot:
-        await wait_for(pilot, lambda: app.screen.query_one("#insp-table").row_count > 0)
-        await pilot.press("h")
-        # The seeded run's config names no base model, so no reference can be sampled for it
-        # (test_inspect_references.py: one that does gets it sampled, then marked).
-        line = str(app.screen.query_one("#insp-status").render())
-        assert "does not name its base model" in line and "nothing was marked" in line
-    assert hacked_count(db, ppo) == 0
 
 
 async def test_empty_lab_says_what_to_do(run_lab):

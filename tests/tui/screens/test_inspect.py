@@ -1,6 +1,7 @@
-"""`h` in the inspector on a sample from a step the run kept no reference answer for: one is sampled, then marked.
+"""The PPO / DPO inspector: sorting, the detail pane, `h` / `n` marks, live samples, and a missing reference answer.
 
-A real lab (SQLite), the tiny model saved into the lab's models/ as the run's base, the App under `run_test`.
+A real lab (SQLite) with runs written straight into it (runhelp); for the reference answers, the tiny model
+saved into the lab's models/ as the run's base; the App under `run_test`.
 """
 
 from __future__ import annotations
@@ -9,14 +10,19 @@ import json
 import shutil
 
 from rich.text import Text
-from runhelp import LabApp, wait_for, write_ppo_run
+from runhelp import LabApp, seed, wait_for, write_ppo_run
 
 from tuilab.config import LabPaths
 from tuilab.modeling.host import ModelHost
+from tuilab.records import Sample
+from tuilab.store.comparisons import get_comparison
 from tuilab.store.pairs import preference_pairs
-from tuilab.store.samples import get_sample, hacked_count
+from tuilab.store.samples import get_sample, hacked_count, list_samples
+from tuilab.training.events import Samples
 from tuilab.tui.app import TuilabApp
+from tuilab.tui.messages import JobEvents
 from tuilab.tui.screens.inspect import InspectScreen
+from tuilab.tui.screens.note import NoteScreen
 
 
 def ppo_run_without_references(db, home, tiny_model_dir, base: str = "tiny") -> str:
@@ -118,3 +124,112 @@ async def test_a_run_whose_base_model_is_missing_marks_nothing_and_says_why(run_
         await pilot.press("h")
         await wait_for(pilot, lambda: "could not sample" in status(screen))
         assert not screen._sampling and hacked_count(db, ppo) == 0
+
+
+def column(screen: InspectScreen, key: str) -> list[str]:
+    table = screen.query_one("#insp-table")
+    return [str(table.get_row_at(i)[[c.value for c in table.columns].index(key)]) for i in range(table.row_count)]
+
+
+async def test_inspector_sorts_by_each_column(run_lab):
+    home, db = run_lab
+    ppo = seed(db)
+    app = LabApp(home, mode="inspect")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count > 0)
+        assert screen.run_id == ppo and screen.query_one("#insp-table").row_count == 24
+        await pilot.press("s")
+        scores = [float(x) for x in column(screen, "score")]
+        assert scores == sorted(scores, reverse=True)
+        await pilot.press("s")
+        assert [float(x) for x in column(screen, "score")] == sorted(scores)
+        await pilot.press("k")
+        kls = [float(x) for x in column(screen, "kl")]
+        assert kls == sorted(kls, reverse=True)
+        await pilot.press("l")
+        lengths = [int(x.rstrip("✂")) for x in column(screen, "length")]
+        assert lengths == sorted(lengths, reverse=True)
+        await pilot.press("d")
+        spreads = [float(x) for x in column(screen, "spread")]
+        assert spreads == sorted(spreads, reverse=True)
+        await pilot.press("f")
+        flags = column(screen, "flags")
+        assert flags[0] == "long cut" and flags[-1] == ""
+        # The highlighted sample is shown in full beside the reference, its flags in words.
+        detail = str(screen.query_one("#sd-flags").render())
+        assert "cut (no eos):" in detail and "cut off at the length cap" in detail
+        assert str(screen.query_one("#sd-ref").render()).strip() != ""
+
+
+async def test_h_marks_a_sample_hacked_as_a_comparison(run_lab):
+    home, db = run_lab
+    ppo = seed(db)
+    app = LabApp(home, mode="inspect")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count > 0)
+        await pilot.press("f")  # most-flagged first
+        sample = screen.query_one("#insp-table").current()
+        await pilot.press("h")
+        # Committed before the screen shows it: another connection sees it.
+        assert hacked_count(db, ppo) == 1
+        row = db.conn.execute("SELECT id, origin, decision FROM comparisons WHERE origin = 'hacked'").fetchone()
+        assert row[1] == "hacked" and row[2] == "left"
+        assert sample.hacked and "hacked marks 1" in str(screen.query_one("#insp-status").render())
+        assert column(screen, "hacked")[0] == "hacked"
+        await pilot.press("h")
+        assert "already marked" in str(screen.query_one("#insp-status").render())
+        assert hacked_count(db, ppo) == 1
+        # n: with a note
+        await pilot.press("down")
+        await pilot.press("n")
+        assert isinstance(app.screen, NoteScreen)
+        await pilot.press(*"wrong and long", "enter")
+        await wait_for(pilot, lambda: hacked_count(db, ppo) == 2)
+        cid = db.conn.execute("SELECT max(id) FROM comparisons WHERE origin = 'hacked'").fetchone()[0]
+        assert get_comparison(db, cid).rationale == "wrong and long"
+        # esc on the note prompt marks nothing
+        await pilot.press("down", "n", "escape")
+        assert hacked_count(db, ppo) == 2
+
+
+async def test_live_samples_arrive_and_can_be_marked(run_lab):
+    home, db = run_lab
+    ppo = seed(db)
+    app = LabApp(home, mode="inspect")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 24)
+        prompt_id = list_samples(db, ppo, limit=1)[0].prompt_id
+        row = Sample(prompt="Answer briefly: what is 2 + 2?", response="Four, which is a number, " * 6,
+                     ref_response="4.", score=2.5, kl=3.0, length=60, eos=False, flags=["long", "no_eos"],
+                     prompt_id=prompt_id)
+        # What the runner does: write first, then forward.
+        from tuilab.store.samples import write_samples
+
+        write_samples(db, ppo, 31, [row])
+        app.post_message(JobEvents(ppo, [Samples(31, [row])]))
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 25)
+        await pilot.press("s")  # highest score first: the new one
+        current = screen.query_one("#insp-table").current()
+        # The store gave the sample its id when it wrote it: the inspector marks by id.
+        assert current.step == 31 and current.id == list_samples(db, ppo, step=31)[0].id
+        await pilot.press("h")
+        assert current.id is not None and current.hacked
+        assert hacked_count(db, ppo) == 1
+
+
+async def test_a_sample_without_a_reference_answer_is_refused_in_words(run_lab):
+    home, db = run_lab
+    ppo = seed(db)
+    db.conn.execute("UPDATE samples SET ref_response = NULL")
+    app = LabApp(home, mode="inspect")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#insp-table").row_count > 0)
+        await pilot.press("h")
+        # The seeded run's config names no base model, so no reference can be sampled for it
+        # (test_h_samples_the_missing_reference_from_the_base_then_marks: one that does gets it sampled, then marked).
+        line = str(app.screen.query_one("#insp-status").render())
+        assert "does not name its base model" in line and "nothing was marked" in line
+    assert hacked_count(db, ppo) == 0
