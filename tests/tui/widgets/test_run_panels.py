@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from runhelp import LabApp
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
@@ -38,7 +37,7 @@ def test_wording():
 
 
 class _Host(App):
-    CSS_PATH = LabApp.CSS_PATH  # the lab's stylesheet lays the panel out
+    CSS_PATH = Host.CSS_PATH  # the lab's stylesheet lays the panel out
 
     def compose(self) -> ComposeResult:
         yield ChartPanel("ppo", id="panel")
