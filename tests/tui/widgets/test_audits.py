@@ -27,6 +27,20 @@ def test_interval_bar_draws_interval_estimate_and_the_half_mark():
     assert {"bold", "cyan", "dim"} <= styles
 
 
+def test_the_panel_says_what_a_self_auditing_run_will_audit():
+    text = planned_text({"audit_pairs": 4, "checkpoint_every": 5, "audit_every": 0}, "running").plain
+    assert "4 audit pairs at each checkpoint (every 5 updates)" in text and "none yet" in text
+    assert "every 10 updates" in planned_text({"audit_pairs": 2, "checkpoint_every": 5, "audit_every": 10},
+                                              "paused").plain
+    assert planned_text({"audit_pairs": 0}, "running") is None  # audits off
+    assert planned_text({"audit_pairs": 2, "checkpoint_every": 5}, "completed") is None  # it never got to one
+
+
+def test_the_panel_says_where_pending_pairs_come_from():
+    assert "4 audit pairs from 2 checkpoints (steps 5–10) wait" in audit_text("r", [], 4, "", [5, 10]).plain
+    assert "2 audit pairs from 1 checkpoint (step 5) wait" in audit_text("r", [], 2, "", [5]).plain
+
+
 def _point(step, wins, losses, ties=0, both_bad=0, **numbers) -> AuditPoint:
     return AuditPoint(step, wins, losses, ties, both_bad, wilson(wins, wins + losses), **numbers)
 
@@ -53,8 +67,6 @@ def test_a_step_with_only_ties_has_no_rate_and_pending_pairs_are_counted():
 def test_audit_text_before_any_decision():
     assert audit_text("ppo-x", [], 0, "").plain.endswith(
         "\nno audit pairs yet: `tuilab label audit ppo-x` queues some from its checkpoints")
-    assert audit_text("ppo-x", [], 4, "", [5, 10]).plain.endswith(
-        "\n4 audit pairs from 2 checkpoints (steps 5–10) wait to be labeled on F1")
     assert audit_text("ppo-x", [], 2, "").plain.endswith("\n2 audit pairs wait to be labeled on F1")
 
 

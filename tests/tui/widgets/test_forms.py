@@ -38,6 +38,15 @@ def test_form_values_become_a_config_or_named_errors():
     assert ppo.reward_run == "rm-1" and ppo.kl_coef == 0.1 and ppo.adaptive_kl and ppo.ensemble_mode == "min"
 
 
+def test_the_form_fields_reach_the_config():
+    cfg = build_config(PPOConfig, None, {"audit_pairs": "3", "audit_every": "4", "checkpoint_every": "2",
+                                         "value_learning_rate": "1e-5"}, PPO_FIELDS)
+    assert (cfg.audit_pairs, cfg.audit_every, cfg.checkpoint_every) == (3, 4, 2)
+    assert cfg.value_learning_rate == 1e-5
+    with pytest.raises(FormErrors, match="audit pairs: expected a whole number"):
+        build_config(PPOConfig, None, {"audit_pairs": "two"}, PPO_FIELDS)
+
+
 @pytest.mark.parametrize(("cls", "specs"), [(RewardConfig, RM_FIELDS), (PPOConfig, PPO_FIELDS),
                                             (DPOConfig, DPO_FIELDS)])
 def test_every_field_names_a_setting_of_its_config(cls, specs):
