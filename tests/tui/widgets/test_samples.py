@@ -55,6 +55,16 @@ def test_ties_go_to_the_newest_step_and_missing_values_stay_newest_first():
     assert [s.response for s in sort_samples([old, new], "step", descending=False)] == ["old", "new"]
 
 
+@pytest.mark.xfail(reason="sort_value passes NaN through: a NaN score scrambles the whole order instead of going "
+                          "last as the store's list_samples puts it (store/samples._num stores NaN as NULL); "
+                          "REQUESTS T-widgets -> lead", strict=True)
+def test_a_non_finite_value_sorts_as_missing_like_the_store():
+    a, b = Sample("p", "a", score=1.0, step=1), Sample("p", "b", score=3.0, step=3)
+    c = Sample("p", "c", score=2.0, step=4)
+    nan, inf = Sample("p", "nan", score=float("nan"), step=2), Sample("p", "inf", score=float("inf"), step=5)
+    assert [s.response for s in sort_samples([a, nan, b, c], "score")] == ["b", "c", "a", "nan"]
+    assert [s.response for s in sort_samples([c, inf, a], "score")] == ["c", "a", "inf"]
+
 def test_sort_values():
     s = Sample("p", "r", score=2.0, length=12, flags=["long", "repetitive"], step=3)
     assert sort_value(s, "score") == 2.0 and sort_value(s, "length") == 12.0 and sort_value(s, "step") == 3.0
