@@ -135,6 +135,7 @@ async def test_the_view_reads_the_database_for_the_highlighted_ppo_run(audit_lab
 async def test_the_view_rereads_the_same_run_only_after_a_pause(audit_lab):
     home, db, pids = audit_lab
     view = AuditView()
+    view.REFRESH_S = 60.0  # a slow machine must not reach the real pause between the two asks
     app = Host(view, home=home)
     async with app.run_test(size=(120, 20)) as pilot:
         view.show_run("ppo-aud", "ppo")

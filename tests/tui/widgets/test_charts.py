@@ -177,3 +177,20 @@ async def test_a_chart_on_the_sqrt_kl_axis_says_why_it_is_empty():
         chart.show([("", live)], SQRT_KL)
         assert _placeholder(chart) == "no points yet (the √KL axis needs KL values)"
         assert chart.query_one(".chart-empty").display and chart.point_count == 0
+
+
+async def test_a_resized_chart_replots_with_a_point_budget_for_its_width():
+    chart = MetricChart(_spec("rm", "loss"))
+    app = Host(chart)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        live = LiveRun("rm-x")
+        live.apply([Metrics(s, {"train/loss": 1.0 / s}) for s in range(1, 2001)])
+        assert chart.show([("", live)]) is True
+        narrow = chart.point_count
+        assert narrow <= 2 * max(chart.content_size.width - 8, 10) < 2000
+        assert chart.show([("", live)]) is False
+        await pilot.resize_terminal(160, 20)
+        await pilot.pause()
+        assert not chart.drawn  # the width changed: a redraw is due
+        assert chart.show([("", live)]) is True and chart.point_count > narrow
