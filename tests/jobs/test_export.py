@@ -1,4 +1,7 @@
-"""`tuilab export`: real runs on the tiny model, loaded back with plain transformers."""
+"""jobs/export.py: real runs on the tiny model, loaded back with plain transformers.
+
+What the `tuilab export` verb prints and refuses is tested in tests/cli/test_export.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,9 @@ import pytest
 import torch
 
 from tests.jobs.rm_data import insert_pairs
-from tuilab.cli import main
 from tuilab.config import DPOConfig, LabPaths, RewardConfig
 from tuilab.jobs.dpo_job import dpo_job
-from tuilab.jobs.export import ExportError, export_preferences, export_run
+from tuilab.jobs.export import export_preferences, export_run
 from tuilab.jobs.rm_job import reward_job
 from tuilab.jobs.runner import run_job
 from tuilab.modeling.chat import scored_ids
@@ -149,16 +151,3 @@ def test_base_reference_survives_moving_the_lab(tmp_path):
         moved / "models" / "tiny")
     with pytest.raises(FileNotFoundError, match="models/gone"):
         resolve_base("models/gone", moved / "models" / "runs" / "rm-1")
-
-
-def test_cli_export_refusals_are_one_line(lab, tmp_path, capsys):
-    paths, db = lab
-    code = main(["--home", str(paths.home), "export", "rm-nope", str(tmp_path / "x")])
-    assert code == 1
-    err = capsys.readouterr().err.strip()
-    assert "no run 'rm-nope'" in err and "\n" not in err
-    with pytest.raises(ExportError, match="no decided preference pairs"):
-        export_preferences(open_db(tmp_path / "empty.db"), tmp_path / "p")
-    assert main(["--home", str(paths.home), "export", "preferences", str(tmp_path / "p2")]) == 0
-    assert capsys.readouterr().out.startswith("Wrote preference pairs (32 train)")
-    assert len((tmp_path / "p2" / "train.jsonl").read_text().splitlines()) == 32

@@ -1,9 +1,11 @@
-"""`tuilab sweep`: grids, refusals, and a real local Ray Tune sweep of two tiny reward-model trials."""
+"""jobs/sweep.py: grids, refusals, and a real local Ray Tune sweep of two tiny reward-model trials.
+
+What the `tuilab sweep` verb refuses before Ray starts is tested in tests/cli/test_sweep.py.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -43,23 +45,6 @@ def test_unknown_key_or_bad_value_names_it():
         trial_configs("ppo", PPOConfig(), grid_points(parse_grid(["kl_coeff=0.1"])))
     with pytest.raises(SweepError, match="batch_size"):
         trial_configs("ppo", PPOConfig(), grid_points(parse_grid(["batch_size=big"])))
-
-
-def test_without_ray_sweep_says_how_to_get_it(monkeypatch, lab_home, capsys):
-    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    assert main(["sweep", "rm", "--grid", "learning_rate=1e-3,2e-3"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "pip install 'tuilab[ray]'" in err and "\n" not in err
-
-
-def test_invalid_grid_point_leaves_no_run(lab_home, tiny_model_dir, capsys):
-    pytest.importorskip("ray.tune")
-    db = open_db(lab_home / "db" / "lab.db")
-    insert_pairs(db, 16)
-    code = main(["sweep", "rm", "--set", f"base_model={tiny_model_dir}", "--grid", "batch_size=4,0"])
-    assert code == 1 and "batch_size" in capsys.readouterr().err
-    assert runs.list_runs(db) == []
-    db.conn.close()
 
 
 @pytest.mark.slow
