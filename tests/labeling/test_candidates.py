@@ -1,4 +1,4 @@
-"""Candidate sources: the fake (deterministic, no torch) and the real one on a tiny model."""
+"""Candidate sources: the fake (deterministic, no torch) and the real one on a tiny model, streaming its first pair."""
 
 from __future__ import annotations
 
@@ -137,3 +137,26 @@ def test_fake_gate_gives_way_to_stop():
     source.stop_requested = lambda: True
     with pytest.raises(GenerationStopped):
         source.pair(PROMPT)
+
+
+# ------------------------------------------------------------------ the first pair streams while it is generated
+
+PROMPTS = [Prompt(id=i, messages=[{"role": "user", "content": f"Say something about the sea {i}."}],
+                  text=f"Say something about the sea {i}.") for i in (1, 2)]
+
+
+def test_preview_follows_the_first_pair_in_both_modes(tiny_model_dir, tmp_path):
+    host = ModelHost(tmp_path, str(tiny_model_dir))
+    for spec in (SourceSpec(max_new_tokens=12, seed=0),
+                 SourceSpec(max_new_tokens=12, seed=0, temperature_a=0.7, temperature_b=1.2)):
+        seen: list[tuple[str, str]] = []
+        source = ModelCandidateSource(host, spec)
+        source.preview = lambda a, b, seen=seen: seen.append((a, b))
+        (a, b), _ = source_pairs(source, PROMPTS)
+        assert seen, "no preview while generating"
+        for pa, pb in seen:
+            assert a.text.startswith(pa) and b.text.startswith(pb)
+        assert seen[-1] == (a.text.rstrip("\ufffd"), b.text.rstrip("\ufffd"))
+        # Without a preview nothing is collected and the texts are the same (same seed).
+        quiet = ModelCandidateSource(host, spec)
+        assert [(x.text, y.text) for x, y in source_pairs(quiet, PROMPTS)][0] == (a.text, b.text)

@@ -1,4 +1,4 @@
-"""The pair feeder without a UI: queue fill, stored generations, side coin-flips, priority, failures."""
+"""The pair feeder without a UI: queue fill, stored generations, side coin-flips, priority, failures, previews."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import pytest
 
 from tests.labeling.fake_source import FakeCandidateSource
 from tests.tui.tuihelp import make_lab, rows, wait_for_thread
+from tuilab.labeling.candidates import ModelCandidateSource, SourceSpec
 from tuilab.labeling.queue import PairFeeder
+from tuilab.labeling.repeats import RepeatPolicy
+from tuilab.modeling.host import ModelHost
 
 
 def recorder(posted: list):
@@ -201,3 +204,23 @@ def test_audit_pairs_the_worker_queued_come_before_older_generated_pairs(lab):
     assert feeder.take() is first
     feeder.stop()
     thread.join(5)
+
+
+def test_feeder_publishes_the_preview_on_the_side_it_will_be_shown(tiny_model_dir, lab, tmp_path):
+    host = ModelHost(tmp_path, str(tiny_model_dir))
+    states = []
+    source = ModelCandidateSource(host, SourceSpec(max_new_tokens=16, seed=1))
+    feeder = PairFeeder(lab.db, source, capacity=1, seed=4, on_state=states.append, repeats=RepeatPolicy(0.0))
+    thread = threading.Thread(target=feeder.run, daemon=True)
+    thread.start()
+    wait_for_thread(lambda: feeder.ready == 1, timeout=60)
+    feeder.stop()
+    thread.join(10)
+    pair = feeder.take()
+    previews = [s for s in states if s.preview_left or s.preview_right]
+    assert previews and all(s.preview_prompt.id == pair.prompt.id for s in previews)
+    for s in previews:
+        assert pair.left.text.startswith(s.preview_left) and pair.right.text.startswith(s.preview_right)
+    # Cleared once the pair is queued.
+    after = [s for s in states if s.ready == 1]
+    assert after and not after[0].preview_left and after[0].preview_prompt is None
