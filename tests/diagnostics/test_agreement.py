@@ -51,3 +51,25 @@ def test_side_bias_is_a_wilson_share():
     ci = side_bias(60, 100)
     assert ci.estimate == 0.6 and ci.contains(0.6) and not ci.contains(0.45)
     assert side_bias(0, 0) is None
+
+
+def test_agreement_when_kappa_is_undefined_and_error_messages():
+    # Both labelers always answer the same single outcome: 100% agreement, κ undefined, no κ interval.
+    res = agreement(["7"] * 6, ["7"] * 6, resamples=50)
+    assert (res.n, res.agree, res.kappa, res.kappa_interval) == (6, 6, None, None)
+    assert res.summary() == f"{res.percent.format()} · κ n/a"
+    assert res.percent.high == 1.0
+    assert percent_agreement([], []) is None
+    with pytest.raises(ValueError, match="^the two label lists differ in length: 2 vs 1$"):
+        agreement(["x", "y"], ["x"])
+    with pytest.raises(ValueError, match="^unknown decision 'maybe'$"):
+        outcome("maybe", 1, 2)
+    assert outcome("both_bad", 3, 4) == "both_bad"
+
+
+def test_agreement_is_reproducible_with_a_seed():
+    a = ["x", "y", "tie"] * 6
+    b = ["x", "y", "y"] * 6
+    first, again = agreement(a, b, resamples=200, seed=1), agreement(a, b, resamples=200, seed=1)
+    assert first == again
+    assert first.percent.estimate == pytest.approx(2 / 3)

@@ -45,3 +45,21 @@ def test_pearson_edge_cases():
     assert pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert pearson([1, 2], [1, 2]) is None
     assert pearson([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_spearman_ties_and_undefined_cases():
+    # With ties: Pearson on average ranks. Ranks x 1, 2.5, 2.5, 4, 5 and y 1, 2, 3.5, 3.5, 5 (mean 3 each):
+    # Σdx·dy = 4 + 0.5 − 0.25 + 0.5 + 4 = 8.75, Σdx² = Σdy² = 9.5 → ρ = 8.75 / 9.5 = 35/38.
+    x, y = [1, 2, 2, 3, 4], [10, 20, 30, 30, 50]
+    assert list(rankdata(y)) == [1.0, 2.0, 3.5, 3.5, 5.0]
+    assert spearman(x, y) == pytest.approx(35 / 38)
+    assert spearman([1, 2], [2, 1]) is None  # fewer than three pairs
+    assert spearman([1, 1, 1], [1, 2, 3]) is None  # one rank for all: no order to follow
+    assert spearman([1, 2, float("inf"), 4], [1, 2, 3, float("nan")]) is None  # two finite pairs left
+
+
+def test_slope_ignores_non_finite_pairs():
+    assert slope([0, 1, 2, float("nan")], [1, 3, 5, 100]) == pytest.approx(2.0)
+    assert slope([3], [1]) is None
+    with pytest.raises(ValueError, match="^x and y differ in length: 2 vs 3$"):
+        slope([1, 2], [1, 2, 3])
