@@ -1,4 +1,4 @@
-"""Loading and scoring trained reward models: batching, sharing a base with a policy adapter."""
+"""Loading and scoring trained reward models: batching, sharing a base with a policy adapter, the base check."""
 
 from __future__ import annotations
 
@@ -127,3 +127,30 @@ def test_a_model_that_cannot_share_the_prefix_is_scored_whole(run_dir, monkeypat
         got = torch.tensor(fresh.score(PROMPTS, RESPONSES).members)
     assert fresh.share_prefix is False
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_load_refuses_another_base_of_the_same_width(tiny_model_dir, tmp_path):
+    from tiny import build_model, build_tokenizer
+
+    from tuilab.modeling.loading import load_model
+    from tuilab.modeling.reward_model import RewardModel
+
+    cfg = RewardConfig(learning_rate=3e-3, epochs=1, batch_size=8, checkpoint_every=0, warmup_ratio=0.0, min_pairs=8)
+    train_reward_model(cfg, make_pairs(16), base=tiny_model_dir, output_dir=tmp_path / "rm", sink=lambda e: None)
+    RewardModel.load(tmp_path / "rm", base=load_model(tiny_model_dir))  # its own base: fine
+    tok = build_tokenizer()
+    other = build_model(tok, seed=7)  # same width, same depth, other weights
+    other_dir = tmp_path / "other"
+    other.save_pretrained(other_dir)
+    tok.save_pretrained(other_dir)
+    with pytest.raises(ValueError, match="another base model.*embedding weights differ"):
+        RewardModel.load(tmp_path / "rm", base=load_model(other_dir))
+    deeper = build_model(tok, layers=3)
+    deeper.save_pretrained(tmp_path / "deeper")
+    tok.save_pretrained(tmp_path / "deeper")
+    with pytest.raises(ValueError, match="layers 2 there, 3 here"):
+        RewardModel.load(tmp_path / "rm", base=load_model(tmp_path / "deeper"))
+    # the same base loaded in bfloat16 is still the same base
+    bf16 = load_model(tiny_model_dir, dtype="bfloat16")
+    assert RewardModel.load(tmp_path / "rm", base=bf16).members == ["reward-0"]
+    assert torch.is_tensor(bf16.model.get_input_embeddings().weight)
