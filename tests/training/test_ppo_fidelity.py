@@ -136,42 +136,6 @@ def test_learning_rate_does_not_jump_when_a_run_is_extended(model_dir, tmp_path)
     assert lr_more == pytest.approx([c.learning_rate * 0.25 * f for f in (0.8, 0.6, 0.4, 0.2)])
 
 
-def test_linear_decay_schedule():
-    s = pm.LinearDecay(10)
-    assert [s.factor(u) for u in (0, 5, 9, 10)] == pytest.approx([1.0, 0.5, 0.1, 0.0])
-    s.extend(20, done=10)  # after 10 updates the last used factor was 0.1
-    assert s.factor(9) == pytest.approx(0.1) and s.factor(10) < 0.1 and s.factor(20) == 0.0
-    t = pm.LinearDecay(0)
-    t.load_state_dict(s.state_dict())
-    assert t.factor(15) == pytest.approx(s.factor(15))
-    assert pm.LinearDecay(10, decay=False).factor(9) == 1.0
-    assert pm.LinearDecay(10, floor=0.3).factor(10) == pytest.approx(0.3)
-
-
-def test_warmup_ramps_the_learning_rate_then_hands_over_to_the_decay():
-    s = pm.LinearDecay(10, warmup=4)  # warm-up 1/4 … 4/4 times the decay (10 − u)/10
-    assert [s.factor(u) for u in range(6)] == pytest.approx([0.25, 0.45, 0.6, 0.7, 0.6, 0.5])
-    flat = pm.LinearDecay(10, decay=False, warmup=4)
-    assert [flat.factor(u) for u in (0, 3, 9)] == pytest.approx([0.25, 1.0, 1.0])
-    s.extend(20, done=2)  # extended during the warm-up: the ramp goes on, the decay does not jump
-    assert s.factor(2) == pytest.approx(0.75 * 0.9 * 18 / 19) and s.factor(3) == pytest.approx(0.9 * 17 / 19)
-    t = pm.LinearDecay(20)
-    t.load_state_dict(s.state_dict())  # a resumed run keeps its warm-up
-    assert [t.factor(u) for u in range(6)] == pytest.approx([s.factor(u) for u in range(6)])
-
-
-
-def test_truncated_answers_lose_score_either_way():
-    scores = torch.tensor([0.5, 0.5, -2.0])
-    finished = torch.tensor([True, False, False])
-    assert pm.score_truncated(scores, finished, "subtract", penalty=1.0).tolist() == [0.5, -0.5, -3.0]
-    assert pm.score_truncated(scores, finished, "replace", constant=-1.0).tolist() == [0.5, -1.0, -1.0]
-    with pytest.raises(ValueError, match="≥ 0"):
-        pm.score_truncated(scores, finished, "subtract", penalty=-1.0)
-    with pytest.raises(ValueError, match="< 0"):
-        pm.score_truncated(scores, finished, "replace", constant=0.5)
-
-
 def test_ported_trl_eos_penalty_and_a_wrong_sign(model_dir, tmp_path):
     """TRL's missing_eos_penalty = 1.0 (positive, subtracted) means the same here; −1 is refused by name."""
     c = cfg(total_updates=1, missing_eos_penalty=1.0, max_new_tokens=4, sample_every=1)
@@ -188,18 +152,6 @@ def test_ported_trl_eos_penalty_and_a_wrong_sign(model_dir, tmp_path):
     with pytest.raises(ValueError, match="truncated_score"):
         train_ppo(cfg(truncated="replace", truncated_score=1.0), prompts(), base=base, reward=rule,
                   output_dir=tmp_path / "y", sink=lambda e: None)
-
-
-def test_ensemble_modes_with_spread_not_one():
-    members = torch.tensor([[1.0, 3.0], [3.0, 7.0]])  # mean [2, 5], population variance [1, 4], std [1, 2]
-    mean, spread = pm.combine_ensemble(members, "mean")
-    assert mean.tolist() == [2.0, 5.0] and spread.tolist() == [1.0, 2.0]
-    assert pm.combine_ensemble(members, "min")[0].tolist() == [1.0, 3.0]
-    # Coste et al. 2023: mean − λ·variance (population variance), not λ·std
-    assert pm.combine_ensemble(members, "uncertainty", lam=0.1)[0].tolist() == pytest.approx([1.9, 4.6])
-    assert pm.combine_ensemble(members, "mean_minus_std", lam=0.1)[0].tolist() == pytest.approx([1.9, 4.8])
-    with pytest.raises(ValueError, match="ensemble_mode"):
-        pm.combine_ensemble(members, "median")
 
 
 def test_a_trained_reward_adapter_scores_and_the_policy_adapter_stays_out(model_dir, tmp_path):
