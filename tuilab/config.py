@@ -248,6 +248,14 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if low in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    # TOML hands over typed values: true is no number (int(True) would be 1), and a list is no
+    # text (str() of it would be "['q_proj', 'v_proj']", a module name nothing has).
+    if isinstance(value, bool) and hint is not str:
+        raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+    if isinstance(value, (list, dict)):
+        several = isinstance(value, list) and hint is str
+        comma = ' (several names: one string, comma-separated, e.g. "q_proj,v_proj")' if several else ""
+        raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}{comma}")
     try:
         if hint is int and isinstance(value, float) and not value.is_integer():
             raise ValueError

@@ -57,6 +57,8 @@ def record_decision(
 
 def record_edit(db: Any, pair: ReadyPair, text: str, base: str) -> int:
     """Store an edited answer (based on the `base` side, "left" or "right") as a generation; returns its id."""
+    if base not in ("left", "right"):
+        raise ValueError(f"an edit is based on 'left' or 'right', got {base!r}")
     base_id = pair.left_id if base == "left" else pair.right_id
     return add_generation(db, pair.prompt.id, text, origin="edit", params={"based_on": base_id, "side": base},
                           finished=True)

@@ -174,10 +174,16 @@ def export_reward_member(run_dir: str | Path, member: str, out: str | Path, *, d
 
     tmp = _fresh_folder(out)
     seq.save_pretrained(str(tmp))
-    tokenizer.padding_side = "right"
+    _set_padding_side(tokenizer, "right")
     tokenizer.save_pretrained(str(tmp))
     _commit(tmp, out)
     return Exported(out, "reward", member, config.tuilab_reward_offset, mean, std)
+
+
+def _set_padding_side(tokenizer: Any, side: str) -> None:
+    """Set it where `save_pretrained` writes it: transformers saves the init kwargs, not the attribute."""
+    tokenizer.padding_side = side
+    tokenizer.init_kwargs["padding_side"] = side
 
 
 def export_policy(run_dir: str | Path, manifest_name: str, adapter: str, out: str | Path, *,
@@ -191,7 +197,7 @@ def export_policy(run_dir: str | Path, manifest_name: str, adapter: str, out: st
     merged.config.dtype = _torch_dtype(dtype)
     tmp = _fresh_folder(out)
     merged.save_pretrained(str(tmp))
-    tokenizer.padding_side = "left"  # generation
+    _set_padding_side(tokenizer, "left")  # batched generation
     tokenizer.save_pretrained(str(tmp))
     _commit(tmp, out)
     return Exported(out, "policy")

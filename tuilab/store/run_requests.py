@@ -17,6 +17,8 @@ from tuilab.store.db import transaction
 
 def request_cancel(db: sqlite_utils.Database, run_id: str) -> None:
     """Ask whichever process runs `run_id` to cancel it (idempotent: the first request's time is kept)."""
+    if not db["runs"].count_where("id = ?", [run_id]):
+        raise LookupError(f"no run {run_id!r} in this lab to cancel")
     with transaction(db):
         db["cancel_requests"].insert({"run_id": run_id}, ignore=True)
 

@@ -7,6 +7,7 @@ by step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -38,7 +39,8 @@ def sort_value(s: Sample, key: str) -> float | None:
     if key == "flags":
         return float(len(s.flags))
     value = getattr(s, key)
-    return None if value is None else float(value)
+    # NaN / inf count as missing, as in the store (store.samples writes them as NULL).
+    return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
 def sort_samples(samples: Sequence[Sample], key: str, descending: bool = True) -> list[Sample]:

@@ -26,9 +26,13 @@ def read_facts(path: Path = HERE / "questions.tsv") -> list[tuple[str, str, list
     """(question, short correct answer, acceptance keywords, a plausible wrong answer) per fact,
     from the hand-written table beside this script (tab-separated; `#` lines are comments)."""
     facts = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line and not line.startswith("#"):
-            question, answer, keywords, wrong = line.split("\t")
+            fields = line.split("\t")
+            if len(fields) != 4:
+                raise ValueError(f"{path}:{n}: expected 4 tab-separated fields (question, answer, "
+                                 f"keywords, wrong answer), got {len(fields)}")
+            question, answer, keywords, wrong = fields
             facts.append((question, answer, keywords.split("|"), wrong))
     return facts
 
