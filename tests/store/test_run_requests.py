@@ -21,6 +21,12 @@ def test_a_request_is_seen_until_cleared(db):
     clear_cancel(db, run_id)  # nothing to clear: no error
 
 
+def test_a_request_for_a_run_the_lab_does_not_have_is_refused_by_name(db):
+    with pytest.raises(LookupError, match="no run 'ppo-gone' in this lab"):
+        request_cancel(db, "ppo-gone")
+    assert not cancel_requested(db, "ppo-gone")
+
+
 def test_a_request_concerns_its_run_only(db):
     asked, other = runs.create_run(db, "ppo", {}), runs.create_run(db, "ppo", {})
     request_cancel(db, asked)
