@@ -55,10 +55,8 @@ def test_ties_go_to_the_newest_step_and_missing_values_stay_newest_first():
     assert [s.response for s in sort_samples([old, new], "step", descending=False)] == ["old", "new"]
 
 
-@pytest.mark.xfail(reason="sort_value passes NaN through: a NaN score scrambles the whole order instead of going "
-                          "last as the store's list_samples puts it (store/samples._num stores NaN as NULL); "
-                          "REQUESTS T-widgets -> lead", strict=True)
 def test_a_non_finite_value_sorts_as_missing_like_the_store():
+    """The store writes NaN/inf as NULL; the in-memory sort must put them where the store would: last."""
     a, b = Sample("p", "a", score=1.0, step=1), Sample("p", "b", score=3.0, step=3)
     c = Sample("p", "c", score=2.0, step=4)
     nan, inf = Sample("p", "nan", score=float("nan"), step=2), Sample("p", "inf", score=float("inf"), step=5)
