@@ -233,3 +233,42 @@ async def test_a_sample_without_a_reference_answer_is_refused_in_words(run_lab):
         line = str(app.screen.query_one("#insp-status").render())
         assert "does not name its base model" in line and "nothing was marked" in line
     assert hacked_count(db, ppo) == 0
+
+
+async def test_a_forwarded_sample_the_store_has_not_written_is_not_marked(run_lab):
+    home, db = run_lab
+    ppo = seed(db)
+    app = LabApp(home, mode="inspect")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 24)
+        row = Sample(prompt="Answer briefly: what is 2 + 2?", response="Four, a number. " * 6, ref_response="4.",
+                     score=9.5, kl=3.0, length=30, eos=True, prompt_id=list_samples(db, ppo, limit=1)[0].prompt_id)
+        app.post_message(JobEvents(ppo, [Samples(32, [row])]))  # forwarded without being written: no id
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 25)
+        await pilot.press("s")
+        assert screen.query_one("#insp-table").current() is not None
+        assert screen.query_one("#insp-table").current().id is None
+        await pilot.press("h")
+        assert "not in the database yet" in status(screen)
+        assert not row.hacked and hacked_count(db, ppo) == 0 and hacked_comparisons(db) == 0
+
+
+async def test_r_rereads_the_samples_another_connection_wrote(run_lab):
+    from tuilab.store.samples import write_samples
+
+    home, db = run_lab
+    ppo = seed(db)
+    app = LabApp(home, mode="inspect")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 24)
+        await pilot.press("k")
+        prompt_id = list_samples(db, ppo, limit=1)[0].prompt_id
+        write_samples(db, ppo, 31, [Sample(prompt="Answer briefly: what is 2 + 2?", response="4", ref_response="4.",
+                                           score=0.1, kl=99.0, length=2, eos=True, prompt_id=prompt_id)])
+        await pilot.pause(0.6)  # a redraw tick or more: a finished run is not polled
+        assert screen.query_one("#insp-table").row_count == 24
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.query_one("#insp-table").row_count == 25)
+        assert screen.sort_key == "kl" and float(column(screen, "kl")[0]) == 99.0  # the sort is kept
