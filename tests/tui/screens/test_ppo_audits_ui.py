@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 from runhelp import LabApp, ready, wait_for
 
-from tuilab.config import PPOConfig
 from tuilab.store import runs as runs_store
 from tuilab.store.audits import audit_pairs, audited_steps
 from tuilab.store.prompts import add_prompts
 from tuilab.tui.screens.runs import RunsScreen
-from tuilab.tui.widgets.audits import AuditView, audit_text, planned_text
-from tuilab.tui.widgets.forms import PPO_FIELDS, FormErrors, build_config
+from tuilab.tui.widgets.audits import AuditView
 
 pytest.importorskip("torch")
 
@@ -25,29 +23,6 @@ def reward_folder(tmp_path_factory):
     from tiny import save_policy_and_reward
 
     return save_policy_and_reward(tmp_path_factory.mktemp("ppo-audit-ui"), sharpen=False)
-
-
-def test_the_form_fields_reach_the_config():
-    cfg = build_config(PPOConfig, None, {"audit_pairs": "3", "audit_every": "4", "checkpoint_every": "2",
-                                         "value_learning_rate": "1e-5"}, PPO_FIELDS)
-    assert (cfg.audit_pairs, cfg.audit_every, cfg.checkpoint_every) == (3, 4, 2)
-    assert cfg.value_learning_rate == 1e-5
-    with pytest.raises(FormErrors, match="audit pairs: expected a whole number"):
-        build_config(PPOConfig, None, {"audit_pairs": "two"}, PPO_FIELDS)
-
-
-def test_the_panel_says_what_a_self_auditing_run_will_audit():
-    text = planned_text({"audit_pairs": 4, "checkpoint_every": 5, "audit_every": 0}, "running").plain
-    assert "4 audit pairs at each checkpoint (every 5 updates)" in text and "none yet" in text
-    assert "every 10 updates" in planned_text({"audit_pairs": 2, "checkpoint_every": 5, "audit_every": 10},
-                                              "paused").plain
-    assert planned_text({"audit_pairs": 0}, "running") is None  # audits off
-    assert planned_text({"audit_pairs": 2, "checkpoint_every": 5}, "completed") is None  # it never got to one
-
-
-def test_the_panel_says_where_pending_pairs_come_from():
-    assert "4 audit pairs from 2 checkpoints (steps 5–10) wait" in audit_text("r", [], 4, "", [5, 10]).plain
-    assert "2 audit pairs from 1 checkpoint (step 5) wait" in audit_text("r", [], 2, "", [5]).plain
 
 
 async def test_audits_from_the_train_form_arrive_on_the_runs_screen_while_the_run_goes_on(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from runhelp import RM_A, RM_B, RM_FAILED, LabApp, seed, wait_for
+from runhelp import RM_A, RM_B, RM_FAILED, LabApp, seed, wait_for, write_rm_run
 
+from tuilab.tui.live import LiveRun
 from tuilab.tui.screens.inspect import InspectScreen
-from tuilab.tui.screens.runs import CompareScreen, RunsScreen, TracebackScreen
+from tuilab.tui.screens.runs import CompareScreen, RunsScreen, TracebackScreen, compare_rows
 from tuilab.tui.widgets.charts import MetricChart
 
 
@@ -101,3 +102,12 @@ async def test_empty_lab_says_what_to_do(run_lab):
             screen = app.screen
             empty = "#runs-empty" if mode == "runs" else "#insp-empty"
             assert text in str(screen.query_one(empty).render())
+
+
+def test_compare_rows_line_up_the_final_metrics(db):
+    a = LiveRun.from_db(db, write_rm_run(db))
+    b = LiveRun.from_db(db, write_rm_run(db, "rm-20261129-0700-bbbb", seed=1))
+    rows = compare_rows(a, b)
+    assert rows[0][0] == "eval/accuracy"
+    assert rows[0][3] == "-0.03"
+    assert all(r[0] != "warnings" for r in rows)
