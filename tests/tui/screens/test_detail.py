@@ -205,9 +205,8 @@ async def test_prompt_screen_shows_the_whole_conversation_and_its_use(lab):
     app = data_app(lab)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_data(pilot)
-        chat, unused = (r[0] for r in rows(lab, "SELECT id FROM prompts WHERE id IN "
-                                           "((SELECT min(id) + 6 FROM prompts), (SELECT min(id) FROM prompts)) "
-                                           "ORDER BY id DESC"))
+        ids = [r[0] for r in rows(lab, "SELECT id FROM prompts ORDER BY id")]
+        chat, unused = ids[6], ids[0]
         app.push_screen(PromptScreen(chat))
         await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
         screen = app.screen
