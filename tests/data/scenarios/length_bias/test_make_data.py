@@ -70,12 +70,10 @@ def test_read_facts_skips_comments_and_blank_lines_and_splits_keywords(make_data
     assert all(q and a and kw and all(kw) and w for q, a, kw, w in committed)
 
 
-@pytest.mark.xfail(strict=True, reason="make_data.read_facts: a line without four tab-separated fields raises "
-                   "'not enough values to unpack' without naming the file or line (REQUESTS.md, T-cli 05:35)")
 def test_a_malformed_line_names_the_file_and_the_line(make_data, tmp_path):
     table = tmp_path / "questions.tsv"
     table.write_text("# header\nWhat is 2+2?\tFour\tfour|4\tFive\nWhat is 3+3?\tSix six\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"questions\.tsv.*line 3"):
+    with pytest.raises(ValueError, match=r"questions\.tsv:3: expected 4 tab-separated fields .* got 2"):
         make_data.read_facts(table)
 
 
