@@ -79,12 +79,11 @@ def test_an_edit_is_a_generation_based_on_the_side_it_started_from(db):
     assert get_comparison(db, c.id).edited_id == gid
 
 
-@pytest.mark.xfail(strict=True, reason="labeling/decisions.py:60 record_edit takes any base other than 'left' "
-                   "as 'right' (requested in /work/coord/REQUESTS.md, T-model)")
 def test_an_edit_based_on_no_side_is_refused(db):
     pair = shown_pair(db, swapped=False)
-    with pytest.raises(ValueError, match="left.*right"):
+    with pytest.raises(ValueError, match="an edit is based on 'left' or 'right', got 'A'"):
         record_edit(db, pair, "Paris.", "A")
+    assert db.execute("SELECT count(*) FROM generations WHERE origin = 'edit'").fetchone()[0] == 0
 
 
 def test_undo_removes_the_decision_and_its_edit(db):

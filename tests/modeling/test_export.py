@@ -163,9 +163,6 @@ def test_a_policy_export_is_the_base_with_the_adapter_merged(tiny_model_dir, tmp
     assert (want - bare).abs().max() > 1e-3 and torch.allclose(got, want, atol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="modeling/export.py:194 sets tokenizer.padding_side = 'left' before "
-                   "save_pretrained, but transformers 5 saves only init kwargs: the folder pads on the right "
-                   "(requested in /work/coord/REQUESTS.md, T-model)")
 def test_an_exported_policy_pads_on_the_left_for_generation(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 
