@@ -23,7 +23,6 @@ from tuilab.tui.live import (
     moving_average,
     sqrt_kl_axis,
 )
-from tuilab.tui.screens.runs import compare_rows
 from tuilab.tui.widgets.run_panels import run_line
 
 
@@ -110,12 +109,3 @@ def test_from_db_rebuilds_what_the_runner_stored(db):
     ppo = LiveRun.from_db(db, write_ppo_run(db))
     assert len(ppo.samples) == 24 and all(s.id is not None for s in ppo.samples)
     assert [s.step for s in ppo.samples] == sorted(s.step for s in ppo.samples)
-
-
-def test_compare_rows_line_up_the_final_metrics(db):
-    a = LiveRun.from_db(db, write_rm_run(db))
-    b = LiveRun.from_db(db, write_rm_run(db, "rm-20261129-0700-bbbb", seed=1))
-    rows = compare_rows(a, b)
-    assert rows[0][0] == "eval/accuracy"
-    assert rows[0][3] == "-0.03"
-    assert all(r[0] != "warnings" for r in rows)
