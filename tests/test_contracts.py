@@ -3,8 +3,9 @@
 `.importlinter` (repository root) is the source of truth for which package may
 import which, and for torch staying out of store/, diagnostics/, records,
 config and the UI. What import-linter cannot say — that SQL runs only in
-store/ — is checked here by reading the sources. The UI's start-up without
-torch is also checked at run time in tests/labeling/test_candidates.py.
+store/ — is checked here by reading the sources, as is the layout of the
+tests (each module's own test file). The UI's start-up without torch is also
+checked at run time in tests/labeling/test_candidates.py.
 """
 
 from __future__ import annotations
@@ -50,3 +51,26 @@ def test_sql_runs_only_in_store():
     assert not new, f"SQL outside tuilab/store/ (add a function to store/ and call it): {new}"
     moved = sorted(set(NOT_YET_MOVED) - set(found))
     assert not moved, f"no SQL left in {moved}: remove them from NOT_YET_MOVED"
+
+
+
+def mirror_test(module: Path) -> Path:
+    """`tuilab/a/b.py` → `tests/a/test_b.py`: where a module's own tests live."""
+    rel = module.relative_to(PACKAGE)
+    return ROOT / "tests" / rel.parent / f"test_{rel.name}"
+
+
+def test_every_module_has_its_own_test_file():
+    """Tests mirror the package, so "where are X's tests" answers in one guess (CLI verbs are tested
+    through `tuilab.cli.main`, so the file is not required to import its module)."""
+    missing, empty = [], []
+    for module in sorted(PACKAGE.rglob("*.py")):
+        if module.name in ("__init__.py", "__main__.py"):
+            continue
+        test = mirror_test(module)
+        if not test.exists():
+            missing.append(test.relative_to(ROOT).as_posix())
+        elif not re.search(r"^(async )?def test_|^    (async )?def test_", test.read_text(), re.M):
+            empty.append(test.relative_to(ROOT).as_posix())
+    assert not missing, f"modules without their own test file: {missing}"
+    assert not empty, f"test files with no test: {empty}"
