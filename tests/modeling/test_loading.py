@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tiny import build_tokenizer
 
@@ -27,6 +28,8 @@ def test_fp32_on_the_cpu_unless_a_dtype_is_named():
     for names, want in ((("float32", "fp32"), torch.float32), (("bfloat16", "bf16"), torch.bfloat16),
                         (("float16", "fp16"), torch.float16)):
         assert all(pick_dtype(cpu, n) is want for n in names)
+    with pytest.raises(ValueError, match="unknown dtype 'float8': one of float32, fp32, bfloat16"):
+        pick_dtype(cpu, "float8")
 
 
 def test_pad_becomes_a_special_token_other_than_eos_and_padding_goes_left():

@@ -37,11 +37,12 @@ async def test_the_initial_note_can_be_extended_replaced_or_cleared():
         field = note.query_one(Input)
         assert field.value == "clearer" and field.placeholder == "why?"
         assert str(note.query_one("#note-title").render()).strip() == "Note on decision #3"
-        await pilot.press("end", "comma", *" and shorter", "enter")
+        # The initial note opens with the cursor at its end: typing straight away adds to it.
+        await pilot.press("comma", *" and shorter", "enter")
         await wait_for(pilot, lambda: app.results == ["clearer, and shorter"])
-        # The initial note opens selected: typing straight away replaces it.
-        await open_note(pilot, NoteScreen("clearer"))
-        await pilot.press(*"wrong", "enter")
+        note = await open_note(pilot, NoteScreen("clearer"))
+        assert "ctrl+u clear" in str(note.query_one("#note-hint").render())
+        await pilot.press("ctrl+u", *"wrong", "enter")
         await wait_for(pilot, lambda: app.results[1:] == ["wrong"])
         note = await open_note(pilot, NoteScreen("clearer"))
         note.query_one(Input).value = "   "

@@ -25,8 +25,10 @@ class NoteScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="note-dialog", classes="dialog"):
             yield Static(Text(self.heading, style="bold"), id="note-title")
-            yield Input(self.initial, placeholder=self.placeholder, id="note-input")
-            yield Static(Text.assemble(("enter", "bold"), " save · ", ("esc", "bold"), " cancel"),
+            # The cursor at the end, nothing selected: a stray key adds to a stored note instead of replacing it.
+            yield Input(self.initial, placeholder=self.placeholder, id="note-input", select_on_focus=False)
+            yield Static(Text.assemble(("enter", "bold"), " save · ", ("ctrl+u", "bold"), " clear · ",
+                                       ("esc", "bold"), " cancel"),
                          id="note-hint")
 
     def on_mount(self) -> None:
