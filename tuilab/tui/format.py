@@ -65,7 +65,8 @@ def stats_text(stats: LabelStats, *, wide: bool = True, report: Any = None) -> T
     strict picks) and it is far from 50 %. With this labeler's consistency figures
     (`report`, a `labeling.consistency.LabelerReport`) and ≥ 10 strict picks, each
     bias is shown with its 95 % interval and count, red when the interval excludes
-    50 %; self-agreement appears once a repeat has been decided. `wide=False` fits 78 columns.
+    50 %; self-agreement appears once a repeat has been decided. `wide=False` fits 78 columns while
+    every count has at most three digits.
     """
     by = stats.by_decision or {}
     strict = by.get("left", 0) + by.get("right", 0)
