@@ -5,34 +5,10 @@ How make_data.py builds them is tested in scenarios/length_bias/test_make_data.p
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 import tuilab
-
-HERE = Path(tuilab.__file__).parent / "data" / "scenarios" / "length_bias"
-
-
-def _jsonl(name: str) -> list[dict]:
-    return [json.loads(line) for line in (HERE / name).read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture(scope="module")
-def facts():
-    return _jsonl("facts.jsonl")
-
-
-@pytest.fixture(scope="module")
-def prompts():
-    return _jsonl("prompts.jsonl")
-
-
-@pytest.fixture(scope="module")
-def prefs():
-    return _jsonl("preferences.jsonl")
 
 
 def _norm(text: str) -> str:

@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import random
-from pathlib import Path
 
 import pytest
 
-import tuilab
-
-HERE = Path(tuilab.__file__).parent / "data" / "scenarios" / "length_bias"
-
-
-def _jsonl(name: str) -> list[dict]:
-    return [json.loads(line) for line in (HERE / name).read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture(scope="module")
-def facts():
-    return _jsonl("facts.jsonl")
-
-
-@pytest.fixture(scope="module")
-def prompts():
-    return _jsonl("prompts.jsonl")
-
-
-@pytest.fixture(scope="module")
-def prefs():
-    return _jsonl("preferences.jsonl")
+from tests.data.scenario_files import SCENARIO as HERE
 
 
 @pytest.fixture(scope="module")
