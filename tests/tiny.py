@@ -78,23 +78,30 @@ def build_model(tokenizer, *, layers: int = 2, hidden: int = 32, seed: int = 0):
     return LlamaForCausalLM(config).eval()
 
 
-def save_tiny_model(path: Path, *, layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
-    """Write a tiny chat model folder at `path` (config, safetensors, tokenizer)."""
+def save_tiny_model(path: Path, *, layers: int = 2, hidden: int = 32, seed: int = 0, sharpen: bool = False) -> Path:
+    """Write a tiny chat model folder at `path` (config, safetensors, tokenizer).
+
+    `sharpen` scales the embeddings ×10 (tied with the LM head): the random model's next-token
+    distributions, nearly uniform otherwise, are then peaked enough for sampling to show a policy
+    move, and for a rule reward or a preference to be learnable in a few dozen LoRA steps.
+    """
+    import torch
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     model = build_model(tokenizer, layers=layers, hidden=hidden, seed=seed)
+    if sharpen:
+        with torch.no_grad():
+            model.get_input_embeddings().weight.mul_(10.0)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 
 
 def save_policy_and_reward(root: Path, *, sharpen: bool = True) -> tuple[Path, Path]:
-    """A tiny chat model under `root/tiny` and an (untrained) reward run on it under `root/rm`.
-
-    `sharpen` scales the embeddings ×10 so the random model's next-token
-    distributions are peaked enough for sampling tests to see the policy move.
-    """
+    """A tiny chat model under `root/tiny` (`sharpen`: see save_tiny_model) and an (untrained) reward
+    run on it under `root/rm`."""
     import torch
 
     from tuilab.config import LoraSettings
@@ -102,14 +109,8 @@ def save_policy_and_reward(root: Path, *, sharpen: bool = True) -> tuple[Path, P
     from tuilab.modeling.lora import add_adapter
     from tuilab.modeling.reward_model import save_member, write_manifest
 
-    model_dir, rm_dir = root / "tiny", root / "rm"
+    model_dir, rm_dir = save_tiny_model(root / "tiny", sharpen=sharpen), root / "rm"
     tok = build_tokenizer()
-    model = build_model(tok)
-    if sharpen:
-        with torch.no_grad():
-            model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
     peft = add_adapter(build_model(tok), "reward-0", LoraSettings(r=4, alpha=8))
     save_member(peft, ScalarHead(32, generator=torch.Generator().manual_seed(0)), rm_dir, "reward-0")
     write_manifest(rm_dir, base_model=model_dir, hidden_size=32, members=["reward-0"])

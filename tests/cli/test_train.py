@@ -305,16 +305,9 @@ def test_ppo_kill_9_mid_run_then_resume(ppo_home, assets):
 
 @pytest.fixture(scope="module")
 def dpo_model_dir(tmp_path_factory):
-    from tiny import build_model, build_tokenizer
+    from tiny import save_tiny_model
 
-    path = tmp_path_factory.mktemp("dpo-cli") / "tiny"
-    tok = build_tokenizer()
-    model = build_model(tok)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("dpo-cli") / "tiny", sharpen=True)
 
 
 @pytest.fixture

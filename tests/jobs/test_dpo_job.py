@@ -17,16 +17,9 @@ from tuilab.training.events import Checkpoint, RunControl
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from tiny import build_model, build_tokenizer
+    from tiny import save_tiny_model
 
-    path = tmp_path_factory.mktemp("dpo-job") / "tiny"
-    tok = build_tokenizer()
-    model = build_model(tok)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("dpo-job") / "tiny", sharpen=True)
 
 
 @pytest.fixture

@@ -57,16 +57,9 @@ def one_thread():
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """The tiny chat model with 10× embeddings (tied LM head): its log-probs move far enough in a few LoRA steps."""
-    from tiny import build_model, build_tokenizer
+    from tiny import save_tiny_model
 
-    path = tmp_path_factory.mktemp("dpo") / "tiny-expressive"
-    tok = build_tokenizer()
-    model = build_model(tok)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("dpo") / "tiny-expressive", sharpen=True)
 
 
 def _randomise_lora(model, seed: int = 1) -> None:
@@ -246,17 +239,11 @@ def test_four_bit_qlora_policy_learns_and_keeps_its_reference(tmp_path):
     """nf4 base (bitsandbytes on the CPU): packed = plain, the policy learns, the reference (adapters off) stays."""
     bnb = pytest.importorskip("bitsandbytes")
     from peft import PeftModel
-    from tiny import build_model, build_tokenizer
+    from tiny import save_tiny_model
 
     from tuilab.training.events import RunWarning
 
-    folder = tmp_path / "tiny64"
-    tok = build_tokenizer()
-    model = build_model(tok, hidden=64)  # 4-bit blocks need ≥ 64 columns
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
+    folder = save_tiny_model(tmp_path / "tiny64", hidden=64, sharpen=True)  # 4-bit blocks need ≥ 64 columns
 
     base = load_model(folder, four_bit=True)
     assert base.four_bit and any(isinstance(m, bnb.nn.Linear4bit) for m in base.model.modules())

@@ -29,15 +29,9 @@ REQUIRED = {
 def save_expressive_model(path):
     """The tiny chat model with 10× embeddings (tied with the LM head): its logits can move far enough
     for a rule reward to be learnable in a few dozen LoRA steps (the stock one is nearly uniform)."""
-    from tiny import build_model, build_tokenizer
+    from tiny import save_tiny_model
 
-    tok = build_tokenizer()
-    model = build_model(tok)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return save_tiny_model(path, sharpen=True)
 
 
 @pytest.fixture(scope="module")
