@@ -7,21 +7,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from tuilab.config import LabPaths, PPOConfig, to_dict
+from tuilab.config import PPOConfig, to_dict
 from tuilab.jobs.resume import main_process, newest_checkpoint, resume_job, run_inputs
 from tuilab.jobs.runner import JobContext
 from tuilab.store import runs
-from tuilab.store.db import open_db
 from tuilab.training.events import RunControl
 from tuilab.training.ppo import STATE_FILE
-
-
-@pytest.fixture
-def lab(tmp_path):
-    paths = LabPaths.resolve(tmp_path / "lab")
-    db = open_db(paths.db)
-    yield paths, db
-    db.conn.close()
 
 
 def _ctx(lab, run_id, out) -> JobContext:

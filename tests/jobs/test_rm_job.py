@@ -17,14 +17,6 @@ from tuilab.store.db import open_db
 from tuilab.training.events import Failed, Metrics, RunControl
 
 
-@pytest.fixture
-def lab(tmp_path):
-    paths = LabPaths.resolve(tmp_path / "lab")
-    db = open_db(paths.db)
-    yield paths, db
-    db.conn.close()
-
-
 def cfg_for(model_dir, **kw) -> RewardConfig:
     base = dict(base_model=str(model_dir), learning_rate=3e-3, epochs=2, batch_size=8, min_pairs=8,
                 checkpoint_every=4, warmup_ratio=0.0)

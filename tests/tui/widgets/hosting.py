@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -27,12 +25,3 @@ class Host(App):
     def compose(self) -> ComposeResult:
         yield from self._widgets
 
-
-async def settle(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until `condition()` holds (a worker thread finished); fails after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-    await pilot.pause()

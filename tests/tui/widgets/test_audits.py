@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tuihelp import wait_for
 
 from tuilab.diagnostics.intervals import wilson
 from tuilab.labeling.audits import AuditPoint
@@ -13,7 +14,7 @@ from tuilab.store.comparisons import record_comparison
 from tuilab.store.prompts import add_prompts
 from tuilab.tui.widgets.audits import SCALE, AuditView, audit_text, interval_bar, planned_text
 
-from .hosting import Host, settle
+from .hosting import Host
 
 
 def test_interval_bar_draws_interval_estimate_and_the_half_mark():
@@ -117,17 +118,17 @@ async def test_the_view_reads_the_database_for_the_highlighted_ppo_run(audit_lab
         await pilot.pause()
         assert not view.display
         view.show_run("ppo-aud", "ppo")
-        await settle(pilot, lambda: view.has_class("-shown"))
+        await wait_for(pilot, lambda: view.has_class("-shown"))
         text = str(view.render())
         assert " step     5 " in text and "100% [44–100%]" in text and "W3 L0 T0" in text and "√KL 0.50" in text
         assert "peaks at step 5" in text and "1 audit pairs still wait on F1" in text
         view.show_run("rm-1", "rm")  # a reward-model run has no audits: the panel goes
         assert not view.has_class("-shown")
         view.show_run("ppo-plan", "ppo")
-        await settle(pilot, lambda: view.has_class("-shown"))
+        await wait_for(pilot, lambda: view.has_class("-shown"))
         assert "2 audit pairs at each checkpoint (every 5 updates)" in str(view.render())
         view.show_run("ppo-none", "ppo")  # no audits asked, none made
-        await settle(pilot, lambda: not view.has_class("-shown"))
+        await wait_for(pilot, lambda: not view.has_class("-shown"))
         view.show_run(None, "ppo")
         assert not view.has_class("-shown")
 
@@ -139,7 +140,7 @@ async def test_the_view_rereads_the_same_run_only_after_a_pause(audit_lab):
     app = Host(view, home=home)
     async with app.run_test(size=(120, 20)) as pilot:
         view.show_run("ppo-aud", "ppo")
-        await settle(pilot, lambda: "W3 L0" in str(view.render()))
+        await wait_for(pilot, lambda: "W3 L0" in str(view.render()))
         # A decision arrives for the pending pair; the view asked again at once does not re-read.
         _audit(db, "ppo-aud", 10, pids, policy_wins=0)
         view.show_run("ppo-aud", "ppo")
@@ -147,5 +148,5 @@ async def test_the_view_rereads_the_same_run_only_after_a_pause(audit_lab):
         assert "step    10" not in str(view.render())
         view.REFRESH_S = 0.0
         view.show_run("ppo-aud", "ppo")
-        await settle(pilot, lambda: "step    10" in str(view.render()))
+        await wait_for(pilot, lambda: "step    10" in str(view.render()))
         assert "W0 L3" in str(view.render())
