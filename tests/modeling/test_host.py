@@ -120,8 +120,10 @@ def test_adapters_switch_on_one_base_and_empty_means_the_bare_base(tiny_model_di
     assert said == []
     with host.adapter("") as lm:  # adapters off again for the base
         assert torch.allclose(_logits(lm), plain, atol=1e-6)
-    with host.adapter("runs/ppo-2/policy") as lm:  # the same folder by its name under models/
+    with host.adapter("runs/ppo-2/policy", said.append) as lm:  # the same folder by its name under models/
         assert torch.allclose(_logits(lm), two, atol=1e-6)
+    assert said == []  # ... is the adapter already loaded, not a second copy
+    assert set(host.loaded().model.peft_config) == {"cand0", "cand1"}
 
 
 def test_a_missing_adapter_names_the_folder(tiny_model_dir, tmp_path):

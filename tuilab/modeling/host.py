@@ -96,7 +96,7 @@ class ModelHost:
         self.threads = threads or max(1, (os.cpu_count() or 2) - 1)
         self.lock = threading.RLock()
         self._loaded: Any = None
-        self._adapters: dict[str, str] = {}  # adapter path -> PEFT adapter name
+        self._adapters: dict[str, str] = {}  # resolved adapter path -> PEFT adapter name
 
     @property
     def is_loaded(self) -> bool:
@@ -120,11 +120,12 @@ class ModelHost:
         return self._loaded
 
     def _adapter_name(self, adapter: str, progress: Progress | None) -> str:
-        if adapter in self._adapters:
-            return self._adapters[adapter]
         path = Path(adapter)
         if not path.is_absolute():
             path = self.models_dir / path
+        key = str(path.resolve())  # one adapter, however it is named (relative to models/ or absolute)
+        if key in self._adapters:
+            return self._adapters[key]
         if not (path / "adapter_config.json").exists():
             raise FileNotFoundError(f"no PEFT adapter at {path} (adapter_config.json missing)")
         if progress:
@@ -138,7 +139,7 @@ class ModelHost:
         else:
             lm.model = PeftModel.from_pretrained(lm.model, str(path), adapter_name=name)
             lm.model.eval()
-        self._adapters[adapter] = name
+        self._adapters[key] = name
         return name
 
     @contextmanager
