@@ -150,7 +150,7 @@ class PPOConfig(ModelTraining):
     # −0.3 over the length scenario's last updates, 2026-12-01). At 2e-5 it stays within ±0.06 of 0
     # over the scenario's 16 updates (2026-12-02).
     value_learning_rate: float = 2e-5
-    ppo_epochs: int = 2  # passes over each rollout (the papers use 4; each pass is a forward + backward)
+    ppo_epochs: int = 2  # passes over each rollout, each a forward + backward (Huang et al. 2024, N+: 4)
     minibatch_size: int = 4  # rollout rows per optimiser step; batch_size must be a multiple
     clip_range: float = 0.2  # ε of the clipped ratio objective
     clip_range_value: float = 0.2  # the value loss clips predictions to within this of the rollout's values
