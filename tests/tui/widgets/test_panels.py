@@ -68,7 +68,7 @@ async def test_waiting_panel_ticks_only_while_shown():
         await pilot.pause()
         started = time.monotonic() - 1.0
         panel.show_state(FeedState(phase="generating", source="s", started_at=started))
-        assert _elapsed(_text(panel, "#waiting-detail")) == 1
+        assert 1 <= _elapsed(_text(panel, "#waiting-detail")) <= 2  # 2 only on a machine that stalled a second
         await pilot.pause(1.3)  # the 0.5 s timer redraws the elapsed time
         assert _elapsed(_text(panel, "#waiting-detail")) >= 2
         panel.stop()
