@@ -40,10 +40,11 @@ def pick_dtype(device, dtype: str | None = None):
     """fp32 on CPU; bf16 on CUDA where supported, else fp16.
 
     On a CPU, bf16 matmuls are slow without AVX512-BF16 or AMX. With them (the machine the length
-    scenario was measured on) a PPO step of the scenario took 15.7 s in bf16 against 17.7 s, but
-    PPO reads its old log-probs from the sampler's hidden states, and in bf16 they no longer match
-    the update's forward pass: the first minibatch's log-ratio, 0 in exact arithmetic, was off by
-    up to 0.21 (2e-5 in fp32). `dtype` overrides this.
+    scenario was measured on) a PPO step of the scenario took 15.7 s in bf16 against 17.7 s
+    (2026-12-01, the loop before packed forwards), but PPO reads its old log-probs from the
+    sampler's hidden states, and in bf16 they no longer match the update's forward pass: the first
+    minibatch's log-ratio, 0 in exact arithmetic, was off by up to 0.21 (2e-5 in fp32). `dtype`
+    overrides this.
     """
     import torch
 
