@@ -167,6 +167,16 @@ def test_pending_pairs_wait_until_a_comparison_holds_both(lab):
     assert pending_audit_pairs(lab, run_id="another") == [elsewhere]
 
 
+def test_a_second_pair_for_one_prompt_at_one_step_is_refused_and_writes_nothing(lab):
+    p1, p2, *_ = prompt_ids(lab)
+    first = _pair(lab, 5, p1)
+    before = lab["generations"].count
+    with pytest.raises(ValueError, match=f"run {RUN} already has an audit pair for prompt {p1} at step 5"):
+        _pair(lab, 5, p1, "again")
+    assert lab["generations"].count == before and audit_pairs(lab, RUN) == [first]
+    assert _pair(lab, 10, p1).step == 10 and _pair(lab, 5, p2).prompt_id == p2  # another step, another prompt
+
+
 def test_verdicts_say_which_side_won_whichever_side_it_was_shown_on(lab):
     p = prompt_ids(lab)  # one pair per prompt and step, as queue_audit_step stores them
     pairs = [_pair(lab, step, p[i], str(i)) for i, step in ((0, 5), (1, 5), (0, 10), (1, 10), (2, 10), (0, 15))]

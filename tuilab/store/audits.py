@@ -126,13 +126,21 @@ class AuditPair:
 
 def queue_audit_pair(db: sqlite_utils.Database, run_id: str, step: int, prompt_id: int,
                      policy: dict, reference: dict) -> AuditPair:
-    """Store both answers (dicts of `add_generation` keywords: text, model, adapter, params, n_tokens, finished)."""
+    """Store both answers (dicts of `add_generation` keywords: text, model, adapter, params, n_tokens, finished).
+
+    A pair is found again by run, step and prompt, so a step holds one pair per prompt: a second
+    one would be paired crosswise with the first, and is refused.
+    """
     ids = {}
-    for role, g in (("policy", policy), ("reference", reference)):
-        params = {**g.get("params", {}), "audit": role}
-        ids[role] = add_generation(db, prompt_id, g["text"], model=g.get("model", ""), adapter=g.get("adapter", ""),
-                                   origin="audit", run_id=run_id, step=step, params=params,
-                                   n_tokens=g.get("n_tokens"), finished=g.get("finished"))
+    with transaction(db):
+        if db["generations"].count_where("origin = 'audit' AND run_id = ? AND step = ? AND prompt_id = ?",
+                                         [run_id, step, prompt_id]):
+            raise ValueError(f"run {run_id} already has an audit pair for prompt {prompt_id} at step {step}")
+        for role, g in (("policy", policy), ("reference", reference)):
+            params = {**g.get("params", {}), "audit": role}
+            ids[role] = add_generation(db, prompt_id, g["text"], model=g.get("model", ""),
+                                       adapter=g.get("adapter", ""), origin="audit", run_id=run_id, step=step,
+                                       params=params, n_tokens=g.get("n_tokens"), finished=g.get("finished"))
     return AuditPair(run_id, step, prompt_id, ids["policy"], ids["reference"])
 
 
