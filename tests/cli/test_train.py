@@ -243,6 +243,38 @@ def _poll(db_path, until, proc=None, timeout=480.0):
     raise AssertionError("timed out waiting for the run")
 
 
+def _kill_9_past_a_checkpoint(argv, env, db_path, kind, metric, timeout=480.0) -> str:
+    """Start a run, SIGKILL it once it has a checkpoint and recorded `metric` a step past it; its id."""
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def past_a_checkpoint(db):
+        found = runs.list_runs(db, kind)
+        if not found:
+            return None
+        run_id = found[0].id
+        ckpt = runs.latest_checkpoint(db, run_id)
+        last = max((s for s, _ in runs.read_metrics(db, run_id, [metric]).get(metric, [])), default=0)
+        return run_id if ckpt and last >= ckpt[0] + 1 else None
+
+    try:
+        run_id = _poll(db_path, past_a_checkpoint, proc, timeout=timeout)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    return run_id
+
+
+def _resume(home, kind, run_id, env) -> dict:
+    """`tuilab train KIND --resume RUN` in a fresh process; its final JSON line."""
+    done = subprocess.run([sys.executable, "-m", "tuilab", "--home", str(home), "train", kind, "--quiet",
+                           "--resume", run_id], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_ppo_kill_9_mid_run_then_resume(ppo_home, assets):
     """SIGKILL after a checkpoint and a few more steps; --resume finishes with no gap and no duplicate."""
     model_dir, rm_dir = assets
@@ -250,27 +282,8 @@ def test_ppo_kill_9_mid_run_then_resume(ppo_home, assets):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TUILAB_HOME": str(ppo_home)}
     argv = [sys.executable, "-m", "tuilab", *ppo_args(ppo_home, model_dir, rm_dir, f"total_updates={total}",
                                                       "checkpoint_every=3")]
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db_path = ppo_home / "db" / "lab.db"
-
-    def past_a_checkpoint(db):
-        found = runs.list_runs(db, "ppo")
-        if not found:
-            return None
-        run_id = found[0].id
-        ckpt = runs.latest_checkpoint(db, run_id)
-        rows = runs.read_metrics(db, run_id, ["objective/kl"]).get("objective/kl", [])
-        last = max((s for s, _ in rows), default=0)
-        return run_id if ckpt and last >= ckpt[0] + 1 else None
-
-    try:
-        run_id = _poll(db_path, past_a_checkpoint, proc)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    run_id = _kill_9_past_a_checkpoint(argv, env, db_path, "ppo", "objective/kl")
     db = open_db(db_path)
     killed_at = max(s for s, _ in runs.read_metrics(db, run_id, ["objective/kl"])["objective/kl"])
     ckpt_step = runs.latest_checkpoint(db, run_id)[0]
@@ -278,10 +291,7 @@ def test_ppo_kill_9_mid_run_then_resume(ppo_home, assets):
     db.conn.close()
     assert ckpt_step < killed_at < total
 
-    done = subprocess.run([sys.executable, "-m", "tuilab", "--home", str(ppo_home), "train", "ppo", "--quiet",
-                           "--resume", run_id], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    final = json.loads(done.stdout.strip().splitlines()[-1])
+    final = _resume(ppo_home, "ppo", run_id, env)
     assert final["run_id"] == run_id and final["steps"] == total
 
     db = open_db(db_path)
@@ -372,25 +382,8 @@ def test_dpo_kill_9_mid_run_then_resume(dpo_home, dpo_model_dir):
     """SIGKILL after a checkpoint and a step more; --resume finishes with no gap and no duplicate."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TUILAB_HOME": str(dpo_home)}
     argv = [sys.executable, "-m", "tuilab", *dpo_args(dpo_home, dpo_model_dir, "epochs=12", "checkpoint_every=4")]
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db_path = dpo_home / "db" / "lab.db"
-
-    def past_a_checkpoint(db):
-        found = runs.list_runs(db, "dpo")
-        if not found:
-            return None
-        ckpt = runs.latest_checkpoint(db, found[0].id)
-        last = max((s for s, _ in runs.read_metrics(db, found[0].id, ["loss"]).get("loss", [])), default=0)
-        return found[0].id if ckpt and last >= ckpt[0] + 1 else None
-
-    try:
-        run_id = _poll(db_path, past_a_checkpoint, proc, timeout=300.0)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    run_id = _kill_9_past_a_checkpoint(argv, env, db_path, "dpo", "loss", timeout=300.0)
     db = open_db(db_path)
     total = runs.get_run(db, run_id).total_steps
     killed_at = max(s for s, _ in runs.read_metrics(db, run_id, ["loss"])["loss"])
@@ -398,10 +391,7 @@ def test_dpo_kill_9_mid_run_then_resume(dpo_home, dpo_model_dir):
     db.conn.close()
     assert killed_at < total
 
-    done = subprocess.run([sys.executable, "-m", "tuilab", "--home", str(dpo_home), "train", "dpo", "--quiet",
-                           "--resume", run_id], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    final = json.loads(done.stdout.strip().splitlines()[-1])
+    final = _resume(dpo_home, "dpo", run_id, env)
     assert final["run_id"] == run_id and final["steps"] == total
     db = open_db(db_path)
     assert runs.get_run(db, run_id).status == "completed"
